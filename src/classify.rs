@@ -1,0 +1,310 @@
+//! The shared parse + classify stage: a line in, a compact event out.
+//!
+//! Live tailing, `parse`, `backfill` and `compare` all go through [`Classifier`], so a number means
+//! the same thing in every mode. Events are small `Copy` structs of ids and numbers; the labels
+//! they point to live in the classifier's [`PathLabels`].
+
+use crate::access::AccessRecord;
+use crate::error_log::{self, ErrorRecord};
+use crate::format::{Fields, LineFormat, Mismatch, Var};
+use crate::route::{LabelId, PathLabels};
+use crate::signature::{Catalogue, SignatureId};
+use crate::values;
+
+/// Who produced the final status of a request (the `answered_by` label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum AnsweredBy {
+    /// The backend sent the final answer (last `$upstream_header_time` entry is a number).
+    Upstream = 0,
+    /// nginx answered itself (`deny`, `limit_req`, 502 connect refused, 504 timeout).
+    Nginx = 1,
+    /// The format does not log `$upstream_header_time`.
+    Unknown = 2,
+}
+
+impl AnsweredBy {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnsweredBy::Upstream => "upstream",
+            AnsweredBy::Nginx => "nginx",
+            AnsweredBy::Unknown => "unknown",
+        }
+    }
+}
+
+/// HTTP methods kept as label values; anything else (typos, scanners) is `OTHER`.
+pub const METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "PROPFIND",
+    "OTHER",
+];
+
+/// Index of a method in [`METHODS`].
+#[inline]
+pub fn method_id(m: Option<&[u8]>) -> u8 {
+    let other = (METHODS.len() - 1) as u8;
+    match m {
+        Some(m) => METHODS[..METHODS.len() - 1]
+            .iter()
+            .position(|k| k.as_bytes() == m)
+            .map_or(other, |i| i as u8),
+        None => other,
+    }
+}
+
+/// Classification settings shared by every mode.
+#[derive(Clone, Debug)]
+pub struct ClassifyConfig {
+    /// Path prefixes that mark an upgrade attempt when the format does not log `$http_upgrade`.
+    pub ws_path_prefixes: Vec<String>,
+    /// `--route` patterns.
+    pub routes: Vec<String>,
+    /// `--max-paths` cap.
+    pub max_paths: usize,
+}
+
+impl Default for ClassifyConfig {
+    fn default() -> Self {
+        ClassifyConfig {
+            ws_path_prefixes: vec!["/ws/".into()],
+            routes: Vec::new(),
+            max_paths: 200,
+        }
+    }
+}
+
+/// A classified access line.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AccessEvent {
+    pub time: Option<f64>,
+    pub status: u16,
+    pub method: u8,
+    pub path: LabelId,
+    pub upgrade: bool,
+    pub answered_by: AnsweredBy,
+    /// Sum of `$upstream_header_time` entries of an upgrade attempt.
+    pub handshake_seconds: Option<f64>,
+    /// `$request_time` of a 101 line (nginx logs it when the WebSocket closes).
+    pub session_seconds: Option<f64>,
+    pub request_seconds: Option<f64>,
+    pub bytes: u64,
+}
+
+/// A classified error line.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ErrorEvent {
+    pub time: Option<f64>,
+    pub level: u8,
+    pub signature: SignatureId,
+    pub path: Option<LabelId>,
+}
+
+/// What an error-log line turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ErrorLine {
+    Event(ErrorEvent),
+    /// A continuation line of a multi-line message (not an event, not malformed).
+    Continuation,
+}
+
+/// Parses and classifies lines; owns the reusable buffers and the path labels.
+#[derive(Debug)]
+pub struct Classifier {
+    format: LineFormat,
+    fields: Fields,
+    pub labels: PathLabels,
+    catalogue: Catalogue,
+    ws_prefixes: Vec<Vec<u8>>,
+    logs_upgrade: bool,
+    logs_header_time: bool,
+    in_error_event: bool,
+}
+
+impl Classifier {
+    /// Builds a classifier for an access-log format.
+    pub fn new(format: LineFormat, cfg: &ClassifyConfig) -> Result<Classifier, String> {
+        let labels = PathLabels::new(&cfg.routes, cfg.max_paths)?;
+        Ok(Classifier {
+            logs_upgrade: format.logs(Var::HttpUpgrade),
+            logs_header_time: format.logs(Var::UpstreamHeaderTime),
+            format,
+            fields: Fields::default(),
+            labels,
+            catalogue: Catalogue::new(),
+            ws_prefixes: cfg.ws_path_prefixes.iter().map(|p| p.as_bytes().to_vec()).collect(),
+            in_error_event: false,
+        })
+    }
+
+    /// The access format.
+    pub fn format(&self) -> &LineFormat {
+        &self.format
+    }
+
+    /// The record view of the line last passed to a successful [`Classifier::access`] (for
+    /// `parse`'s full output).
+    pub fn record<'s>(&'s self, line: &'s [u8]) -> AccessRecord<'s> {
+        AccessRecord::new(line, &self.format, &self.fields)
+    }
+
+    /// Parses and classifies an access line. No allocation once the path label is known.
+    #[inline]
+    pub fn access(&mut self, line: &[u8]) -> Result<AccessEvent, Mismatch> {
+        self.format.match_line(line, &mut self.fields)?;
+        let rec = AccessRecord::new(line, &self.format, &self.fields);
+        let status = rec.status().ok_or(Mismatch {
+            offset: 0,
+            reason: "$status is missing or not a 3-digit number",
+        })?;
+        let req = rec.request();
+        let path = match req.target {
+            Some(t) => self.labels.label(t),
+            None => crate::route::INVALID,
+        };
+        let upgrade = status == 101
+            || if self.logs_upgrade {
+                rec.get(Var::HttpUpgrade).is_some()
+            } else {
+                req.target.is_some_and(|t| self.ws_prefixes.iter().any(|p| t.starts_with(p)))
+            };
+        let (answered_by, header) = if self.logs_header_time {
+            match rec.raw(Var::UpstreamHeaderTime) {
+                Some(v) => {
+                    let u = values::parse_upstream_times(v);
+                    let by = if u.last_is_number { AnsweredBy::Upstream } else { AnsweredBy::Nginx };
+                    (by, u.sum)
+                }
+                None => (AnsweredBy::Unknown, None),
+            }
+        } else {
+            (AnsweredBy::Unknown, None)
+        };
+        let request_seconds = rec.request_time();
+        Ok(AccessEvent {
+            time: rec.time(),
+            status,
+            method: method_id(req.method),
+            path,
+            upgrade,
+            answered_by,
+            handshake_seconds: if upgrade { header } else { None },
+            session_seconds: if status == 101 { request_seconds } else { None },
+            request_seconds,
+            bytes: rec.bytes().unwrap_or(0),
+        })
+    }
+
+    /// Parses and classifies an error-log line.
+    #[inline]
+    pub fn error(&mut self, line: &[u8]) -> Result<ErrorLine, Mismatch> {
+        match error_log::parse(line) {
+            Ok(rec) => {
+                self.in_error_event = true;
+                Ok(ErrorLine::Event(self.error_event(&rec)))
+            }
+            Err(_) if self.in_error_event && !error_log::starts_event(line) => Ok(ErrorLine::Continuation),
+            Err(e) => {
+                self.in_error_event = false;
+                Err(e)
+            }
+        }
+    }
+
+    /// Classifies a parsed error record.
+    #[inline]
+    pub fn error_event(&mut self, rec: &ErrorRecord<'_>) -> ErrorEvent {
+        let path = rec.request.map(|r| match crate::access::split_request(r).target {
+            Some(t) => self.labels.label(t),
+            None => crate::route::INVALID,
+        });
+        ErrorEvent {
+            time: rec.time,
+            level: rec.level,
+            signature: self.catalogue.classify(rec.message),
+            path,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ws() -> Classifier {
+        Classifier::new(LineFormat::compile("ws_timing").expect("preset"), &ClassifyConfig::default())
+            .expect("classifier")
+    }
+
+    #[test]
+    fn upgrade_101_answered_by_upstream() {
+        let mut c = ws();
+        let e = c
+            .access(br#"127.0.0.1 - - [28/Nov/2026:01:53:32 +0000] "GET /ws/chat?token=abc HTTP/1.1" 101 2 "-" "py" rt=12.500 uct="0.001" uht="0.003" urt="12.500" upgrade="websocket""#)
+            .expect("parses");
+        assert_eq!(e.status, 101);
+        assert!(e.upgrade);
+        assert_eq!(e.answered_by, AnsweredBy::Upstream);
+        assert_eq!(e.handshake_seconds, Some(0.003));
+        assert_eq!(e.session_seconds, Some(12.5));
+        assert_eq!(c.labels.name(e.path), "/ws/chat");
+    }
+
+    #[test]
+    fn denied_upgrade_answered_by_nginx() {
+        let mut c = ws();
+        let e = c
+            .access(br#"127.0.0.1 - - [28/Nov/2026:01:53:32 +0000] "GET /ws/denied HTTP/1.1" 403 153 "-" "py" rt=0.000 uct="-" uht="-" urt="-" upgrade="websocket""#)
+            .expect("parses");
+        assert!(e.upgrade);
+        assert_eq!(e.answered_by, AnsweredBy::Nginx);
+        assert_eq!(e.handshake_seconds, None);
+        assert_eq!(e.session_seconds, None);
+    }
+
+    #[test]
+    fn plain_get_is_not_upgrade_when_upgrade_logged() {
+        let mut c = ws();
+        let e = c
+            .access(br#"127.0.0.1 - - [28/Nov/2026:01:53:32 +0000] "GET /ws/x HTTP/1.1" 200 1 "-" "curl" rt=0.010 uct="0.001" uht="0.009" urt="0.010" upgrade="-""#)
+            .expect("parses");
+        assert!(!e.upgrade);
+        assert_eq!(e.handshake_seconds, None);
+    }
+
+    #[test]
+    fn prefix_decides_without_upgrade_field() {
+        let mut c = Classifier::new(LineFormat::compile("combined").expect("p"), &ClassifyConfig::default())
+            .expect("c");
+        let e = c
+            .access(br#"::1 - - [28/Nov/2026:01:53:32 +0000] "GET /ws/chat HTTP/1.1" 403 0 "-" "-""#)
+            .expect("parses");
+        assert!(e.upgrade);
+        assert_eq!(e.answered_by, AnsweredBy::Unknown);
+        let e = c
+            .access(br#"::1 - - [28/Nov/2026:01:53:32 +0000] "-" 400 0 "-" "-""#)
+            .expect("parses");
+        assert_eq!(e.path, crate::route::INVALID);
+        assert_eq!(METHODS[e.method as usize], "OTHER");
+    }
+
+    #[test]
+    fn bad_status_is_malformed() {
+        let mut c = ws();
+        assert!(c
+            .access(br#"127.0.0.1 - - [28/Nov/2026:01:53:32 +0000] "GET / HTTP/1.1" abc 1 "-" "x" rt=0 uct="-" uht="-" urt="-" upgrade="-""#)
+            .is_err());
+    }
+
+    #[test]
+    fn error_continuations() {
+        let mut c = ws();
+        assert!(matches!(
+            c.error(br#"2019/10/30 23:26:34 [error] 1#1: *1 FastCGI sent in stderr: "PHP message: x"#),
+            Ok(ErrorLine::Event(_))
+        ));
+        assert_eq!(c.error(b"PHP message: PHP Warning: y"), Ok(ErrorLine::Continuation));
+        assert!(c.error(b"2019/13/30 23:26:34 [error] bad").is_err());
+        assert!(c.error(b"garbage").is_err());
+    }
+}

@@ -1,0 +1,818 @@
+//! nginx `log_format` compiler.
+//!
+//! A format string is compiled once into a sequence of literal and field steps; a line is then
+//! matched by walking the steps over its bytes: a literal must be present at the cursor, a field
+//! runs until the next literal. No regex and no allocation per line: the result is a list of byte
+//! spans into the line, written into a caller-owned buffer.
+//!
+//! `escape=json` logs are handled by [`LineFormat::Json`], which reads any flat JSON object whose
+//! keys are nginx variable names, in any order. A user regex with named groups is the escape hatch
+//! for formats nginx itself could not have written.
+
+use memchr::memmem;
+use std::fmt;
+
+/// The nginx variables the pipeline interprets. Everything else is kept by name as `Other`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Var {
+    RemoteAddr,
+    RemoteUser,
+    TimeLocal,
+    TimeIso8601,
+    Msec,
+    Request,
+    RequestMethod,
+    RequestUri,
+    Uri,
+    ServerProtocol,
+    Status,
+    BodyBytesSent,
+    BytesSent,
+    RequestTime,
+    UpstreamConnectTime,
+    UpstreamHeaderTime,
+    UpstreamResponseTime,
+    UpstreamStatus,
+    UpstreamAddr,
+    HttpUpgrade,
+    Host,
+    HttpReferer,
+    HttpUserAgent,
+    Other,
+}
+
+/// Number of interpreted variables (the size of per-format lookup tables).
+pub const VAR_COUNT: usize = Var::Other as usize;
+
+impl Var {
+    /// Maps an nginx variable name (without `$`) to the interpreted variable.
+    pub fn from_name(name: &str) -> Var {
+        match name {
+            "remote_addr" => Var::RemoteAddr,
+            "remote_user" => Var::RemoteUser,
+            "time_local" => Var::TimeLocal,
+            "time_iso8601" => Var::TimeIso8601,
+            "msec" => Var::Msec,
+            "request" => Var::Request,
+            "request_method" => Var::RequestMethod,
+            "request_uri" => Var::RequestUri,
+            "uri" | "document_uri" => Var::Uri,
+            "server_protocol" => Var::ServerProtocol,
+            "status" => Var::Status,
+            "body_bytes_sent" => Var::BodyBytesSent,
+            "bytes_sent" => Var::BytesSent,
+            "request_time" => Var::RequestTime,
+            "upstream_connect_time" => Var::UpstreamConnectTime,
+            "upstream_header_time" => Var::UpstreamHeaderTime,
+            "upstream_response_time" => Var::UpstreamResponseTime,
+            "upstream_status" => Var::UpstreamStatus,
+            "upstream_addr" => Var::UpstreamAddr,
+            "http_upgrade" => Var::HttpUpgrade,
+            "host" | "http_host" => Var::Host,
+            "http_referer" => Var::HttpReferer,
+            "http_user_agent" => Var::HttpUserAgent,
+            _ => Var::Other,
+        }
+    }
+}
+
+/// How values are escaped in the log, which decides how a quoted field ends and how it decodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Escape {
+    /// nginx's default: `"`, `\` and non-printable bytes as `\xHH`.
+    Default,
+    /// `escape=json`: `\"`, `\\`, `\uXXXX`.
+    Json,
+}
+
+/// A byte range of a value inside the line, `start..end`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    /// The span's bytes in `line`.
+    #[inline]
+    pub fn of<'a>(&self, line: &'a [u8]) -> &'a [u8] {
+        line.get(self.start as usize..self.end as usize)
+            .unwrap_or(&[])
+    }
+}
+
+/// A named field of a compiled format.
+#[derive(Clone, Debug)]
+pub struct Slot {
+    pub name: String,
+    pub var: Var,
+}
+
+#[derive(Clone, Debug)]
+enum Step {
+    Literal { text: Vec<u8>, finder: memmem::Finder<'static> },
+    Field { slot: u16 },
+}
+
+/// Why a format string could not be compiled, with the byte offset where it failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormatError {
+    pub format: String,
+    pub offset: usize,
+    pub reason: String,
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid log_format at byte {}: {}", self.offset, self.reason)?;
+        writeln!(f, "  {}", self.format)?;
+        write!(f, "  {}^", " ".repeat(self.offset.min(self.format.len())))
+    }
+}
+
+impl std::error::Error for FormatError {}
+
+/// Why a line did not match its format. Static text so reporting never allocates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mismatch {
+    pub offset: usize,
+    pub reason: &'static str,
+}
+
+/// Built-in format names accepted by `--format`.
+pub const PRESETS: &[&str] = &["combined", "main", "ws_timing", "json"];
+
+const COMBINED: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\"";
+const MAIN: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" \"$http_x_forwarded_for\"";
+/// The recommended format (README and DESIGN.md).
+pub const WS_TIMING: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" rt=$request_time uct=\"$upstream_connect_time\" uht=\"$upstream_header_time\" urt=\"$upstream_response_time\" upgrade=\"$http_upgrade\"";
+
+/// A compiled access-log format: literal/field steps, a JSON object reader, or a user regex.
+#[derive(Clone, Debug)]
+pub enum LineFormat {
+    Steps(StepFormat),
+    Json(JsonFormat),
+    Regex(RegexFormat),
+}
+
+/// Literal/field steps compiled from a `log_format` string.
+#[derive(Clone, Debug)]
+pub struct StepFormat {
+    source: String,
+    steps: Vec<Step>,
+    slots: Vec<Slot>,
+    index: [Option<u16>; VAR_COUNT],
+    escape: Escape,
+}
+
+/// Reads flat JSON objects (`escape=json` formats); keys are variable names.
+#[derive(Clone, Debug, Default)]
+pub struct JsonFormat {
+    slots: Vec<Slot>,
+    index: [Option<u16>; VAR_COUNT],
+}
+
+/// The `--regex` escape hatch: named groups are variable names.
+#[derive(Clone, Debug)]
+pub struct RegexFormat {
+    re: regex::bytes::Regex,
+    slots: Vec<Slot>,
+    index: [Option<u16>; VAR_COUNT],
+}
+
+/// Per-line match output, reused across lines so matching does not allocate.
+#[derive(Debug, Default)]
+pub struct Fields {
+    /// One span per slot of the format (`None`-like empty span when a key was absent).
+    pub spans: Vec<Option<Span>>,
+    /// For JSON lines: keys that are not slots yet (key span, value span).
+    pub extra: Vec<(Span, Span)>,
+    locs: Option<regex::bytes::CaptureLocations>,
+}
+
+impl LineFormat {
+    /// Compiles a preset name, an `nginx.conf` `log_format` directive, or a format string.
+    pub fn compile(spec: &str) -> Result<LineFormat, FormatError> {
+        match spec.trim() {
+            "combined" => StepFormat::compile(COMBINED, Escape::Default).map(LineFormat::Steps),
+            "main" => StepFormat::compile(MAIN, Escape::Default).map(LineFormat::Steps),
+            "ws_timing" => StepFormat::compile(WS_TIMING, Escape::Default).map(LineFormat::Steps),
+            "json" => Ok(LineFormat::Json(JsonFormat::default())),
+            s if s.starts_with("log_format ") || s.starts_with("log_format\t") => {
+                let (body, escape) = directive_body(s)?;
+                if escape == Escape::Json && body.trim_start().starts_with('{') {
+                    return Ok(LineFormat::Json(JsonFormat::default()));
+                }
+                StepFormat::compile(&body, escape).map(LineFormat::Steps)
+            }
+            _ => StepFormat::compile(spec, Escape::Default).map(LineFormat::Steps),
+        }
+    }
+
+    /// Compiles a user regex whose named groups are nginx variable names.
+    pub fn compile_regex(pattern: &str) -> Result<LineFormat, FormatError> {
+        let re = regex::bytes::Regex::new(pattern).map_err(|e| FormatError {
+            format: pattern.to_string(),
+            offset: 0,
+            reason: e.to_string(),
+        })?;
+        let mut slots = Vec::new();
+        let mut index = [None; VAR_COUNT];
+        for name in re.capture_names().flatten() {
+            push_slot(&mut slots, &mut index, name);
+        }
+        if slots.is_empty() {
+            return Err(FormatError {
+                format: pattern.to_string(),
+                offset: 0,
+                reason: "the regex has no named groups (name them after nginx variables, e.g. (?P<status>\\d+))".into(),
+            });
+        }
+        Ok(LineFormat::Regex(RegexFormat { re, slots, index }))
+    }
+
+    /// The slots (named fields) known so far.
+    pub fn slots(&self) -> &[Slot] {
+        match self {
+            LineFormat::Steps(f) => &f.slots,
+            LineFormat::Json(f) => &f.slots,
+            LineFormat::Regex(f) => &f.slots,
+        }
+    }
+
+    /// Slot index of an interpreted variable, if the format logs it.
+    #[inline]
+    pub fn slot_of(&self, var: Var) -> Option<usize> {
+        let index = match self {
+            LineFormat::Steps(f) => &f.index,
+            LineFormat::Json(f) => &f.index,
+            LineFormat::Regex(f) => &f.index,
+        };
+        index.get(var as usize).copied().flatten().map(usize::from)
+    }
+
+    /// Whether the format can log this variable at all (JSON logs: always "maybe").
+    pub fn logs(&self, var: Var) -> bool {
+        match self {
+            LineFormat::Json(_) => true,
+            _ => self.slot_of(var).is_some(),
+        }
+    }
+
+    /// The escaping used in values.
+    pub fn escape(&self) -> Escape {
+        match self {
+            LineFormat::Steps(f) => f.escape,
+            LineFormat::Json(_) => Escape::Json,
+            LineFormat::Regex(_) => Escape::Default,
+        }
+    }
+
+    /// Matches a line, filling `out` with one span per slot.
+    #[inline]
+    pub fn match_line(&mut self, line: &[u8], out: &mut Fields) -> Result<(), Mismatch> {
+        match self {
+            LineFormat::Steps(f) => f.match_line(line, out),
+            LineFormat::Json(f) => f.match_line(line, out),
+            LineFormat::Regex(f) => f.match_line(line, out),
+        }
+    }
+}
+
+fn push_slot(slots: &mut Vec<Slot>, index: &mut [Option<u16>; VAR_COUNT], name: &str) -> u16 {
+    let var = Var::from_name(name);
+    let id = slots.len() as u16;
+    if var != Var::Other && index[var as usize].is_none() {
+        index[var as usize] = Some(id);
+    }
+    slots.push(Slot {
+        name: name.to_string(),
+        var,
+    });
+    id
+}
+
+/// Extracts the format text from `log_format NAME [escape=...] 'part' 'part' ...;`.
+fn directive_body(s: &str) -> Result<(String, Escape), FormatError> {
+    let err = |offset: usize, reason: &str| FormatError {
+        format: s.to_string(),
+        offset,
+        reason: reason.to_string(),
+    };
+    let bytes = s.as_bytes();
+    let mut i = "log_format".len();
+    let mut words = 0;
+    let mut escape = Escape::Default;
+    let mut body = String::new();
+    while i < bytes.len() {
+        match bytes[i] {
+            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+            b';' => break,
+            q @ (b'\'' | b'"') => {
+                let start = i + 1;
+                let mut j = start;
+                while j < bytes.len() && bytes[j] != q {
+                    j += if bytes[j] == b'\\' { 2 } else { 1 };
+                }
+                if j >= bytes.len() {
+                    return Err(err(i, "unterminated quoted string in log_format directive"));
+                }
+                let part = &s[start..j];
+                body.push_str(&part.replace(&format!("\\{}", q as char), &(q as char).to_string()));
+                i = j + 1;
+            }
+            _ => {
+                let start = i;
+                while i < bytes.len() && !matches!(bytes[i], b' ' | b'\t' | b'\n' | b';') {
+                    i += 1;
+                }
+                let word = &s[start..i];
+                if words == 0 {
+                    words += 1; // the format's name
+                } else if let Some(e) = word.strip_prefix("escape=") {
+                    escape = if e == "json" { Escape::Json } else { Escape::Default };
+                } else {
+                    body.push_str(word);
+                }
+            }
+        }
+    }
+    if body.is_empty() {
+        return Err(err(0, "log_format directive has no format text"));
+    }
+    Ok((body, escape))
+}
+
+impl StepFormat {
+    /// Compiles a format string into literal/field steps.
+    pub fn compile(format: &str, escape: Escape) -> Result<StepFormat, FormatError> {
+        let err = |offset: usize, reason: String| FormatError {
+            format: format.to_string(),
+            offset,
+            reason,
+        };
+        let bytes = format.as_bytes();
+        let mut steps = Vec::new();
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut index = [None; VAR_COUNT];
+        let mut literal = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] != b'$' {
+                literal.push(bytes[i]);
+                i += 1;
+                continue;
+            }
+            let (name, next) = if bytes.get(i + 1) == Some(&b'{') {
+                let close = bytes[i + 2..]
+                    .iter()
+                    .position(|&b| b == b'}')
+                    .ok_or_else(|| err(i, "`${` without a closing `}`".into()))?;
+                (&format[i + 2..i + 2 + close], i + 3 + close)
+            } else {
+                let len = bytes[i + 1..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+                    .count();
+                (&format[i + 1..i + 1 + len], i + 1 + len)
+            };
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(err(i, "`$` must be followed by a variable name".into()));
+            }
+            if !literal.is_empty() {
+                steps.push(literal_step(std::mem::take(&mut literal)));
+            } else if let Some(Step::Field { slot }) = steps.last() {
+                return Err(err(
+                    i,
+                    format!(
+                        "variables ${} and ${} have no text between them, so their values cannot be told apart",
+                        slots[*slot as usize].name, name
+                    ),
+                ));
+            }
+            let slot = push_slot(&mut slots, &mut index, name);
+            steps.push(Step::Field { slot });
+            i = next;
+        }
+        if !literal.is_empty() {
+            steps.push(literal_step(literal));
+        }
+        if slots.is_empty() {
+            return Err(err(0, "the format has no $variables".into()));
+        }
+        if slots.len() > u16::MAX as usize {
+            return Err(err(0, "too many variables".into()));
+        }
+        Ok(StepFormat {
+            source: format.to_string(),
+            steps,
+            slots,
+            index,
+            escape,
+        })
+    }
+
+    /// The format string this was compiled from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    #[inline]
+    fn match_line(&self, line: &[u8], out: &mut Fields) -> Result<(), Mismatch> {
+        out.spans.clear();
+        out.spans.resize(self.slots.len(), None);
+        out.extra.clear();
+        let mut pos = 0usize;
+        let mut k = 0;
+        while k < self.steps.len() {
+            match &self.steps[k] {
+                Step::Literal { text, .. } => {
+                    if !line[pos..].starts_with(text) {
+                        return Err(Mismatch {
+                            offset: pos,
+                            reason: "expected literal text of the format here",
+                        });
+                    }
+                    pos += text.len();
+                }
+                Step::Field { slot } => {
+                    let end = match self.steps.get(k + 1) {
+                        Some(Step::Literal { text, finder }) => {
+                            find_end(line, pos, text, finder, self.escape).ok_or(Mismatch {
+                                offset: pos,
+                                reason: "the text that should follow this field is missing",
+                            })?
+                        }
+                        _ => line.len(),
+                    };
+                    out.spans[*slot as usize] = Some(Span {
+                        start: pos as u32,
+                        end: end as u32,
+                    });
+                    pos = end;
+                }
+            }
+            k += 1;
+        }
+        Ok(())
+    }
+}
+
+fn literal_step(text: Vec<u8>) -> Step {
+    let finder = memmem::Finder::new(&text).into_owned();
+    Step::Literal { text, finder }
+}
+
+/// Finds where a field starting at `pos` ends: the next occurrence of the following literal.
+/// A literal starting with `"` is skipped where the quote is backslash-escaped.
+#[inline]
+fn find_end(
+    line: &[u8],
+    pos: usize,
+    text: &[u8],
+    finder: &memmem::Finder<'_>,
+    escape: Escape,
+) -> Option<usize> {
+    let mut from = pos;
+    loop {
+        let at = from + finder.find(&line[from..])?;
+        if text.first() == Some(&b'"') && escaped_at(line, pos, at, escape) {
+            from = at + 1;
+            continue;
+        }
+        return Some(at);
+    }
+}
+
+/// Whether the byte at `at` is preceded by an odd run of backslashes (within the field).
+#[inline]
+fn escaped_at(line: &[u8], start: usize, at: usize, _escape: Escape) -> bool {
+    let mut n = 0;
+    let mut i = at;
+    while i > start && line[i - 1] == b'\\' {
+        n += 1;
+        i -= 1;
+    }
+    n % 2 == 1
+}
+
+impl JsonFormat {
+    fn slot_for_key(&mut self, key: &[u8]) -> Option<u16> {
+        let key = key.strip_prefix(b"$").unwrap_or(key);
+        if let Some(i) = self.slots.iter().position(|s| s.name.as_bytes() == key) {
+            return Some(i as u16);
+        }
+        // New keys become slots (bounded) so later lines find them without allocating.
+        if self.slots.len() >= 256 {
+            return None;
+        }
+        let name = std::str::from_utf8(key).ok()?;
+        Some(push_slot(&mut self.slots, &mut self.index, name))
+    }
+
+    fn match_line(&mut self, line: &[u8], out: &mut Fields) -> Result<(), Mismatch> {
+        out.spans.clear();
+        out.spans.resize(self.slots.len(), None);
+        out.extra.clear();
+        let bad = |offset: usize, reason: &'static str| Mismatch { offset, reason };
+        let mut i = skip_ws(line, 0);
+        if line.get(i) != Some(&b'{') {
+            return Err(bad(i, "expected a JSON object"));
+        }
+        i = skip_ws(line, i + 1);
+        if line.get(i) == Some(&b'}') {
+            return Ok(());
+        }
+        loop {
+            if line.get(i) != Some(&b'"') {
+                return Err(bad(i, "expected a JSON key"));
+            }
+            let key_end = json_string_end(line, i + 1).ok_or(bad(i, "unterminated JSON key"))?;
+            let key = Span {
+                start: (i + 1) as u32,
+                end: key_end as u32,
+            };
+            i = skip_ws(line, key_end + 1);
+            if line.get(i) != Some(&b':') {
+                return Err(bad(i, "expected `:` after a JSON key"));
+            }
+            i = skip_ws(line, i + 1);
+            let (value, next) = match line.get(i) {
+                Some(b'"') => {
+                    let end = json_string_end(line, i + 1)
+                        .ok_or(bad(i, "unterminated JSON string"))?;
+                    (
+                        Span {
+                            start: (i + 1) as u32,
+                            end: end as u32,
+                        },
+                        end + 1,
+                    )
+                }
+                Some(b'{') | Some(b'[') => return Err(bad(i, "nested JSON values are not nginx log fields")),
+                Some(_) => {
+                    let end = line[i..]
+                        .iter()
+                        .position(|&b| matches!(b, b',' | b'}' | b' ' | b'\t'))
+                        .map_or(line.len(), |p| i + p);
+                    if end == i {
+                        return Err(bad(i, "expected a JSON value"));
+                    }
+                    (
+                        Span {
+                            start: i as u32,
+                            end: end as u32,
+                        },
+                        end,
+                    )
+                }
+                None => return Err(bad(i, "line ends inside a JSON object")),
+            };
+            match self.slot_for_key(key.of(line)) {
+                Some(slot) => {
+                    let slot = slot as usize;
+                    if slot >= out.spans.len() {
+                        out.spans.resize(slot + 1, None);
+                    }
+                    out.spans[slot] = Some(value);
+                }
+                None => out.extra.push((key, value)),
+            }
+            i = skip_ws(line, next);
+            match line.get(i) {
+                Some(b',') => i = skip_ws(line, i + 1),
+                Some(b'}') => return Ok(()),
+                _ => return Err(bad(i, "expected `,` or `}` in JSON object")),
+            }
+        }
+    }
+}
+
+#[inline]
+fn skip_ws(line: &[u8], mut i: usize) -> usize {
+    while i < line.len() && matches!(line[i], b' ' | b'\t') {
+        i += 1;
+    }
+    i
+}
+
+/// Index of the closing quote of a JSON string whose content starts at `i`.
+#[inline]
+fn json_string_end(line: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        let at = i + memchr::memchr2(b'"', b'\\', &line[i..])?;
+        if line[at] == b'"' {
+            return Some(at);
+        }
+        i = at + 2;
+        if i > line.len() {
+            return None;
+        }
+    }
+}
+
+impl RegexFormat {
+    fn match_line(&self, line: &[u8], out: &mut Fields) -> Result<(), Mismatch> {
+        out.spans.clear();
+        out.spans.resize(self.slots.len(), None);
+        out.extra.clear();
+        let locs = out.locs.get_or_insert_with(|| self.re.capture_locations());
+        if self.re.captures_read(locs, line).is_none() {
+            return Err(Mismatch {
+                offset: 0,
+                reason: "the line does not match the --regex pattern",
+            });
+        }
+        let mut slot = 0;
+        for (group, name) in self.re.capture_names().enumerate() {
+            if name.is_some() {
+                if let Some((s, e)) = locs.get(group) {
+                    out.spans[slot] = Some(Span {
+                        start: s as u32,
+                        end: e as u32,
+                    });
+                }
+                slot += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Decodes a raw value as nginx escaped it (`\xHH`, or JSON escapes). Allocates only when the
+/// value contains an escape; used where a field is shown, not on the metrics path.
+pub fn decode(raw: &[u8], escape: Escape) -> std::borrow::Cow<'_, [u8]> {
+    if memchr::memchr(b'\\', raw).is_none() {
+        return std::borrow::Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if b != b'\\' || i + 1 >= raw.len() {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let next = raw[i + 1];
+        match (escape, next) {
+            (_, b'x') if hex2(&raw[i + 2..]).is_some() => {
+                out.push(hex2(&raw[i + 2..]).unwrap_or(b'?'));
+                i += 4;
+            }
+            (Escape::Json, b'u') => {
+                let hex = raw.get(i + 2..i + 6).and_then(|h| std::str::from_utf8(h).ok());
+                match hex.and_then(|h| u32::from_str_radix(h, 16).ok()).and_then(char::from_u32) {
+                    Some(c) => {
+                        let mut buf = [0u8; 4];
+                        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                        i += 6;
+                    }
+                    None => {
+                        out.push(b'\\');
+                        i += 1;
+                    }
+                }
+            }
+            (Escape::Json, b'n') => {
+                out.push(b'\n');
+                i += 2;
+            }
+            (Escape::Json, b't') => {
+                out.push(b'\t');
+                i += 2;
+            }
+            (Escape::Json, b'r') => {
+                out.push(b'\r');
+                i += 2;
+            }
+            (_, b'"') | (_, b'\\') | (Escape::Json, b'/') => {
+                out.push(next);
+                i += 2;
+            }
+            _ => {
+                out.push(b'\\');
+                i += 1;
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn hex2(s: &[u8]) -> Option<u8> {
+    let h = |c: u8| (c as char).to_digit(16);
+    Some((h(*s.first()?)? * 16 + h(*s.get(1)?)?) as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(fmt: &str, line: &str) -> Result<Vec<(String, String)>, Mismatch> {
+        let mut f = LineFormat::compile(fmt).expect("format compiles");
+        let mut out = Fields::default();
+        f.match_line(line.as_bytes(), &mut out)?;
+        Ok(f
+            .slots()
+            .iter()
+            .zip(&out.spans)
+            .map(|(s, sp)| {
+                let v = sp.map(|sp| sp.of(line.as_bytes())).unwrap_or(b"");
+                (s.name.clone(), String::from_utf8_lossy(v).into_owned())
+            })
+            .collect())
+    }
+
+    fn get(v: &[(String, String)], k: &str) -> String {
+        v.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default()
+    }
+
+    #[test]
+    fn combined_with_ipv6_and_spaces_in_agent() {
+        let v = fields(
+            "combined",
+            r#"2001:db8::1 - - [28/Nov/2026:01:53:32 +0000] "GET /a?b=1 HTTP/2.0" 200 12 "-" "Mozilla/5.0 (X11; Linux x86_64) \"q\"""#,
+        )
+        .expect("matches");
+        assert_eq!(get(&v, "remote_addr"), "2001:db8::1");
+        assert_eq!(get(&v, "request"), "GET /a?b=1 HTTP/2.0");
+        assert_eq!(get(&v, "http_user_agent"), r#"Mozilla/5.0 (X11; Linux x86_64) \"q\""#);
+    }
+
+    #[test]
+    fn xff_list_in_remote_addr() {
+        let v = fields(
+            "combined",
+            r#"10.0.0.2, 10.0.0.1, 127.0.0.1 - - [07/Dec/2016:11:05:07 +0100] "GET /ocelot HTTP/1.1" 200 571 "-" "Mozilla/5.0""#,
+        )
+        .expect("matches");
+        assert_eq!(get(&v, "remote_addr"), "10.0.0.2, 10.0.0.1, 127.0.0.1");
+    }
+
+    #[test]
+    fn braces_and_unknown_vars_kept_by_name() {
+        let v = fields("${remote_addr}|$foo_bar|${status}x", "1.2.3.4|hello|404x").expect("matches");
+        assert_eq!(get(&v, "foo_bar"), "hello");
+        assert_eq!(get(&v, "status"), "404");
+    }
+
+    #[test]
+    fn adjacent_variables_are_rejected_with_position() {
+        let e = LineFormat::compile("$remote_addr$status").expect_err("must fail");
+        assert_eq!(e.offset, 12);
+        assert!(e.reason.contains("no text between"), "{}", e.reason);
+    }
+
+    #[test]
+    fn nginx_conf_directive_is_accepted() {
+        let f = LineFormat::compile(
+            "log_format ws '$remote_addr [$time_local] '\n   '\"$request\" $status';",
+        )
+        .expect("compiles");
+        match f {
+            LineFormat::Steps(s) => assert_eq!(s.source(), "$remote_addr [$time_local] \"$request\" $status"),
+            _ => panic!("expected steps"),
+        }
+        assert!(matches!(
+            LineFormat::compile("log_format j escape=json '{\"status\":\"$status\"}';"),
+            Ok(LineFormat::Json(_))
+        ));
+    }
+
+    #[test]
+    fn mismatch_reports_offset() {
+        let e = fields("combined", "not a log line").expect_err("mismatch");
+        assert!(e.offset <= 14);
+    }
+
+    #[test]
+    fn json_lines_any_key_order_and_escapes() {
+        let v = fields(
+            "json",
+            r#"{"status": 101, "request":"GET /ws/chat?token=a HTTP/1.1","http_user_agent":"a \"b\" \\ c"}"#,
+        )
+        .expect("matches");
+        assert_eq!(get(&v, "status"), "101");
+        assert_eq!(get(&v, "http_user_agent"), r#"a \"b\" \\ c"#);
+        assert!(fields("json", r#"{"status": "#).is_err());
+        assert!(fields("json", "plain text").is_err());
+    }
+
+    #[test]
+    fn decode_handles_both_escapes() {
+        assert_eq!(&*decode(br"a\x22b\x5C", Escape::Default), b"a\"b\\");
+        assert_eq!(&*decode(br#"a\"b\u00e9\\"#, Escape::Json), "a\"b\u{e9}\\".as_bytes());
+        assert_eq!(&*decode(br"trailing\", Escape::Default), br"trailing\");
+        assert_eq!(&*decode(br"\x4", Escape::Default), br"\x4");
+    }
+
+    #[test]
+    fn regex_escape_hatch() {
+        let mut f = LineFormat::compile_regex(r"^(?P<status>\d+) (?P<request>.*)$").expect("ok");
+        let mut out = Fields::default();
+        f.match_line(b"200 GET / HTTP/1.1", &mut out).expect("matches");
+        assert_eq!(f.slot_of(Var::Status), Some(0));
+        assert!(LineFormat::compile_regex("(a)").is_err());
+    }
+}

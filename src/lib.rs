@@ -1,0 +1,17 @@
+//! nginxlog-sidecar: turns nginx access and error logs into Prometheus metrics, with WebSocket
+//! upgrade outcomes per path as the headline.
+//!
+//! One pipeline serves every mode: [`lines`] frames bytes, [`format`] and [`error_log`] parse,
+//! [`classify`] turns a line into a compact event, and a sink consumes events ([`metrics`] for the
+//! live registry).
+
+pub mod access;
+pub mod classify;
+pub mod error_log;
+pub mod format;
+pub mod lines;
+pub mod parse_cmd;
+pub mod redact;
+pub mod route;
+pub mod signature;
+pub mod values;

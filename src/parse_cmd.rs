@@ -1,0 +1,192 @@
+//! `nginxlog-sidecar parse`: print every line as a JSON object, to check a `log_format` before
+//! deploying. Malformed lines go to stderr as `line N: reason`, then a summary.
+
+use crate::access::AccessRecord;
+use crate::classify::{AccessEvent, Classifier, ErrorLine, METHODS};
+use crate::error_log::{self, LEVELS};
+use crate::format::{decode, Escape};
+use crate::lines::{Frame, LineBuffer};
+use crate::redact;
+use crate::signature;
+use crate::values;
+use serde_json::{json, Map, Value};
+use std::io::{self, Read, Write};
+
+/// Counts printed at the end.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub parsed: u64,
+    pub malformed: u64,
+    /// Continuation lines of multi-line error messages.
+    pub continuation: u64,
+}
+
+fn text(v: &[u8], escape: Escape) -> String {
+    String::from_utf8_lossy(&decode(v, escape)).into_owned()
+}
+
+fn opt_text(v: Option<&[u8]>, escape: Escape) -> Value {
+    v.map_or(Value::Null, |v| Value::String(text(v, escape)))
+}
+
+fn num(v: Option<f64>) -> Value {
+    v.and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number)
+}
+
+/// JSON object for an access line.
+pub fn access_json(n: u64, rec: &AccessRecord<'_>, ev: &AccessEvent, c: &Classifier) -> Value {
+    use crate::format::Var;
+    let esc = c.format().escape();
+    let req = rec.request();
+    let path = req
+        .target
+        .and_then(crate::route::path_of)
+        .map(|p| text(p, esc));
+    let mut fields = Map::new();
+    for (slot, span) in c.format().slots().iter().zip(&rec.fields().spans) {
+        if let Some(span) = span {
+            let v = text(span.of(rec.line()), esc);
+            if let Some(v) = redact::field(&slot.name, &v) {
+                fields.insert(slot.name.clone(), Value::String(v));
+            }
+        }
+    }
+    json!({
+        "line": n,
+        "time": ev.time.map(values::rfc3339),
+        "remote_addr": opt_text(rec.get(Var::RemoteAddr), esc),
+        "remote_user": opt_text(rec.get(Var::RemoteUser), esc),
+        "method": opt_text(req.method, esc),
+        "path": path,
+        "protocol": opt_text(req.protocol, esc),
+        "path_label": c.labels.name(ev.path),
+        "status": ev.status,
+        "upgrade": ev.upgrade,
+        "answered_by": ev.answered_by.as_str(),
+        "handshake_seconds": num(ev.handshake_seconds),
+        "session_seconds": num(ev.session_seconds),
+        "request_seconds": num(ev.request_seconds),
+        "bytes": rec.bytes(),
+        "upstream_connect_time": opt_text(rec.get(Var::UpstreamConnectTime), esc),
+        "upstream_header_time": opt_text(rec.get(Var::UpstreamHeaderTime), esc),
+        "upstream_response_time": opt_text(rec.get(Var::UpstreamResponseTime), esc),
+        "upstream_status": opt_text(rec.get(Var::UpstreamStatus), esc),
+        "http_upgrade": opt_text(rec.get(Var::HttpUpgrade), esc),
+        "host": opt_text(rec.get(Var::Host), esc),
+        "referer": rec.get(Var::HttpReferer).map(|r| redact::strip_queries(&text(r, esc))),
+        "user_agent": opt_text(rec.get(Var::HttpUserAgent), esc),
+        "method_label": METHODS[ev.method as usize],
+        "fields": fields,
+    })
+}
+
+/// JSON object for an error line.
+pub fn error_json(n: u64, line: &[u8], c: &mut Classifier) -> Option<Value> {
+    let rec = error_log::parse(line).ok()?;
+    let ev = c.error_event(&rec);
+    let s = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
+    let url = |v: Option<&[u8]>| v.map(|v| redact::strip_queries(&String::from_utf8_lossy(v)));
+    Some(json!({
+        "line": n,
+        "time": rec.time.map(values::rfc3339),
+        "level": LEVELS[rec.level as usize],
+        "pid": s(rec.pid),
+        "tid": s(rec.tid),
+        "connection": s(rec.connection),
+        "signature": signature::name(ev.signature),
+        "message": redact::strip_queries(&String::from_utf8_lossy(rec.message)),
+        "client": s(rec.client),
+        "server": s(rec.server),
+        "request": url(rec.request),
+        "upstream": url(rec.upstream),
+        "host": s(rec.host),
+        "referrer": url(rec.referrer),
+        "path_label": ev.path.map(|p| c.labels.name(p).to_string()),
+    }))
+}
+
+/// Reads `input` to the end, printing records to `out` and problems to `err`.
+pub fn run(
+    c: &mut Classifier,
+    error_log: bool,
+    max_line: usize,
+    input: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<Summary> {
+    let mut lb = LineBuffer::new(max_line);
+    let mut sum = Summary::default();
+    let mut n = 0u64;
+    loop {
+        let read = lb.fill_from(input)?;
+        loop {
+            let Some(frame) = lb.next_frame() else { break };
+            n += 1;
+            handle(c, error_log, n, frame, &mut sum, out, err)?;
+        }
+        if read == 0 {
+            if let Some(frame) = lb.take_partial() {
+                n += 1;
+                handle(c, error_log, n, frame, &mut sum, out, err)?;
+            }
+            break;
+        }
+    }
+    writeln!(
+        err,
+        "parsed {}, malformed {}{}",
+        sum.parsed,
+        sum.malformed,
+        if sum.continuation > 0 {
+            format!(", continuation {}", sum.continuation)
+        } else {
+            String::new()
+        }
+    )?;
+    Ok(sum)
+}
+
+fn handle(
+    c: &mut Classifier,
+    error_log: bool,
+    n: u64,
+    frame: Frame<'_>,
+    sum: &mut Summary,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<()> {
+    let line = match frame {
+        Frame::Line(l) => l,
+        Frame::Oversized(len) => {
+            sum.malformed += 1;
+            return writeln!(err, "line {n}: line of {len} bytes exceeds --max-line-bytes; skipped");
+        }
+    };
+    if error_log {
+        match c.error(line) {
+            Ok(ErrorLine::Event(_)) => {
+                if let Some(v) = error_json(n, line, c) {
+                    sum.parsed += 1;
+                    writeln!(out, "{v}")?;
+                }
+            }
+            Ok(ErrorLine::Continuation) => sum.continuation += 1,
+            Err(e) => {
+                sum.malformed += 1;
+                writeln!(err, "line {n}: {} (at byte {})", e.reason, e.offset)?;
+            }
+        }
+        return Ok(());
+    }
+    match c.access(line) {
+        Ok(ev) => {
+            let v = access_json(n, &c.record(line), &ev, c);
+            sum.parsed += 1;
+            writeln!(out, "{v}")
+        }
+        Err(e) => {
+            sum.malformed += 1;
+            writeln!(err, "line {n}: {} (at byte {})", e.reason, e.offset)
+        }
+    }
+}

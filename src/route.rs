@@ -1,0 +1,288 @@
+//! Path labels: the bounded, token-free `path` label of every metric.
+//!
+//! The query string and fragment are dropped first (tokens ride there, they never reach a label).
+//! The first matching `--route` pattern names the path; otherwise numeric, UUID, long-hex and
+//! long-token segments collapse to `:id`. Past `--max-paths` distinct labels, new paths share
+//! `__other__`, so attacker-chosen paths cannot grow memory or series without bound. A request
+//! line nginx could not parse gets `__invalid__`.
+//!
+//! Labels are interned: the hot path normalises into a reused buffer and looks the bytes up, so
+//! a known path costs one hash lookup and no allocation.
+
+use std::collections::HashMap;
+
+/// Index of an interned label; stable for the life of the process.
+pub type LabelId = u32;
+
+/// Label for paths past the `--max-paths` cap.
+pub const OTHER: LabelId = 0;
+/// Label for request lines that have no parseable path.
+pub const INVALID: LabelId = 1;
+
+/// Longest label kept; longer normalised paths are cut here.
+const MAX_LABEL_BYTES: usize = 256;
+
+/// A `--route` pattern: `/api/v1/users/:id`, `/static/*`.
+#[derive(Clone, Debug)]
+pub struct Route {
+    segments: Vec<RouteSegment>,
+    label: LabelId,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum RouteSegment {
+    Exact(Vec<u8>),
+    Param,
+    Rest,
+}
+
+/// Interns path labels under a cap, and applies `--route` patterns.
+#[derive(Debug)]
+pub struct PathLabels {
+    routes: Vec<Route>,
+    ids: HashMap<Box<[u8]>, LabelId>,
+    names: Vec<String>,
+    max_paths: usize,
+    dynamic: usize,
+    scratch: Vec<u8>,
+    /// Lines whose path fell into `__other__` (the `nginxlog_path_overflow_total` counter).
+    pub overflow: u64,
+}
+
+impl PathLabels {
+    /// Builds the labeler; route patterns are validated and get their labels up front, outside
+    /// the `max_paths` budget.
+    pub fn new(routes: &[String], max_paths: usize) -> Result<PathLabels, String> {
+        let mut labels = PathLabels {
+            routes: Vec::new(),
+            ids: HashMap::new(),
+            names: vec!["__other__".into(), "__invalid__".into()],
+            max_paths,
+            dynamic: 0,
+            scratch: Vec::with_capacity(MAX_LABEL_BYTES),
+            overflow: 0,
+        };
+        for pattern in routes {
+            if !pattern.starts_with('/') {
+                return Err(format!("--route {pattern:?}: a route must start with `/`"));
+            }
+            let parts: Vec<&str> = pattern[1..].split('/').collect();
+            let mut segments = Vec::new();
+            for (i, part) in parts.iter().enumerate() {
+                segments.push(match *part {
+                    "*" if i + 1 == parts.len() => RouteSegment::Rest,
+                    "*" => {
+                        return Err(format!(
+                            "--route {pattern:?}: `*` is only allowed as the last segment"
+                        ))
+                    }
+                    p if p.starts_with(':') && p.len() > 1 => RouteSegment::Param,
+                    p => RouteSegment::Exact(p.as_bytes().to_vec()),
+                });
+            }
+            let label = labels.names.len() as LabelId;
+            labels.names.push(pattern.clone());
+            labels.routes.push(Route { segments, label });
+        }
+        Ok(labels)
+    }
+
+    /// The label text of an id.
+    #[inline]
+    pub fn name(&self, id: LabelId) -> &str {
+        self.names.get(id as usize).map_or("__other__", |s| s.as_str())
+    }
+
+    /// Number of labels that exist (including `__other__` and `__invalid__`).
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether only the reserved labels exist.
+    pub fn is_empty(&self) -> bool {
+        self.names.len() <= 2 + self.routes.len()
+    }
+
+    /// Labels a request target (`/ws/chat?token=...`, or an absolute URI).
+    #[inline]
+    pub fn label(&mut self, target: &[u8]) -> LabelId {
+        let Some(path) = path_of(target) else {
+            return INVALID;
+        };
+        if let Some(id) = self.match_route(path) {
+            return id;
+        }
+        let mut buf = std::mem::take(&mut self.scratch);
+        normalise(path, &mut buf);
+        let id = self.intern(&buf);
+        self.scratch = buf;
+        id
+    }
+
+    fn match_route(&self, path: &[u8]) -> Option<LabelId> {
+        'routes: for r in &self.routes {
+            let mut segs = path[1..].split(|&b| b == b'/');
+            for s in &r.segments {
+                match s {
+                    RouteSegment::Rest => return Some(r.label),
+                    RouteSegment::Param => match segs.next() {
+                        Some(seg) if !seg.is_empty() => {}
+                        _ => continue 'routes,
+                    },
+                    RouteSegment::Exact(e) => {
+                        if segs.next() != Some(e.as_slice()) {
+                            continue 'routes;
+                        }
+                    }
+                }
+            }
+            if segs.next().is_none() {
+                return Some(r.label);
+            }
+        }
+        None
+    }
+
+    fn intern(&mut self, label: &[u8]) -> LabelId {
+        if let Some(&id) = self.ids.get(label) {
+            return id;
+        }
+        if self.dynamic >= self.max_paths {
+            self.overflow += 1;
+            return OTHER;
+        }
+        let id = self.names.len() as LabelId;
+        self.names.push(String::from_utf8_lossy(label).into_owned());
+        self.ids.insert(label.into(), id);
+        self.dynamic += 1;
+        id
+    }
+}
+
+/// The path part of a request target: query and fragment removed; absolute URIs reduced to their
+/// path. `None` when there is no path (`-`, `*`, `host:443`, garbage).
+#[inline]
+pub fn path_of(target: &[u8]) -> Option<&[u8]> {
+    let end = memchr::memchr2(b'?', b'#', target).unwrap_or(target.len());
+    let mut p = &target[..end];
+    if p.first() != Some(&b'/') {
+        let lower_http = p.len() > 8 && (p[..7].eq_ignore_ascii_case(b"http://") || p[..8].eq_ignore_ascii_case(b"https://"));
+        if !lower_http {
+            return None;
+        }
+        let after_scheme = memchr::memmem::find(p, b"//").map_or(0, |i| i + 2);
+        p = match memchr::memchr(b'/', &p[after_scheme..]) {
+            Some(i) => &p[after_scheme + i..],
+            None => b"/",
+        };
+    }
+    Some(p)
+}
+
+/// Writes the normalised path (id-like segments as `:id`, at most [`MAX_LABEL_BYTES`]) to `out`.
+fn normalise(path: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    for (i, seg) in path.split(|&b| b == b'/').enumerate() {
+        if i > 0 {
+            out.push(b'/');
+        }
+        if is_id(seg) {
+            out.extend_from_slice(b":id");
+        } else {
+            out.extend_from_slice(seg);
+        }
+        if out.len() >= MAX_LABEL_BYTES {
+            out.truncate(MAX_LABEL_BYTES);
+            break;
+        }
+    }
+}
+
+/// Numeric, UUID, long-hex (16+) and long-token (24+ with digits and letters) segments.
+fn is_id(seg: &[u8]) -> bool {
+    if seg.is_empty() {
+        return false;
+    }
+    if seg.iter().all(u8::is_ascii_digit) {
+        return true;
+    }
+    if seg.len() == 36
+        && seg.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+    {
+        return true;
+    }
+    if seg.len() >= 16 && seg.iter().all(u8::is_ascii_hexdigit) {
+        return true;
+    }
+    seg.len() >= 24
+        && seg
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'=' | b'~' | b'%'))
+        && seg.iter().any(u8::is_ascii_digit)
+        && seg.iter().any(u8::is_ascii_alphabetic)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_never_reaches_label() {
+        let mut l = PathLabels::new(&[], 10).expect("ok");
+        let id = l.label(b"/ws/chat?token=eyJhbGciOiJIUzI1NiJ9.secret");
+        assert_eq!(l.name(id), "/ws/chat");
+        assert_eq!(l.label(b"/ws/chat#frag"), id);
+    }
+
+    #[test]
+    fn ids_collapse() {
+        let mut l = PathLabels::new(&[], 10).expect("ok");
+        let a = l.label(b"/api/users/123/orders/550e8400-e29b-41d4-a716-446655440000");
+        assert_eq!(l.name(a), "/api/users/:id/orders/:id");
+        let b = l.label(b"/files/0123456789abcdef0123/x");
+        assert_eq!(l.name(b), "/files/:id/x");
+        let c = l.label(b"/s/aB3dE5fG7hJ9kL1mN3pQ5rS7tU");
+        assert_eq!(l.name(c), "/s/:id");
+        let d = l.label(b"/api/health");
+        assert_eq!(l.name(d), "/api/health");
+    }
+
+    #[test]
+    fn routes_win_and_do_not_count_toward_cap() {
+        let mut l = PathLabels::new(&["/api/v1/users/:id".into(), "/static/*".into()], 1)
+            .expect("ok");
+        let id = l.label(b"/api/v1/users/alice");
+        assert_eq!(l.name(id), "/api/v1/users/:id");
+        let id = l.label(b"/static/css/a.css");
+        assert_eq!(l.name(id), "/static/*");
+        let id = l.label(b"/api/v1/users/alice/x");
+        assert_eq!(l.name(id), "/api/v1/users/alice/x");
+        assert_eq!(l.label(b"/another"), OTHER);
+        assert_eq!(l.overflow, 1);
+        assert!(PathLabels::new(&["/a/*/b".into()], 1).is_err());
+        assert!(PathLabels::new(&["nope".into()], 1).is_err());
+    }
+
+    #[test]
+    fn invalid_and_absolute_targets() {
+        let mut l = PathLabels::new(&[], 10).expect("ok");
+        assert_eq!(l.label(b"-"), INVALID);
+        assert_eq!(l.label(b"example.com:443"), INVALID);
+        assert_eq!(l.label(b"\\x16\\x03\\x01"), INVALID);
+        let id = l.label(b"http://example.com/ws/chat?token=x");
+        assert_eq!(l.name(id), "/ws/chat");
+    }
+
+    #[test]
+    fn cap_holds_under_random_paths() {
+        let mut l = PathLabels::new(&[], 50).expect("ok");
+        for i in 0..10_000u32 {
+            l.label(format!("/p{}x/q", i).as_bytes());
+        }
+        assert_eq!(l.len(), 52);
+        assert_eq!(l.overflow, 10_000 - 50);
+    }
+}

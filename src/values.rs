@@ -1,0 +1,298 @@
+//! Byte-level parsers for the values nginx writes: numbers, timestamps and upstream lists.
+//!
+//! They work on `&[u8]` without allocating, and treat nginx's `-` (an empty variable) as absent.
+
+/// nginx writes an empty variable as `-`; an empty field is absent too.
+#[inline]
+pub fn present(v: &[u8]) -> Option<&[u8]> {
+    if v.is_empty() || v == b"-" {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+/// Parses an unsigned decimal integer (`body_bytes_sent`, `status`).
+#[inline]
+pub fn parse_u64(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 19 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in v {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(b - b'0');
+    }
+    Some(n)
+}
+
+/// Parses a non-negative decimal seconds value like `0.004` or `12`.
+#[inline]
+pub fn parse_seconds(v: &[u8]) -> Option<f64> {
+    let (int, frac) = match memchr::memchr(b'.', v) {
+        Some(p) => (&v[..p], &v[p + 1..]),
+        None => (v, &[][..]),
+    };
+    if int.is_empty() || int.len() > 12 || frac.len() > 9 {
+        return None;
+    }
+    let i = parse_u64(int)? as f64;
+    if frac.is_empty() {
+        return Some(i);
+    }
+    let f = parse_u64(frac)? as f64;
+    Some(i + f / POW10[frac.len()])
+}
+
+const POW10: [f64; 10] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+
+/// Summary of an `$upstream_*_time` list such as `0.001, 0.002 : 0.003` or `-`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UpstreamTimes {
+    /// Sum of the numeric entries; `None` when no entry was a number.
+    pub sum: Option<f64>,
+    /// Whether the last entry is a number (the last upstream answered).
+    pub last_is_number: bool,
+}
+
+/// Parses an upstream timing list: entries separated by `, ` (retries) or ` : ` (internal
+/// redirects to another upstream group); `-` entries were not measured and are skipped.
+#[inline]
+pub fn parse_upstream_times(v: &[u8]) -> UpstreamTimes {
+    let mut sum = 0.0;
+    let mut any = false;
+    let mut last_is_number = false;
+    for entry in v.split(|&b| b == b',' || b == b':') {
+        let e = trim(entry);
+        if e.is_empty() {
+            continue;
+        }
+        match parse_seconds(e) {
+            Some(s) => {
+                sum += s;
+                any = true;
+                last_is_number = true;
+            }
+            None => last_is_number = false,
+        }
+    }
+    UpstreamTimes {
+        sum: any.then_some(sum),
+        last_is_number,
+    }
+}
+
+/// Trims ASCII spaces and tabs.
+#[inline]
+pub fn trim(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+#[inline]
+fn digits(v: &[u8]) -> Option<i64> {
+    parse_u64(v).map(|n| n as i64)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn epoch(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<f64> {
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    Some((days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s) as f64)
+}
+
+fn month(m: &[u8]) -> Option<i64> {
+    Some(match m {
+        b"Jan" => 1,
+        b"Feb" => 2,
+        b"Mar" => 3,
+        b"Apr" => 4,
+        b"May" => 5,
+        b"Jun" => 6,
+        b"Jul" => 7,
+        b"Aug" => 8,
+        b"Sep" => 9,
+        b"Oct" => 10,
+        b"Nov" => 11,
+        b"Dec" => 12,
+        _ => return None,
+    })
+}
+
+/// `+0330` / `-07:00` / `Z` -> seconds east of UTC.
+fn offset(v: &[u8]) -> Option<i64> {
+    if v == b"Z" {
+        return Some(0);
+    }
+    let sign = match v.first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let rest = &v[1..];
+    let (h, m) = match rest.len() {
+        4 => (digits(&rest[..2])?, digits(&rest[2..])?),
+        5 if rest[2] == b':' => (digits(&rest[..2])?, digits(&rest[3..])?),
+        _ => return None,
+    };
+    Some(sign * (h * 3600 + m * 60))
+}
+
+/// `$time_local`: `28/Nov/2026:01:53:32 +0000` -> Unix seconds.
+pub fn parse_time_local(v: &[u8]) -> Option<f64> {
+    if v.len() != 26 || v[2] != b'/' || v[6] != b'/' || v[11] != b':' || v[20] != b' ' {
+        return None;
+    }
+    let t = epoch(
+        digits(&v[7..11])?,
+        month(&v[3..6])?,
+        digits(&v[0..2])?,
+        digits(&v[12..14])?,
+        digits(&v[15..17])?,
+        digits(&v[18..20])?,
+    )?;
+    Some(t - offset(&v[21..])? as f64)
+}
+
+/// `$time_iso8601`: `2026-11-28T01:53:32+00:00` (fractions accepted) -> Unix seconds.
+pub fn parse_time_iso8601(v: &[u8]) -> Option<f64> {
+    if v.len() < 20 || v[4] != b'-' || v[7] != b'-' || !matches!(v[10], b'T' | b' ') {
+        return None;
+    }
+    let mut t = epoch(
+        digits(&v[0..4])?,
+        digits(&v[5..7])?,
+        digits(&v[8..10])?,
+        digits(&v[11..13])?,
+        digits(&v[14..16])?,
+        digits(&v[17..19])?,
+    )?;
+    let mut rest = &v[19..];
+    if rest.first() == Some(&b'.') {
+        let n = rest[1..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let frac = &rest[1..1 + n];
+        if let Some(f) = digits(&frac[..frac.len().min(9)]) {
+            t += f as f64 / POW10[frac.len().min(9)];
+        }
+        rest = &rest[1 + n..];
+    }
+    Some(t - offset(rest)? as f64)
+}
+
+/// `$msec`: `1732758812.123` -> Unix seconds.
+pub fn parse_msec(v: &[u8]) -> Option<f64> {
+    parse_seconds(v)
+}
+
+/// Error-log time `2026/11/28 01:53:32` (nginx writes local time without a zone; read as UTC).
+pub fn parse_error_time(v: &[u8]) -> Option<f64> {
+    if v.len() != 19 || v[4] != b'/' || v[7] != b'/' || v[10] != b' ' {
+        return None;
+    }
+    epoch(
+        digits(&v[0..4])?,
+        digits(&v[5..7])?,
+        digits(&v[8..10])?,
+        digits(&v[11..13])?,
+        digits(&v[14..16])?,
+        digits(&v[17..19])?,
+    )
+}
+
+/// Formats Unix seconds as RFC 3339 UTC (`2026-11-28T01:53:32Z`, millis when fractional).
+pub fn rfc3339(t: f64) -> String {
+    let secs = t.floor() as i64;
+    let millis = ((t - secs as f64) * 1000.0).round() as i64;
+    let (secs, millis) = if millis >= 1000 { (secs + 1, 0) } else { (secs, millis) };
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let base = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    );
+    if millis == 0 {
+        base + "Z"
+    } else {
+        format!("{base}.{millis:03}Z")
+    }
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_lists() {
+        let u = parse_upstream_times(b"0.001, 0.002 : 0.003");
+        assert!((u.sum.unwrap_or(0.0) - 0.006).abs() < 1e-9);
+        assert!(u.last_is_number);
+        let u = parse_upstream_times(b"0.500, -");
+        assert_eq!(u.sum, Some(0.5));
+        assert!(!u.last_is_number);
+        assert_eq!(
+            parse_upstream_times(b"-"),
+            UpstreamTimes {
+                sum: None,
+                last_is_number: false
+            }
+        );
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time_local(b"31/Mar/2021:12:04:07 +0000"), Some(1_617_192_247.0));
+        assert_eq!(parse_time_local(b"31/Mar/2021:15:34:07 +0330"), Some(1_617_192_247.0));
+        assert_eq!(parse_time_iso8601(b"2021-03-31T12:04:07+00:00"), Some(1_617_192_247.0));
+        assert_eq!(parse_time_iso8601(b"2021-03-31T12:04:07Z"), Some(1_617_192_247.0));
+        assert_eq!(parse_time_iso8601(b"2021-03-31T12:04:07.250Z"), Some(1_617_192_247.25));
+        assert_eq!(parse_error_time(b"2021/03/31 12:04:07"), Some(1_617_192_247.0));
+        assert_eq!(parse_msec(b"1617192247.123"), Some(1_617_192_247.123));
+        assert_eq!(parse_time_local(b"31/Foo/2021:12:04:07 +0000"), None);
+        assert_eq!(rfc3339(1_617_192_247.0), "2021-03-31T12:04:07Z");
+        assert_eq!(rfc3339(1_617_192_247.5), "2021-03-31T12:04:07.500Z");
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_seconds(b"0.004"), Some(0.004));
+        assert_eq!(parse_seconds(b"12"), Some(12.0));
+        assert_eq!(parse_seconds(b"-"), None);
+        assert_eq!(parse_seconds(b"1.2.3"), None);
+        assert_eq!(parse_u64(b"612"), Some(612));
+        assert_eq!(parse_u64(b"99999999999999999999"), None);
+        assert_eq!(present(b"-"), None);
+    }
+}
