@@ -15,3 +15,5 @@ pub mod redact;
 pub mod route;
 pub mod signature;
 pub mod values;
+pub mod metrics;
+pub mod pipeline;

@@ -1,0 +1,390 @@
+//! The metrics registry of DESIGN.md, rendered in the Prometheus text format.
+//!
+//! Series are stored by ids, not label strings: per path label a small struct with the request
+//! counters, histograms and upgrade outcomes; methods, statuses and `answered_by` are small
+//! integers. Recording a line is a few array lookups and additions; label text is only produced
+//! when `/metrics` is rendered.
+
+use crate::classify::{AccessEvent, AnsweredBy, ErrorEvent, METHODS};
+use crate::error_log::LEVELS;
+use crate::pipeline::{LogId, LogKind, Sink};
+use crate::route::PathLabels;
+use crate::signature;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Default `le` bounds of `*_http_request_duration_seconds`.
+pub const HTTP_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+/// Default `le` bounds of `*_ws_handshake_duration_seconds`.
+pub const HANDSHAKE_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+/// Default `le` bounds of `*_ws_session_duration_seconds` (up to 24 h).
+pub const SESSION_BUCKETS: &[f64] = &[1.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0];
+
+/// Histogram bucket bounds, configurable by flag.
+#[derive(Clone, Debug)]
+pub struct Buckets {
+    pub http: Vec<f64>,
+    pub handshake: Vec<f64>,
+    pub session: Vec<f64>,
+}
+
+impl Default for Buckets {
+    fn default() -> Self {
+        Buckets {
+            http: HTTP_BUCKETS.to_vec(),
+            handshake: HANDSHAKE_BUCKETS.to_vec(),
+            session: SESSION_BUCKETS.to_vec(),
+        }
+    }
+}
+
+/// A histogram with per-bucket (non-cumulative) counts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Histogram {
+    pub counts: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Histogram {
+    fn new(bounds: &[f64]) -> Histogram {
+        Histogram {
+            counts: vec![0; bounds.len()],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    #[inline]
+    fn observe(&mut self, bounds: &[f64], v: f64) {
+        let i = bounds.partition_point(|b| *b < v);
+        if let Some(c) = self.counts.get_mut(i) {
+            *c += 1;
+        }
+        self.sum += v;
+        self.count += 1;
+    }
+}
+
+/// Everything recorded for one path label.
+#[derive(Clone, Debug, Default)]
+pub struct PathSeries {
+    /// (method id, status, count)
+    pub requests: Vec<(u8, u16, u64)>,
+    pub duration: Option<Histogram>,
+    pub bytes: u64,
+    /// (status, answered_by, count)
+    pub upgrades: Vec<(u16, AnsweredBy, u64)>,
+    pub handshake: Option<Histogram>,
+    pub session: Option<Histogram>,
+}
+
+/// Self-metrics of one log source.
+#[derive(Clone, Debug)]
+pub struct LogStats {
+    pub name: String,
+    pub kind: LogKind,
+    pub read: u64,
+    pub malformed: u64,
+    pub rotations: u64,
+    pub last_event: Option<f64>,
+}
+
+/// The registry.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    namespace: String,
+    buckets: Buckets,
+    pub paths: Vec<Option<Box<PathSeries>>>,
+    /// (level, signature, path label or u32::MAX) -> count
+    pub errors: BTreeMap<(u8, u16, u32), u64>,
+    pub logs: Vec<LogStats>,
+    pub overflow: u64,
+}
+
+const NO_PATH: u32 = u32::MAX;
+
+impl Metrics {
+    /// An empty registry with metric names under `namespace`.
+    pub fn new(namespace: &str, buckets: Buckets) -> Metrics {
+        Metrics {
+            namespace: namespace.to_string(),
+            buckets,
+            paths: Vec::new(),
+            errors: BTreeMap::new(),
+            logs: Vec::new(),
+            overflow: 0,
+        }
+    }
+
+    /// Registers a log source; its id indexes the `log` label.
+    pub fn add_log(&mut self, name: &str, kind: LogKind) -> LogId {
+        self.logs.push(LogStats {
+            name: name.to_string(),
+            kind,
+            read: 0,
+            malformed: 0,
+            rotations: 0,
+            last_event: None,
+        });
+        self.logs.len() - 1
+    }
+
+    /// Counts a rotation (rename, truncation, or delete and recreate) of a log.
+    pub fn rotated(&mut self, log: LogId) {
+        if let Some(l) = self.logs.get_mut(log) {
+            l.rotations += 1;
+        }
+    }
+
+
+    #[inline]
+    fn seen(&mut self, log: LogId, t: Option<f64>) {
+        if let (Some(l), Some(t)) = (self.logs.get_mut(log), t) {
+            if l.last_event.is_none_or(|old| t > old) {
+                l.last_event = Some(t);
+            }
+        }
+    }
+
+    /// Renders the Prometheus text exposition.
+    pub fn render(&self, labels: &PathLabels, version: &str, out: &mut String) {
+        let ns = &self.namespace;
+        let path_name = |i: usize| escape(labels.name(i as u32));
+
+        header(out, ns, "http_requests_total", "counter", "Access-log lines by path label, method and status.");
+        for (i, p) in self.series() {
+            let mut rows = p.requests.clone();
+            rows.sort_unstable();
+            for (m, s, c) in rows {
+                let _ = writeln!(out, "{ns}_http_requests_total{{path=\"{}\",method=\"{}\",status=\"{s}\"}} {c}", path_name(i), METHODS[m as usize]);
+            }
+        }
+        header(out, ns, "http_request_duration_seconds", "histogram", "$request_time of non-upgrade requests.");
+        for (i, p) in self.series() {
+            if let Some(h) = &p.duration {
+                histogram(out, &format!("{ns}_http_request_duration_seconds"), &format!("path=\"{}\"", path_name(i)), &self.buckets.http, h);
+            }
+        }
+        header(out, ns, "http_response_bytes_total", "counter", "$body_bytes_sent by path label.");
+        for (i, p) in self.series() {
+            if !p.requests.is_empty() {
+                let _ = writeln!(out, "{ns}_http_response_bytes_total{{path=\"{}\"}} {}", path_name(i), p.bytes);
+            }
+        }
+        header(out, ns, "ws_upgrade_requests_total", "counter", "WebSocket upgrade attempts by final status and who answered (upstream app, nginx itself, or unknown).");
+        for (i, p) in self.series() {
+            let mut rows = p.upgrades.clone();
+            rows.sort_unstable_by_key(|(s, a, _)| (*s, *a));
+            for (s, a, c) in rows {
+                let _ = writeln!(out, "{ns}_ws_upgrade_requests_total{{path=\"{}\",status=\"{s}\",answered_by=\"{}\"}} {c}", path_name(i), a.as_str());
+            }
+        }
+        header(out, ns, "ws_handshake_duration_seconds", "histogram", "$upstream_header_time of upgrade attempts: time until the backend's 101.");
+        for (i, p) in self.series() {
+            if let Some(h) = &p.handshake {
+                histogram(out, &format!("{ns}_ws_handshake_duration_seconds"), &format!("path=\"{}\"", path_name(i)), &self.buckets.handshake, h);
+            }
+        }
+        header(out, ns, "ws_session_duration_seconds", "histogram", "$request_time of 101 lines: how long WebSocket sessions lasted.");
+        for (i, p) in self.series() {
+            if let Some(h) = &p.session {
+                histogram(out, &format!("{ns}_ws_session_duration_seconds"), &format!("path=\"{}\"", path_name(i)), &self.buckets.session, h);
+            }
+        }
+        header(out, ns, "error_events_total", "counter", "Error-log events by level, signature and path label.");
+        for (&(level, sig, path), c) in &self.errors {
+            let p = if path == NO_PATH { String::new() } else { path_name(path as usize) };
+            let _ = writeln!(out, "{ns}_error_events_total{{level=\"{}\",signature=\"{}\",path=\"{p}\"}} {c}", LEVELS[level as usize], signature::name(sig));
+        }
+        header(out, ns, "lines_read_total", "counter", "Lines read per log (parsed or not).");
+        for l in &self.logs {
+            let _ = writeln!(out, "{ns}_lines_read_total{{log=\"{}\"}} {}", escape(&l.name), l.read);
+        }
+        header(out, ns, "lines_malformed_total", "counter", "Lines that did not parse, per log (also counted as read).");
+        for l in &self.logs {
+            let _ = writeln!(out, "{ns}_lines_malformed_total{{log=\"{}\"}} {}", escape(&l.name), l.malformed);
+        }
+        header(out, ns, "log_rotations_total", "counter", "Rotations (rename, truncation, delete and recreate) followed per log.");
+        for l in &self.logs {
+            let _ = writeln!(out, "{ns}_log_rotations_total{{log=\"{}\"}} {}", escape(&l.name), l.rotations);
+        }
+        header(out, ns, "log_last_event_timestamp_seconds", "gauge", "Time written in the newest line of each log (Unix seconds).");
+        for l in &self.logs {
+            if let Some(t) = l.last_event {
+                let _ = writeln!(out, "{ns}_log_last_event_timestamp_seconds{{log=\"{}\"}} {}", escape(&l.name), fmt_f64(t));
+            }
+        }
+        header(out, ns, "path_overflow_total", "counter", "Lines whose path fell into __other__ because --max-paths was reached.");
+        let _ = writeln!(out, "{ns}_path_overflow_total {}", self.overflow);
+        header(out, ns, "build_info", "gauge", "Constant 1, labelled with the sidecar's version.");
+        let _ = writeln!(out, "{ns}_build_info{{version=\"{}\"}} 1", escape(version));
+    }
+
+    fn series(&self) -> impl Iterator<Item = (usize, &PathSeries)> {
+        self.paths.iter().enumerate().filter_map(|(i, p)| p.as_deref().map(|p| (i, p)))
+    }
+
+    /// Total of a counter over every series, for tests and reports.
+    pub fn upgrades_total(&self) -> u64 {
+        self.series().flat_map(|(_, p)| p.upgrades.iter().map(|r| r.2)).sum()
+    }
+}
+
+impl Sink for Metrics {
+    #[inline]
+    fn read(&mut self, log: LogId) {
+        if let Some(l) = self.logs.get_mut(log) {
+            l.read += 1;
+        }
+    }
+
+    #[inline]
+    fn malformed(&mut self, log: LogId) {
+        if let Some(l) = self.logs.get_mut(log) {
+            l.malformed += 1;
+        }
+    }
+
+    #[inline]
+    fn access(&mut self, log: LogId, ev: &AccessEvent, _labels: &PathLabels) {
+        self.seen(log, ev.time);
+        let Metrics { paths, buckets, .. } = self;
+        let Buckets { http, handshake, session } = buckets;
+        let p = path_series(paths, ev.path);
+        bump3(&mut p.requests, ev.method, ev.status);
+        p.bytes += ev.bytes;
+        if ev.upgrade {
+            bump_up(&mut p.upgrades, ev.status, ev.answered_by);
+            if let Some(h) = ev.handshake_seconds {
+                p.handshake.get_or_insert_with(|| Histogram::new(handshake)).observe(handshake, h);
+            }
+            if let Some(s) = ev.session_seconds {
+                p.session.get_or_insert_with(|| Histogram::new(session)).observe(session, s);
+            }
+        }
+        if ev.status != 101 {
+            if let Some(d) = ev.request_seconds {
+                p.duration.get_or_insert_with(|| Histogram::new(http)).observe(http, d);
+            }
+        }
+    }
+
+    #[inline]
+    fn error(&mut self, log: LogId, ev: &ErrorEvent, _labels: &PathLabels) {
+        self.seen(log, ev.time);
+        *self.errors.entry((ev.level, ev.signature, ev.path.unwrap_or(NO_PATH))).or_insert(0) += 1;
+    }
+
+    fn overflow(&mut self, total: u64) {
+        self.overflow = total;
+    }
+}
+
+#[inline]
+fn path_series(paths: &mut Vec<Option<Box<PathSeries>>>, id: u32) -> &mut PathSeries {
+    let i = id as usize;
+    if i >= paths.len() {
+        paths.resize_with(i + 1, || None);
+    }
+    paths[i].get_or_insert_with(Default::default)
+}
+
+#[inline]
+fn bump3(v: &mut Vec<(u8, u16, u64)>, m: u8, s: u16) {
+    match v.iter_mut().find(|r| r.0 == m && r.1 == s) {
+        Some(r) => r.2 += 1,
+        None => v.push((m, s, 1)),
+    }
+}
+
+#[inline]
+fn bump_up(v: &mut Vec<(u16, AnsweredBy, u64)>, s: u16, a: AnsweredBy) {
+    match v.iter_mut().find(|r| r.0 == s && r.1 == a) {
+        Some(r) => r.2 += 1,
+        None => v.push((s, a, 1)),
+    }
+}
+
+fn header(out: &mut String, ns: &str, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {ns}_{name} {help}");
+    let _ = writeln!(out, "# TYPE {ns}_{name} {kind}");
+}
+
+fn histogram(out: &mut String, name: &str, labels: &str, bounds: &[f64], h: &Histogram) {
+    let mut cum = 0;
+    for (b, c) in bounds.iter().zip(&h.counts) {
+        cum += c;
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{}\"}} {cum}", fmt_f64(*b));
+    }
+    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {}", fmt_f64(h.sum));
+    let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
+}
+
+/// Formats a float the way Prometheus clients do (`0.005`, `1`, `86400`).
+pub fn fmt_f64(v: f64) -> String {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Escapes a label value (`\`, `"`, newline).
+pub fn escape(v: &str) -> String {
+    if !v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        return v.to_string();
+    }
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::{ClassifyConfig, Classifier};
+    use crate::format::LineFormat;
+    use crate::lines::Frame;
+    use crate::pipeline::Pipeline;
+
+    #[test]
+    fn renders_contract_names_and_cumulative_buckets() {
+        let c = Classifier::new(LineFormat::compile("ws_timing").expect("p"), &ClassifyConfig::default()).expect("c");
+        let mut p = Pipeline::new(c, Metrics::new("nginxlog", Buckets::default()));
+        let log = p.sink.add_log("access.log", LogKind::Access);
+        let ok = br#"127.0.0.1 - - [28/Nov/2026:01:53:32 +0000] "GET /ws/chat?token=abc HTTP/1.1" 101 2 "-" "py" rt=12.500 uct="0.001" uht="0.003" urt="12.500" upgrade="websocket""#;
+        let denied = br#"127.0.0.1 - - [28/Nov/2026:01:53:33 +0000] "GET /ws/chat?token=bad HTTP/1.1" 403 10 "-" "py" rt=0.002 uct="0.000" uht="0.002" urt="0.002" upgrade="websocket""#;
+        p.feed(log, LogKind::Access, Frame::Line(ok));
+        p.feed(log, LogKind::Access, Frame::Line(denied));
+        p.feed(log, LogKind::Access, Frame::Line(b"junk"));
+        let mut out = String::new();
+        p.sink.render(&p.classifier.labels, "0.1.0", &mut out);
+        for want in [
+            r#"nginxlog_ws_upgrade_requests_total{path="/ws/chat",status="101",answered_by="upstream"} 1"#,
+            r#"nginxlog_ws_upgrade_requests_total{path="/ws/chat",status="403",answered_by="upstream"} 1"#,
+            r#"nginxlog_http_requests_total{path="/ws/chat",method="GET",status="101"} 1"#,
+            r#"nginxlog_ws_handshake_duration_seconds_bucket{path="/ws/chat",le="0.0025"} 1"#,
+            r#"nginxlog_ws_handshake_duration_seconds_bucket{path="/ws/chat",le="+Inf"} 2"#,
+            r#"nginxlog_ws_handshake_duration_seconds_count{path="/ws/chat"} 2"#,
+            r#"nginxlog_ws_session_duration_seconds_count{path="/ws/chat"} 1"#,
+            r#"nginxlog_http_request_duration_seconds_count{path="/ws/chat"} 1"#,
+            r#"nginxlog_http_response_bytes_total{path="/ws/chat"} 12"#,
+            r#"nginxlog_lines_read_total{log="access.log"} 3"#,
+            r#"nginxlog_lines_malformed_total{log="access.log"} 1"#,
+            r#"nginxlog_log_last_event_timestamp_seconds{log="access.log"} 1795830813"#,
+            "nginxlog_path_overflow_total 0",
+            r#"nginxlog_build_info{version="0.1.0"} 1"#,
+        ] {
+            assert!(out.contains(want), "missing {want}\n{out}");
+        }
+        assert!(!out.contains("token"));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(fmt_f64(0.005), "0.005");
+        assert_eq!(fmt_f64(86400.0), "86400");
+    }
+}
