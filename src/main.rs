@@ -1,1 +1,68 @@
-fn main() {}
+//! Entry point: parse the command line, set up logging, dispatch.
+
+use clap::Parser;
+use nginxlog_sidecar::cli::{Cli, Command, HealthcheckArgs, ParseArgs};
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => run(cli.run),
+        Some(Command::Run(args)) => run(args),
+        Some(Command::Parse(args)) => parse(args),
+        Some(Command::Healthcheck(args)) => healthcheck(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: nginxlog_sidecar::cli::RunArgs) -> anyhow::Result<ExitCode> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
+        .map_err(|e| anyhow::anyhow!("--log-level {:?}: {e}", args.log_level))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if args.log_style == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    nginxlog_sidecar::run::run(args)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
+    let mut classifier = args.classify.classifier()?;
+    let mut input: Box<dyn std::io::Read> = if args.file == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(&args.file).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", args.file))?)
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut err = std::io::stderr().lock();
+    let summary = nginxlog_sidecar::parse_cmd::run(
+        &mut classifier,
+        args.error_log,
+        args.classify.max_line_bytes,
+        &mut input,
+        &mut out,
+        &mut err,
+    )?;
+    out.flush()?;
+    Ok(if args.strict && summary.malformed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn healthcheck(args: HealthcheckArgs) -> anyhow::Result<ExitCode> {
+    match nginxlog_sidecar::healthcheck::check(&args.url, args.timeout) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "unhealthy: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Command line: flags, `NGINXLOG_*` environment variables, subcommands.
+
+use crate::classify::{ClassifyConfig, Classifier};
+use crate::format::LineFormat;
+use crate::lines::DEFAULT_MAX_LINE;
+use crate::metrics::{Buckets, HANDSHAKE_BUCKETS, HTTP_BUCKETS, SESSION_BUCKETS};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Prometheus sidecar for nginx: WebSocket upgrade outcomes, handshake latency, HTTP and
+/// error-log metrics from nginx's own logs.
+#[derive(Parser, Debug)]
+#[command(name = "nginxlog-sidecar", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Subcommands; without one, `run` is assumed.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Tail access and error logs and serve Prometheus metrics (the default).
+    Run(RunArgs),
+    /// Print every line of a log as JSON, to check that a log_format matches before deploying.
+    Parse(ParseArgs),
+    /// Exit 0 if the sidecar answers on /healthz (for container HEALTHCHECKs without curl).
+    Healthcheck(HealthcheckArgs),
+}
+
+/// How lines are parsed and labelled; shared by every mode.
+#[derive(Args, Debug, Clone)]
+pub struct ClassifyArgs {
+    /// Access-log format: a preset (combined, main, ws_timing, json), a log_format string with
+    /// $variables, or a whole `log_format name '...';` directive pasted from nginx.conf.
+    #[arg(long, env = "NGINXLOG_FORMAT", default_value = "combined")]
+    pub format: String,
+    /// Escape hatch: a regex with named groups called after nginx variables (replaces --format).
+    #[arg(long, env = "NGINXLOG_REGEX")]
+    pub regex: Option<String>,
+    /// Paths that mark an upgrade attempt when the format does not log $http_upgrade.
+    #[arg(long = "ws-path-prefix", env = "NGINXLOG_WS_PATH_PREFIX", value_delimiter = ',', default_value = "/ws/")]
+    pub ws_path_prefix: Vec<String>,
+    /// Route patterns for the path label, first match wins: /api/v1/users/:id, /static/*.
+    #[arg(long, env = "NGINXLOG_ROUTE", value_delimiter = ',')]
+    pub route: Vec<String>,
+    /// Distinct path labels before new paths become __other__.
+    #[arg(long, env = "NGINXLOG_MAX_PATHS", default_value_t = 200)]
+    pub max_paths: usize,
+    /// Longest line accepted; longer lines are counted as malformed and skipped.
+    #[arg(long, env = "NGINXLOG_MAX_LINE_BYTES", default_value_t = DEFAULT_MAX_LINE)]
+    pub max_line_bytes: usize,
+}
+
+impl ClassifyArgs {
+    /// Compiles the format and builds the classifier, or explains what is wrong.
+    pub fn classifier(&self) -> anyhow::Result<Classifier> {
+        let format = match &self.regex {
+            Some(re) => LineFormat::compile_regex(re),
+            None => LineFormat::compile(&self.format),
+        }
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let cfg = ClassifyConfig {
+            ws_path_prefixes: self.ws_path_prefix.clone(),
+            routes: self.route.clone(),
+            max_paths: self.max_paths,
+        };
+        Classifier::new(format, &cfg).map_err(|e| anyhow::anyhow!(e))
+    }
+}
+
+/// `run` flags.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Access log to follow: a file, `-` for stdin, or syslog+udp://ADDR:PORT. Repeatable.
+    #[arg(long = "access-log", env = "NGINXLOG_ACCESS_LOG", value_delimiter = ',')]
+    pub access_log: Vec<String>,
+    /// Error log to follow: a file, `-` for stdin, or syslog+udp://ADDR:PORT. Repeatable.
+    #[arg(long = "error-log", env = "NGINXLOG_ERROR_LOG", value_delimiter = ',')]
+    pub error_log: Vec<String>,
+    #[command(flatten)]
+    pub classify: ClassifyArgs,
+    /// Address for /metrics, /healthz, /readyz.
+    #[arg(long, env = "NGINXLOG_LISTEN", default_value = "0.0.0.0:9680")]
+    pub listen: String,
+    /// Read existing files from the start instead of from their end.
+    #[arg(long, env = "NGINXLOG_FROM_START")]
+    pub from_start: bool,
+    /// Where to save read positions, so a restart counts lines written meanwhile exactly once.
+    #[arg(long, env = "NGINXLOG_STATE_FILE")]
+    pub state_file: Option<PathBuf>,
+    /// How often the state file is saved (also saved on shutdown).
+    #[arg(long, env = "NGINXLOG_STATE_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub state_interval: Duration,
+    /// Fallback poll interval when no file-change event arrives.
+    #[arg(long, env = "NGINXLOG_POLL_INTERVAL", default_value = "250ms", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+    /// Metric name prefix.
+    #[arg(long, env = "NGINXLOG_NAMESPACE", default_value = "nginxlog")]
+    pub namespace: String,
+    /// Bucket bounds (seconds) of the HTTP request-duration histogram, comma-separated.
+    #[arg(long, env = "NGINXLOG_HTTP_BUCKETS", value_delimiter = ',', default_values_t = HTTP_BUCKETS.to_vec())]
+    pub http_buckets: Vec<f64>,
+    /// Bucket bounds (seconds) of the WebSocket handshake histogram.
+    #[arg(long, env = "NGINXLOG_HANDSHAKE_BUCKETS", value_delimiter = ',', default_values_t = HANDSHAKE_BUCKETS.to_vec())]
+    pub handshake_buckets: Vec<f64>,
+    /// Bucket bounds (seconds) of the WebSocket session histogram.
+    #[arg(long, env = "NGINXLOG_SESSION_BUCKETS", value_delimiter = ',', default_values_t = SESSION_BUCKETS.to_vec())]
+    pub session_buckets: Vec<f64>,
+    /// The sidecar's own log output: text or json.
+    #[arg(long, env = "NGINXLOG_LOG_STYLE", default_value = "text", value_parser = ["text", "json"])]
+    pub log_style: String,
+    /// The sidecar's own log level (error, warn, info, debug).
+    #[arg(long, env = "NGINXLOG_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+impl RunArgs {
+    /// Histogram buckets, validated as increasing and positive.
+    pub fn buckets(&self) -> anyhow::Result<Buckets> {
+        for (name, b) in [("--http-buckets", &self.http_buckets), ("--handshake-buckets", &self.handshake_buckets), ("--session-buckets", &self.session_buckets)] {
+            if b.is_empty() || b.windows(2).any(|w| w[0] >= w[1]) || b.iter().any(|v| !v.is_finite() || *v <= 0.0) {
+                anyhow::bail!("{name}: bounds must be positive and strictly increasing, got {b:?}");
+            }
+        }
+        Ok(Buckets {
+            http: self.http_buckets.clone(),
+            handshake: self.handshake_buckets.clone(),
+            session: self.session_buckets.clone(),
+        })
+    }
+}
+
+/// `parse` flags.
+#[derive(Args, Debug)]
+pub struct ParseArgs {
+    #[command(flatten)]
+    pub classify: ClassifyArgs,
+    /// The input is an nginx error log.
+    #[arg(long = "error-log")]
+    pub error_log: bool,
+    /// Exit with status 1 if any line is malformed.
+    #[arg(long)]
+    pub strict: bool,
+    /// Log file to read, or `-` for stdin.
+    pub file: String,
+}
+
+/// `healthcheck` flags.
+#[derive(Args, Debug)]
+pub struct HealthcheckArgs {
+    /// URL to check.
+    #[arg(long, env = "NGINXLOG_HEALTHCHECK_URL", default_value = "http://127.0.0.1:9680/healthz")]
+    pub url: String,
+    /// Give up after this long.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// Parses `250ms`, `5s`, `10m`, `24h`, `7d` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?} (use e.g. 250ms, 5s, 10m, 24h)"))?;
+    let mult = match unit {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        _ => return Err(format!("invalid duration unit in {s:?} (use ms, s, m, h or d)")),
+    };
+    Ok(Duration::from_secs_f64(n * mult))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert!(parse_duration("5x").is_err());
+    }
+
+    #[test]
+    fn run_is_the_default_subcommand() {
+        let c = Cli::try_parse_from(["nginxlog-sidecar", "--access-log", "a.log", "--format", "ws_timing"]).expect("parses");
+        assert!(c.command.is_none());
+        assert_eq!(c.run.access_log, vec!["a.log"]);
+        let c = Cli::try_parse_from(["nginxlog-sidecar", "parse", "--format", "json", "--strict", "-"]).expect("parses");
+        assert!(matches!(c.command, Some(Command::Parse(_))));
+    }
+}

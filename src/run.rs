@@ -1,0 +1,163 @@
+//! `nginxlog-sidecar run`: wires sources, the shared pipeline, the state file and the HTTP server.
+
+use crate::cli::RunArgs;
+use crate::metrics::Metrics;
+use crate::pipeline::{LogKind, Pipeline};
+use crate::server::{self, AppState};
+use crate::sources::{self, SYSLOG_PREFIX};
+use crate::tail::{self, Position, Shared, StateFile, TailConfig, Tailer};
+use anyhow::Context;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// The sidecar's version, reported in `nginxlog_build_info`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+type Positions = Vec<(String, Arc<Mutex<Option<Position>>>)>;
+
+/// Runs until SIGTERM/SIGINT: stop reading, save state, then finish in-flight scrapes.
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    if args.access_log.is_empty() && args.error_log.is_empty() {
+        anyhow::bail!("nothing to read: give at least one --access-log or --error-log (or NGINXLOG_ACCESS_LOG / NGINXLOG_ERROR_LOG)");
+    }
+    let classifier = args.classify.classifier()?;
+    let metrics = Metrics::new(&args.namespace, args.buckets()?);
+    let shared: Shared = Arc::new(Mutex::new(Pipeline::new(classifier, metrics)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(AtomicUsize::new(0));
+    let state = args.state_file.as_deref().map(StateFile::load).unwrap_or_default();
+    let cfg = TailConfig {
+        from_start: args.from_start,
+        poll: args.poll_interval,
+        max_line: args.classify.max_line_bytes,
+        ..TailConfig::default()
+    };
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(&args.listen))
+        .with_context(|| format!("cannot listen on {} (is another process using the port? choose one with --listen)", args.listen))?;
+
+    let mut threads: Vec<JoinHandle<()>> = Vec::new();
+    let mut positions: Positions = Vec::new();
+    let mut names = Vec::new();
+    let sources: Vec<(String, LogKind)> = args
+        .access_log
+        .iter()
+        .map(|s| (s.clone(), LogKind::Access))
+        .chain(args.error_log.iter().map(|s| (s.clone(), LogKind::Error)))
+        .collect();
+    for (src, kind) in &sources {
+        let log = shared.lock().map_err(|_| anyhow::anyhow!("lock"))?.sink.add_log(src, *kind);
+        names.push(src.clone());
+        let (shared, stop, ready) = (shared.clone(), stop.clone(), ready.clone());
+        let max_line = cfg.max_line;
+        if src == "-" {
+            // Not joined at shutdown: a read from stdin cannot be interrupted.
+            let kind = *kind;
+            std::thread::spawn(move || {
+                ready.fetch_add(1, Ordering::Relaxed);
+                tail::read_stream(std::io::stdin().lock(), &shared, log, kind, max_line, std::path::Path::new("stdin"));
+            });
+        } else if let Some(addr) = src.strip_prefix(SYSLOG_PREFIX) {
+            let sock = std::net::UdpSocket::bind(addr).with_context(|| format!("cannot listen for syslog on {addr} ({src})"))?;
+            let kind = *kind;
+            threads.push(std::thread::spawn(move || {
+                ready.fetch_add(1, Ordering::Relaxed);
+                sources::run_syslog(sock, shared, log, kind, max_line, stop);
+            }));
+        } else {
+            let path = PathBuf::from(src);
+            if path.exists() {
+                std::fs::File::open(&path).with_context(|| format!("cannot read {src}: check the file's permissions and the sidecar's user"))?;
+            }
+            let tailer = Tailer::new(path, log, *kind, cfg.clone(), state.files.get(src).copied());
+            positions.push((src.clone(), tailer.position.clone()));
+            ready.fetch_add(1, Ordering::Relaxed);
+            threads.push(std::thread::spawn(move || tailer.run(shared, stop)));
+        }
+    }
+    tracing::info!(listen = %args.listen, sources = ?names, "nginxlog-sidecar {VERSION} started");
+
+    let saver = args.state_file.clone().map(|path| {
+        let (positions, stop, every) = (positions.clone(), stop.clone(), args.state_interval);
+        std::thread::spawn(move || {
+            let mut last = std::time::Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                if last.elapsed() >= every {
+                    save_state(&path, &positions);
+                    last = std::time::Instant::now();
+                }
+            }
+        })
+    });
+
+    let app = server::router(AppState {
+        shared: shared.clone(),
+        ready,
+        sources: sources.len(),
+        source_names: Arc::new(names),
+        version: VERSION,
+    });
+    let stop_for_signal = stop.clone();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let serve = async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = done_rx.await;
+            })
+            .await
+    };
+    rt.block_on(async move {
+        let server = tokio::spawn(serve);
+        shutdown_signal().await;
+        tracing::info!("shutting down: reading what is left, saving state");
+        stop_for_signal.store(true, Ordering::Relaxed);
+        let _ = done_tx.send(());
+        let _ = server.await;
+    });
+    for t in threads {
+        let _ = t.join();
+    }
+    if let Some(s) = saver {
+        let _ = s.join();
+    }
+    if let Some(path) = &args.state_file {
+        save_state(path, &positions);
+    }
+    Ok(())
+}
+
+fn save_state(path: &std::path::Path, positions: &Positions) {
+    let mut st = StateFile::default();
+    for (name, p) in positions {
+        if let Some(pos) = p.lock().ok().and_then(|g| *g) {
+            st.files.insert(name.clone(), pos);
+        }
+    }
+    if let Err(e) = st.save(path) {
+        tracing::warn!(file = %path.display(), error = %e, "cannot save state file");
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,77 @@
+//! HTTP endpoints: `/metrics`, `/healthz`, `/readyz` and a small landing page.
+
+use crate::tail::Shared;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// What the handlers need.
+#[derive(Clone)]
+pub struct AppState {
+    pub shared: Shared,
+    /// Sources that are open or being waited for.
+    pub ready: Arc<AtomicUsize>,
+    /// Sources configured.
+    pub sources: usize,
+    pub source_names: Arc<Vec<String>>,
+    pub version: &'static str,
+}
+
+/// The router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/", get(landing))
+        .with_state(state)
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    let mut out = String::with_capacity(64 * 1024);
+    match s.shared.lock() {
+        Ok(p) => p.sink.render(&p.classifier.labels, s.version, &mut out),
+        Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "pipeline lock poisoned\n").into_response(),
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    let ready = s.ready.load(Ordering::Relaxed);
+    if ready >= s.sources {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, format!("{ready} of {} sources open\n", s.sources)).into_response()
+    }
+}
+
+async fn landing(State(s): State<AppState>) -> Html<String> {
+    let lines: Vec<(String, u64, u64)> = match s.shared.lock() {
+        Ok(p) => p.sink.logs.iter().map(|l| (l.name.clone(), l.read, l.malformed)).collect(),
+        Err(_) => Vec::new(),
+    };
+    let mut rows = String::new();
+    for (name, read, bad) in lines {
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{read}</td><td>{bad}</td></tr>",
+            html_escape(&name)
+        ));
+    }
+    Html(format!(
+        "<!doctype html><html><head><title>nginxlog-sidecar</title></head><body>\
+         <h1>nginxlog-sidecar {}</h1><p><a href=\"/metrics\">Metrics</a> · \
+         <a href=\"/healthz\">healthz</a> · <a href=\"/readyz\">readyz</a></p>\
+         <table border=1><tr><th>source</th><th>lines read</th><th>malformed</th></tr>{rows}</table>\
+         <p>{} source(s) configured.</p></body></html>",
+        s.version,
+        s.source_names.len()
+    ))
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
