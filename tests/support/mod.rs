@@ -1,0 +1,396 @@
+//! Test harness: a real nginx on loopback with its own prefix, a WebSocket backend, clients, and
+//! the sidecar binary. Shared by the integration tests and `examples/make_fixtures.rs`.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The recommended format (same text as the `ws_timing` preset).
+pub const WS_TIMING: &str = "'$remote_addr - $remote_user [$time_local] \"$request\" $status '\n                     '$body_bytes_sent \"$http_referer\" \"$http_user_agent\" '\n                     'rt=$request_time uct=\"$upstream_connect_time\" '\n                     'uht=\"$upstream_header_time\" urt=\"$upstream_response_time\" '\n                     'upgrade=\"$http_upgrade\"'";
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
+/// nginx binary: `$NGINX` or `nginx` on PATH or /usr/sbin/nginx.
+pub fn nginx_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("NGINX") {
+        return PathBuf::from(p);
+    }
+    for c in ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"] {
+        if Path::new(c).exists() {
+            return PathBuf::from(c);
+        }
+    }
+    panic!("nginx is not installed: run .ci/run (it installs Debian's nginx-light), or set NGINX=/path/to/nginx");
+}
+
+/// Repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Waits until `f` is true or panics after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running nginx (`daemon off`) in a temp prefix; stopped on drop.
+pub struct Nginx {
+    pub dir: PathBuf,
+    pub port: u16,
+    child: Child,
+}
+
+/// What the test nginx serves.
+pub struct NginxSetup {
+    /// Port of the WebSocket/HTTP backend.
+    pub backend: u16,
+    /// Extra `server {}` directives.
+    pub extra: String,
+    /// `error_log` level.
+    pub error_level: &'static str,
+}
+
+impl Nginx {
+    /// Writes the config into `dir` and starts nginx; waits until it accepts connections.
+    pub fn start(dir: &Path, setup: &NginxSetup) -> Nginx {
+        let port = free_port();
+        let conf = Self::config(dir, port, setup);
+        for d in ["logs", "tmp"] {
+            std::fs::create_dir_all(dir.join(d)).expect("mkdir");
+        }
+        std::fs::write(dir.join("nginx.conf"), conf).expect("write nginx.conf");
+        let test = Command::new(nginx_bin())
+            .args(["-t", "-p"])
+            .arg(dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .arg("-e")
+            .arg(dir.join("logs/startup-error.log"))
+            .output()
+            .expect("run nginx -t");
+        assert!(test.status.success(), "nginx -t failed: {}", String::from_utf8_lossy(&test.stderr));
+        let child = Command::new(nginx_bin())
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .arg("-e")
+            .arg(dir.join("logs/startup-error.log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        wait_for("nginx to listen", Duration::from_secs(10), || TcpStream::connect(("127.0.0.1", port)).is_ok());
+        Nginx { dir: dir.to_path_buf(), port, child }
+    }
+
+    fn config(dir: &Path, port: u16, s: &NginxSetup) -> String {
+        let d = dir.display();
+        let ws_location = repo().join("deploy/nginx/ws-location.conf");
+        format!(
+            r#"daemon off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/logs/error.log {level};
+events {{ worker_connections 256; }}
+http {{
+    client_body_temp_path {d}/tmp/body;
+    proxy_temp_path {d}/tmp/proxy;
+    fastcgi_temp_path {d}/tmp/fastcgi;
+    uwsgi_temp_path {d}/tmp/uwsgi;
+    scgi_temp_path {d}/tmp/scgi;
+    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+    log_format ws_timing {fmt};
+    access_log {d}/logs/access.log ws_timing;
+    upstream ws_backend {{ server 127.0.0.1:{backend}; }}
+    server {{
+        listen 127.0.0.1:{port};
+        server_name localhost;
+        include {ws_location};
+        # The misconfiguration: proxied without the upgrade headers.
+        location /broken/ {{ proxy_pass http://ws_backend; }}
+        location /denied/ {{ deny all; }}
+        location /api/ {{ proxy_pass http://ws_backend; }}
+        {extra}
+    }}
+}}
+"#,
+            level = s.error_level,
+            fmt = WS_TIMING,
+            backend = s.backend,
+            ws_location = ws_location.display(),
+            extra = s.extra,
+        )
+    }
+
+    /// Path of the access log.
+    pub fn access_log(&self) -> PathBuf {
+        self.dir.join("logs/access.log")
+    }
+
+    /// Path of the error log.
+    pub fn error_log(&self) -> PathBuf {
+        self.dir.join("logs/error.log")
+    }
+
+    /// Sends a signal to the master (`USR1` reopens logs).
+    pub fn signal(&self, sig: &str) {
+        let st = Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().expect("kill");
+        assert!(st.success());
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A WebSocket backend that behaves like an app with an auth check: a plain GET (no upgrade
+/// headers) gets `426`, an upgrade with `token=good` gets `101` and an echo session, any other
+/// token `403`. `/api/*` answers `200`.
+pub struct Backend {
+    pub port: u16,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Backend {
+    /// Starts the backend on a free loopback port.
+    pub fn start() -> Backend {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind backend");
+        let port = listener.local_addr().expect("addr").port();
+        rt.spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else { continue };
+                tokio::spawn(serve_conn(sock));
+            }
+        });
+        Backend { port, rt }
+    }
+}
+
+async fn serve_conn(mut sock: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match sock.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+        if head.len() > 65_536 {
+            return;
+        }
+    }
+    let text = String::from_utf8_lossy(&head).to_string();
+    let target = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let header = |name: &str| {
+        text.lines()
+            .find(|l| l.to_ascii_lowercase().starts_with(&format!("{}:", name.to_ascii_lowercase())))
+            .map(|l| l.split_once(':').map(|x| x.1).unwrap_or("").trim().to_string())
+    };
+    if target.starts_with("/api/") {
+        let body = "{\"ok\":true}";
+        let _ = sock
+            .write_all(format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes())
+            .await;
+        return;
+    }
+    let upgrade = header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    if !upgrade {
+        let _ = sock.write_all(b"HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
+        return;
+    }
+    if !target.contains("token=good") {
+        let _ = sock.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 9\r\nConnection: close\r\n\r\nForbidden").await;
+        return;
+    }
+    let key = header("sec-websocket-key").unwrap_or_default();
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let resp = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
+    if sock.write_all(resp.as_bytes()).await.is_err() {
+        return;
+    }
+    let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(sock, tokio_tungstenite::tungstenite::protocol::Role::Server, None).await;
+    use futures_util::{SinkExt, StreamExt};
+    let (mut tx, mut rx) = ws.split();
+    while let Some(Ok(msg)) = rx.next().await {
+        if msg.is_close() {
+            break;
+        }
+        if msg.is_text() || msg.is_binary() {
+            let _ = tx.send(msg).await;
+        }
+    }
+    let _ = tx.close().await;
+}
+
+/// Performs a WebSocket handshake at `url`, holds the session for `hold`, sends one echo
+/// message and closes. Returns the HTTP status of the handshake (101 on success).
+pub fn ws_client(url: &str, hold: Duration) -> u16 {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let fut = tokio_tungstenite::connect_async(url);
+        match tokio::time::timeout(Duration::from_secs(10), fut).await {
+            Ok(Ok((mut ws, resp))) => {
+                let _ = ws.send(Message::text("ping")).await;
+                let _ = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+                tokio::time::sleep(hold).await;
+                let _ = ws.close(None).await;
+                let _ = tokio::time::timeout(Duration::from_secs(5), async { while let Some(Ok(_)) = ws.next().await {} }).await;
+                resp.status().as_u16()
+            }
+            Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp))) => resp.status().as_u16(),
+            Ok(Err(e)) => panic!("websocket client error at {url}: {e}"),
+            Err(_) => panic!("websocket handshake timed out at {url}"),
+        }
+    })
+}
+
+/// A plain HTTP/1.1 GET; returns the status.
+pub fn http_get(port: u16, path: &str) -> u16 {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").expect("write");
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+/// Fetches `path` from a local HTTP server and returns (status, body).
+pub fn fetch(port: u16, path: &str) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return (0, String::new()) };
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    if write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").is_err() {
+        return (0, String::new());
+    }
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let resp = String::from_utf8_lossy(&resp).to_string();
+    let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = resp.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// The sidecar binary under test, running `run` with `args`; killed on drop.
+pub struct Sidecar {
+    pub port: u16,
+    child: Child,
+}
+
+impl Sidecar {
+    /// Starts the sidecar on a free port and waits until `/readyz` answers 200.
+    pub fn start(args: &[&str]) -> Sidecar {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_nginxlog-sidecar"))
+            .args(["run", "--listen", &listen, "--poll-interval", "50ms"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start sidecar");
+        let s = Sidecar { port, child };
+        wait_for("sidecar /readyz", Duration::from_secs(10), || fetch(port, "/readyz").0 == 200);
+        s
+    }
+
+    /// Scrapes `/metrics`.
+    pub fn metrics(&self) -> String {
+        let (status, body) = fetch(self.port, "/metrics");
+        assert_eq!(status, 200, "/metrics answered {status}");
+        body
+    }
+
+    /// Value of the sample whose name and labels match exactly (`name{a="b",...}`), or 0.
+    pub fn value(&self, series: &str) -> f64 {
+        sample(&self.metrics(), series)
+    }
+
+    /// Waits until `series` reaches `want` (or panics with the last scrape).
+    pub fn wait_value(&self, series: &str, want: f64) {
+        let start = Instant::now();
+        loop {
+            let m = self.metrics();
+            let v = sample(&m, series);
+            if v == want {
+                return;
+            }
+            if start.elapsed() > Duration::from_secs(15) {
+                panic!("{series} is {v}, want {want}; last scrape:\n{m}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st;
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                let _ = self.child.kill();
+                panic!("sidecar did not exit within 10 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Process id (for RSS checks).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Value of one sample in a scrape (`0` when absent).
+pub fn sample(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Appends lines to a file (one write per line, like nginx).
+pub fn append(path: &Path, lines: &[String]) {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open for append");
+    for l in lines {
+        f.write_all(format!("{l}\n").as_bytes()).expect("append");
+    }
+}
+
+/// A `ws_timing` line with the given path, status and upstream header time.
+pub fn ws_line(path: &str, status: u16, uht: &str) -> String {
+    format!(
+        "127.0.0.1 - - [28/Nov/2026:01:53:32 +0000] \"GET {path} HTTP/1.1\" {status} 0 \"-\" \"test\" rt=0.010 uct=\"0.001\" uht=\"{uht}\" urt=\"0.010\" upgrade=\"websocket\""
+    )
+}
