@@ -1,0 +1,37 @@
+//! logrotate `create` + nginx `USR1` with a real nginx, mid-traffic: every request is counted
+//! exactly once, including those nginx wrote to the renamed file before reopening.
+
+mod support;
+use support::*;
+
+#[test]
+fn rename_and_usr1_loses_and_repeats_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let backend = Backend::start();
+    let nginx = Nginx::start(tmp.path(), &NginxSetup { backend: backend.port, extra: String::new(), error_level: "error" });
+    let access = nginx.access_log();
+    let a = access.display().to_string();
+    let sidecar = Sidecar::start(&["--format", "ws_timing", "--access-log", &a]);
+    let series = r#"nginxlog_http_requests_total{path="/api/items/:id",method="GET",status="200"}"#;
+
+    for i in 0..20 {
+        assert_eq!(http_get(nginx.port, &format!("/api/items/{i}")), 200);
+    }
+    sidecar.wait_value(series, 20.0);
+    // Rename: nginx keeps writing to the renamed file until USR1.
+    std::fs::rename(&access, tmp.path().join("logs/access.log.1")).expect("rename");
+    for i in 0..15 {
+        assert_eq!(http_get(nginx.port, &format!("/api/items/{i}")), 200);
+    }
+    nginx.signal("USR1");
+    wait_for("nginx to reopen the access log", std::time::Duration::from_secs(10), || access.exists());
+    for i in 0..25 {
+        assert_eq!(http_get(nginx.port, &format!("/api/items/{i}")), 200);
+    }
+    sidecar.wait_value(series, 60.0);
+    sidecar.wait_value(&format!(r#"nginxlog_log_rotations_total{{log="{a}"}}"#), 1.0);
+    // Nothing is counted twice after the old file has been drained and closed.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(sidecar.value(series), 60.0);
+    assert_eq!(sidecar.value(&format!(r#"nginxlog_lines_malformed_total{{log="{a}"}}"#)), 0.0);
+}

@@ -1,0 +1,34 @@
+//! `--state-file`: lines written while the sidecar was stopped are counted exactly once after a
+//! restart, also when the log was rotated meanwhile (the old file is found by inode).
+
+mod support;
+use support::*;
+
+#[test]
+fn restart_counts_lines_written_while_stopped_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("access.log");
+    let state = tmp.path().join("state.json");
+    append(&log, &vec![ws_line("/ws/old", 101, "0.001"); 9]); // history before the first start
+    let (l, s) = (log.display().to_string(), state.display().to_string());
+    let args = ["--format", "ws_timing", "--access-log", &l, "--state-file", &s, "--state-interval", "200ms"];
+    let series = r#"nginxlog_ws_upgrade_requests_total{path="/ws/chat",status="101",answered_by="upstream"}"#;
+
+    let sidecar = Sidecar::start(&args);
+    append(&log, &vec![ws_line("/ws/chat", 101, "0.002"); 5]);
+    sidecar.wait_value(series, 5.0);
+    assert!(sidecar.terminate().success());
+    assert!(state.exists(), "state file not written on shutdown");
+
+    // While stopped: 3 more lines, then a rename rotation and 2 lines in the new file.
+    append(&log, &vec![ws_line("/ws/chat", 101, "0.002"); 3]);
+    std::fs::rename(&log, tmp.path().join("access.log.1")).expect("rotate");
+    append(&log, &vec![ws_line("/ws/chat", 101, "0.002"); 2]);
+
+    let sidecar = Sidecar::start(&args);
+    sidecar.wait_value(series, 5.0);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let m = sidecar.metrics();
+    assert_eq!(sample(&m, series), 5.0, "{m}");
+    assert_eq!(sample(&m, r#"nginxlog_ws_upgrade_requests_total{path="/ws/old",status="101",answered_by="upstream"}"#), 0.0);
+}
