@@ -85,6 +85,10 @@ pub struct RunArgs {
     /// Address for /metrics, /healthz, /readyz.
     #[arg(long, env = "NGINXLOG_LISTEN", default_value = "0.0.0.0:9680")]
     pub listen: String,
+    /// Read the files once to their end, print the metrics to stdout and exit (no server).
+    /// For trying the sidecar on a log at hand, e.g. the shipped fixtures.
+    #[arg(long)]
+    pub once: bool,
     /// Read existing files from the start instead of from their end.
     #[arg(long, env = "NGINXLOG_FROM_START")]
     pub from_start: bool,

@@ -25,6 +25,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let classifier = args.classify.classifier()?;
     let metrics = Metrics::new(&args.namespace, args.buckets()?);
     let shared: Shared = Arc::new(Mutex::new(Pipeline::new(classifier, metrics)));
+    if args.once {
+        return once(&args, &shared);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let ready = Arc::new(AtomicUsize::new(0));
     let state = args.state_file.as_deref().map(StateFile::load).unwrap_or_default();
@@ -132,6 +135,27 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.state_file {
         save_state(path, &positions);
     }
+    Ok(())
+}
+
+/// `--once`: every file source read whole, metrics printed to stdout.
+fn once(args: &RunArgs, shared: &Shared) -> anyhow::Result<()> {
+    let sources = args.access_log.iter().map(|s| (s, LogKind::Access)).chain(args.error_log.iter().map(|s| (s, LogKind::Error)));
+    for (src, kind) in sources {
+        let log = shared.lock().map_err(|_| anyhow::anyhow!("lock"))?.sink.add_log(src, kind);
+        let path = std::path::Path::new(src);
+        if src == "-" {
+            tail::read_stream(std::io::stdin().lock(), shared, log, kind, args.classify.max_line_bytes, path);
+        } else {
+            let f = std::fs::File::open(path).with_context(|| format!("cannot read {src}"))?;
+            tail::read_stream(f, shared, log, kind, args.classify.max_line_bytes, path);
+        }
+    }
+    let mut out = String::new();
+    let p = shared.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+    p.sink.render(&p.classifier.labels, VERSION, &mut out);
+    use std::io::Write;
+    std::io::stdout().write_all(out.as_bytes())?;
     Ok(())
 }
 

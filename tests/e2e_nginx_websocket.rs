@@ -9,7 +9,7 @@ use std::time::Duration;
 fn upgrade_outcomes_from_real_nginx() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let backend = Backend::start();
-    let nginx = Nginx::start(tmp.path(), &NginxSetup { backend: backend.port, extra: String::new(), error_level: "info" });
+    let nginx = Nginx::start(tmp.path(), &NginxSetup { backend: backend.port, error_level: "info", ..Default::default() });
     let access = nginx.access_log().display().to_string();
     let error = nginx.error_log().display().to_string();
     let sidecar = Sidecar::start(&["--format", "ws_timing", "--access-log", &access, "--error-log", &error]);

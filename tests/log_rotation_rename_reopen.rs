@@ -8,7 +8,7 @@ use support::*;
 fn rename_and_usr1_loses_and_repeats_nothing() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let backend = Backend::start();
-    let nginx = Nginx::start(tmp.path(), &NginxSetup { backend: backend.port, extra: String::new(), error_level: "error" });
+    let nginx = Nginx::start(tmp.path(), &NginxSetup { backend: backend.port, error_level: "error", ..Default::default() });
     let access = nginx.access_log();
     let a = access.display().to_string();
     let sidecar = Sidecar::start(&["--format", "ws_timing", "--access-log", &a]);

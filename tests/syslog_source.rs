@@ -15,7 +15,7 @@ fn nginx_syslog_access_and_error_logs() {
     let extra = format!(
         "access_log syslog:server=127.0.0.1:{port},tag=nginx ws_timing;\n        error_log syslog:server=127.0.0.1:{eport} error;"
     );
-    let nginx = Nginx::start(tmp.path(), &NginxSetup { backend: backend.port, extra, error_level: "error" });
+    let nginx = Nginx::start(tmp.path(), &NginxSetup { backend: backend.port, extra, error_level: "error", ..Default::default() });
     let sidecar = Sidecar::start(&[
         "--format", "ws_timing",
         "--access-log", &format!("syslog+udp://127.0.0.1:{port}"),

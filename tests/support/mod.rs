@@ -32,6 +32,14 @@ pub fn nginx_bin() -> PathBuf {
     panic!("nginx is not installed: run .ci/run (it installs Debian's nginx-light), or set NGINX=/path/to/nginx");
 }
 
+/// The sidecar binary Cargo built for the tests.
+pub fn sidecar_bin() -> PathBuf {
+    match option_env!("CARGO_BIN_EXE_nginxlog-sidecar") {
+        Some(p) => PathBuf::from(p),
+        None => repo().join("target/debug/nginxlog-sidecar"),
+    }
+}
+
 /// Repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -61,8 +69,19 @@ pub struct NginxSetup {
     pub backend: u16,
     /// Extra `server {}` directives.
     pub extra: String,
+    /// Extra `http {}` directives (more `log_format`/`access_log` lines).
+    pub http_extra: String,
     /// `error_log` level.
     pub error_level: &'static str,
+    /// Serve `/ws/` without the upgrade headers (the misconfiguration) instead of
+    /// `deploy/nginx/ws-location.conf`.
+    pub broken_ws: bool,
+}
+
+impl Default for NginxSetup {
+    fn default() -> Self {
+        NginxSetup { backend: 0, extra: String::new(), http_extra: String::new(), error_level: "info", broken_ws: false }
+    }
 }
 
 impl Nginx {
@@ -101,7 +120,11 @@ impl Nginx {
 
     fn config(dir: &Path, port: u16, s: &NginxSetup) -> String {
         let d = dir.display();
-        let ws_location = repo().join("deploy/nginx/ws-location.conf");
+        let ws_location = if s.broken_ws {
+            "location /ws/ { proxy_pass http://ws_backend; }".to_string()
+        } else {
+            format!("include {};", repo().join("deploy/nginx/ws-location.conf").display())
+        };
         format!(
             r#"daemon off;
 worker_processes 1;
@@ -118,14 +141,18 @@ http {{
     log_format ws_timing {fmt};
     access_log {d}/logs/access.log ws_timing;
     upstream ws_backend {{ server 127.0.0.1:{backend}; }}
+    {http_extra}
     server {{
         listen 127.0.0.1:{port};
         server_name localhost;
-        include {ws_location};
+        root {d}/html;
+        {ws_location}
         # The misconfiguration: proxied without the upgrade headers.
         location /broken/ {{ proxy_pass http://ws_backend; }}
         location /denied/ {{ deny all; }}
         location /api/ {{ proxy_pass http://ws_backend; }}
+        # An upstream that refuses connections: nginx answers 502 itself.
+        location /down/ {{ proxy_pass http://127.0.0.1:1; }}
         {extra}
     }}
 }}
@@ -133,8 +160,8 @@ http {{
             level = s.error_level,
             fmt = WS_TIMING,
             backend = s.backend,
-            ws_location = ws_location.display(),
             extra = s.extra,
+            http_extra = s.http_extra,
         )
     }
 
@@ -162,9 +189,10 @@ impl Drop for Nginx {
     }
 }
 
-/// A WebSocket backend that behaves like an app with an auth check: a plain GET (no upgrade
-/// headers) gets `426`, an upgrade with `token=good` gets `101` and an echo session, any other
-/// token `403`. `/api/*` answers `200`.
+/// A WebSocket backend that behaves like an app with an auth check: an upgrade with `token=good`
+/// gets `101` and an echo session, any other token `403`. A plain GET (the upgrade headers were
+/// lost) gets `403` under `/ws/` (the auth check refuses non-WebSocket requests) and `426` (Node
+/// `ws` style) elsewhere. `/api/*` answers `200`.
 pub struct Backend {
     pub port: u16,
     rt: tokio::runtime::Runtime,
@@ -214,6 +242,10 @@ async fn serve_conn(mut sock: tokio::net::TcpStream) {
         return;
     }
     let upgrade = header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    if !upgrade && target.starts_with("/ws/") {
+        let _ = sock.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 9\r\nConnection: close\r\n\r\nForbidden").await;
+        return;
+    }
     if !upgrade {
         let _ = sock.write_all(b"HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
         return;
@@ -302,7 +334,7 @@ impl Sidecar {
     pub fn start(args: &[&str]) -> Sidecar {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_nginxlog-sidecar"))
+        let child = Command::new(sidecar_bin())
             .args(["run", "--listen", &listen, "--poll-interval", "50ms"])
             .args(args)
             .stdout(Stdio::null())
