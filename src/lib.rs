@@ -7,19 +7,20 @@
 
 pub mod access;
 pub mod classify;
+pub mod cli;
 pub mod error_log;
 pub mod format;
+pub mod healthcheck;
 pub mod lines;
+pub mod metrics;
 pub mod parse_cmd;
+pub mod pipeline;
 pub mod redact;
 pub mod route;
-pub mod signature;
-pub mod values;
-pub mod metrics;
-pub mod pipeline;
-pub mod tail;
-pub mod cli;
-pub mod healthcheck;
 pub mod run;
 pub mod server;
+pub mod signature;
 pub mod sources;
+pub mod synth;
+pub mod tail;
+pub mod values;

@@ -163,6 +163,21 @@ impl LineBuffer {
     }
 }
 
+/// Iterates the newline-terminated lines of an in-memory buffer (memchr-based; for benchmarks
+/// and tests over generated data).
+pub fn split_lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = data;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+        let line = &rest[..end];
+        rest = rest.get(end + 1..).unwrap_or(&[]);
+        Some(line)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,7 +206,10 @@ mod tests {
     #[test]
     fn splits_lines_across_chunks() {
         for chunk in [1, 2, 3, 7, 100] {
-            assert_eq!(frames(b"a\r\nbb\n\nccc", 100, chunk), vec!["a", "bb", "", "<partial ccc>"]);
+            assert_eq!(
+                frames(b"a\r\nbb\n\nccc", 100, chunk),
+                vec!["a", "bb", "", "<partial ccc>"]
+            );
         }
     }
 

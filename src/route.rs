@@ -11,6 +11,9 @@
 
 use std::collections::HashMap;
 
+/// Fast keyed hashing; randomly seeded, so crafted paths cannot force collisions.
+type Hasher = ahash::RandomState;
+
 /// Index of an interned label; stable for the life of the process.
 pub type LabelId = u32;
 
@@ -40,7 +43,7 @@ enum RouteSegment {
 #[derive(Debug)]
 pub struct PathLabels {
     routes: Vec<Route>,
-    ids: HashMap<Box<[u8]>, LabelId>,
+    ids: HashMap<Box<[u8]>, LabelId, Hasher>,
     names: Vec<String>,
     max_paths: usize,
     dynamic: usize,
@@ -55,7 +58,7 @@ impl PathLabels {
     pub fn new(routes: &[String], max_paths: usize) -> Result<PathLabels, String> {
         let mut labels = PathLabels {
             routes: Vec::new(),
-            ids: HashMap::new(),
+            ids: HashMap::with_hasher(Hasher::new()),
             names: vec!["__other__".into(), "__invalid__".into()],
             max_paths,
             dynamic: 0,
@@ -90,7 +93,9 @@ impl PathLabels {
     /// The label text of an id.
     #[inline]
     pub fn name(&self, id: LabelId) -> &str {
-        self.names.get(id as usize).map_or("__other__", |s| s.as_str())
+        self.names
+            .get(id as usize)
+            .map_or("__other__", |s| s.as_str())
     }
 
     /// Number of labels that exist (including `__other__` and `__invalid__`).
@@ -111,6 +116,10 @@ impl PathLabels {
         };
         if let Some(id) = self.match_route(path) {
             return id;
+        }
+        // Every id-like segment contains a digit: a path without digits is its own label.
+        if path.len() <= MAX_LABEL_BYTES && !path.iter().any(u8::is_ascii_digit) {
+            return self.intern(path);
         }
         let mut buf = std::mem::take(&mut self.scratch);
         normalise(path, &mut buf);
@@ -166,7 +175,9 @@ pub fn path_of(target: &[u8]) -> Option<&[u8]> {
     let end = memchr::memchr2(b'?', b'#', target).unwrap_or(target.len());
     let mut p = &target[..end];
     if p.first() != Some(&b'/') {
-        let lower_http = p.len() > 8 && (p[..7].eq_ignore_ascii_case(b"http://") || p[..8].eq_ignore_ascii_case(b"https://"));
+        let lower_http = p.len() > 8
+            && (p[..7].eq_ignore_ascii_case(b"http://")
+                || p[..8].eq_ignore_ascii_case(b"https://"));
         if !lower_http {
             return None;
         }
@@ -198,9 +209,10 @@ fn normalise(path: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// Numeric, UUID, long-hex (16+) and long-token (24+ with digits and letters) segments.
+/// Numeric, UUID, long-hex (16+) and long-token (24+ with digits and letters) segments. Only
+/// segments with a digit are ids (a UUID or hex string without one is vanishingly rare).
 fn is_id(seg: &[u8]) -> bool {
-    if seg.is_empty() {
+    if seg.is_empty() || !seg.iter().any(u8::is_ascii_digit) {
         return false;
     }
     if seg.iter().all(u8::is_ascii_digit) {
@@ -218,9 +230,9 @@ fn is_id(seg: &[u8]) -> bool {
         return true;
     }
     seg.len() >= 24
-        && seg
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'=' | b'~' | b'%'))
+        && seg.iter().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'=' | b'~' | b'%')
+        })
         && seg.iter().any(u8::is_ascii_digit)
         && seg.iter().any(u8::is_ascii_alphabetic)
 }
@@ -252,8 +264,8 @@ mod tests {
 
     #[test]
     fn routes_win_and_do_not_count_toward_cap() {
-        let mut l = PathLabels::new(&["/api/v1/users/:id".into(), "/static/*".into()], 1)
-            .expect("ok");
+        let mut l =
+            PathLabels::new(&["/api/v1/users/:id".into(), "/static/*".into()], 1).expect("ok");
         let id = l.label(b"/api/v1/users/alice");
         assert_eq!(l.name(id), "/api/v1/users/:id");
         let id = l.label(b"/static/css/a.css");

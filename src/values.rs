@@ -156,18 +156,29 @@ fn offset(v: &[u8]) -> Option<i64> {
     Some(sign * (h * 3600 + m * 60))
 }
 
+/// Two ASCII digits at `v[i..i + 2]` (the hot path of timestamp parsing).
+#[inline(always)]
+fn d2(v: &[u8], i: usize) -> Option<i64> {
+    let (a, b) = (
+        v.get(i)?.wrapping_sub(b'0'),
+        v.get(i + 1)?.wrapping_sub(b'0'),
+    );
+    (a < 10 && b < 10).then_some(i64::from(a) * 10 + i64::from(b))
+}
+
 /// `$time_local`: `28/Nov/2026:01:53:32 +0000` -> Unix seconds.
+#[inline]
 pub fn parse_time_local(v: &[u8]) -> Option<f64> {
     if v.len() != 26 || v[2] != b'/' || v[6] != b'/' || v[11] != b':' || v[20] != b' ' {
         return None;
     }
     let t = epoch(
-        digits(&v[7..11])?,
+        d2(v, 7)? * 100 + d2(v, 9)?,
         month(&v[3..6])?,
-        digits(&v[0..2])?,
-        digits(&v[12..14])?,
-        digits(&v[15..17])?,
-        digits(&v[18..20])?,
+        d2(v, 0)?,
+        d2(v, 12)?,
+        d2(v, 15)?,
+        d2(v, 18)?,
     )?;
     Some(t - offset(&v[21..])? as f64)
 }
@@ -221,7 +232,11 @@ pub fn parse_error_time(v: &[u8]) -> Option<f64> {
 pub fn rfc3339(t: f64) -> String {
     let secs = t.floor() as i64;
     let millis = ((t - secs as f64) * 1000.0).round() as i64;
-    let (secs, millis) = if millis >= 1000 { (secs + 1, 0) } else { (secs, millis) };
+    let (secs, millis) = if millis >= 1000 {
+        (secs + 1, 0)
+    } else {
+        (secs, millis)
+    };
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -273,12 +288,30 @@ mod tests {
 
     #[test]
     fn times() {
-        assert_eq!(parse_time_local(b"31/Mar/2021:12:04:07 +0000"), Some(1_617_192_247.0));
-        assert_eq!(parse_time_local(b"31/Mar/2021:15:34:07 +0330"), Some(1_617_192_247.0));
-        assert_eq!(parse_time_iso8601(b"2021-03-31T12:04:07+00:00"), Some(1_617_192_247.0));
-        assert_eq!(parse_time_iso8601(b"2021-03-31T12:04:07Z"), Some(1_617_192_247.0));
-        assert_eq!(parse_time_iso8601(b"2021-03-31T12:04:07.250Z"), Some(1_617_192_247.25));
-        assert_eq!(parse_error_time(b"2021/03/31 12:04:07"), Some(1_617_192_247.0));
+        assert_eq!(
+            parse_time_local(b"31/Mar/2021:12:04:07 +0000"),
+            Some(1_617_192_247.0)
+        );
+        assert_eq!(
+            parse_time_local(b"31/Mar/2021:15:34:07 +0330"),
+            Some(1_617_192_247.0)
+        );
+        assert_eq!(
+            parse_time_iso8601(b"2021-03-31T12:04:07+00:00"),
+            Some(1_617_192_247.0)
+        );
+        assert_eq!(
+            parse_time_iso8601(b"2021-03-31T12:04:07Z"),
+            Some(1_617_192_247.0)
+        );
+        assert_eq!(
+            parse_time_iso8601(b"2021-03-31T12:04:07.250Z"),
+            Some(1_617_192_247.25)
+        );
+        assert_eq!(
+            parse_error_time(b"2021/03/31 12:04:07"),
+            Some(1_617_192_247.0)
+        );
         assert_eq!(parse_msec(b"1617192247.123"), Some(1_617_192_247.123));
         assert_eq!(parse_time_local(b"31/Foo/2021:12:04:07 +0000"), None);
         assert_eq!(rfc3339(1_617_192_247.0), "2021-03-31T12:04:07Z");
