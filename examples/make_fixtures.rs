@@ -6,6 +6,7 @@
 //! - `fixtures/broken-then-fixed/`: the same traffic through the broken `/ws/` location (no
 //!   upgrade headers) and then through an nginx with the fixed location (`deploy/nginx`);
 //!   `SPLIT` holds an RFC 3339 time between the two phases.
+//!
 //! The counts each phase produces are in `fixtures/README.md` (tests assert them).
 
 #[path = "../tests/support/mod.rs"]
@@ -28,11 +29,17 @@ fn traffic(port: u16) {
         ws_client(&format!("{base}/ws/chat?token=bad"), Duration::ZERO);
     }
     for _ in 0..2 {
-        ws_client(&format!("{base}/ws/notifications?token=good"), Duration::from_millis(100));
+        ws_client(
+            &format!("{base}/ws/notifications?token=good"),
+            Duration::from_millis(100),
+        );
     }
     ws_client(&format!("{base}/denied/socket?token=good"), Duration::ZERO);
     for id in [17, 42, 42, 1001] {
-        http_get(port, &format!("/api/users/{id}?token=eyJhbGciOiJIUzI1NiJ9.secret"));
+        http_get(
+            port,
+            &format!("/api/users/{id}?token=eyJhbGciOiJIUzI1NiJ9.secret"),
+        );
     }
     http_get(port, "/api/health");
     http_get(port, "/favicon.ico");
@@ -54,11 +61,24 @@ fn formats(out: &Path) {
         "log_format json {JSON_FORMAT};\n    access_log {d}/combined.log combined;\n    log_format main '$remote_addr - $remote_user [$time_local] \"$request\" '\n                    '$status $body_bytes_sent \"$http_referer\" '\n                    '\"$http_user_agent\" \"$http_x_forwarded_for\"';\n    access_log {d}/main.log main;\n    access_log {d}/json.log json;",
         d = d.display()
     );
-    let nginx = Nginx::start(tmp.path(), &NginxSetup { backend: backend.port, http_extra, error_level: "info", ..Default::default() });
+    let nginx = Nginx::start(
+        tmp.path(),
+        &NginxSetup {
+            backend: backend.port,
+            http_extra,
+            error_level: "info",
+            ..Default::default()
+        },
+    );
     traffic(nginx.port);
     std::thread::sleep(Duration::from_millis(500));
     drop(nginx);
-    for (name, file) in [("ws_timing", "access.log"), ("combined", "combined.log"), ("main", "main.log"), ("json", "json.log")] {
+    for (name, file) in [
+        ("ws_timing", "access.log"),
+        ("combined", "combined.log"),
+        ("main", "main.log"),
+        ("json", "json.log"),
+    ] {
         std::fs::create_dir_all(out.join(name)).expect("mkdir");
         std::fs::copy(d.join(file), out.join(name).join("access.log")).expect("copy");
     }
@@ -73,7 +93,15 @@ fn broken_then_fixed(out: &Path) {
     let mut split = String::new();
     for (phase, broken) in [("broken", true), ("fixed", false)] {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let nginx = Nginx::start(tmp.path(), &NginxSetup { backend: backend.port, broken_ws: broken, error_level: "error", ..Default::default() });
+        let nginx = Nginx::start(
+            tmp.path(),
+            &NginxSetup {
+                backend: backend.port,
+                broken_ws: broken,
+                error_level: "error",
+                ..Default::default()
+            },
+        );
         for _ in 0..3 {
             traffic(nginx.port);
         }
@@ -83,7 +111,10 @@ fn broken_then_fixed(out: &Path) {
         errors.push(std::fs::read(tmp.path().join("logs/error.log")).expect("read"));
         if phase == "broken" {
             std::thread::sleep(Duration::from_millis(1100));
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs_f64();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_secs_f64();
             split = nginxlog_sidecar::values::rfc3339(now.floor());
             std::thread::sleep(Duration::from_millis(1100));
         }

@@ -31,7 +31,9 @@ pub fn split_request(req: &[u8]) -> RequestLine<'_> {
     let method = &req[..sp1];
     let rest = &req[sp1 + 1..];
     let (target, protocol) = match memchr::memrchr(b' ', rest) {
-        Some(sp2) if rest[sp2 + 1..].starts_with(b"HTTP/") => (&rest[..sp2], Some(&rest[sp2 + 1..])),
+        Some(sp2) if rest[sp2 + 1..].starts_with(b"HTTP/") => {
+            (&rest[..sp2], Some(&rest[sp2 + 1..]))
+        }
         _ => (rest, None),
     };
     RequestLine {

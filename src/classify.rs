@@ -132,7 +132,11 @@ impl Classifier {
             fields: Fields::default(),
             labels,
             catalogue: Catalogue::new(),
-            ws_prefixes: cfg.ws_path_prefixes.iter().map(|p| p.as_bytes().to_vec()).collect(),
+            ws_prefixes: cfg
+                .ws_path_prefixes
+                .iter()
+                .map(|p| p.as_bytes().to_vec())
+                .collect(),
             in_error_event: false,
         })
     }
@@ -166,13 +170,18 @@ impl Classifier {
             || if self.logs_upgrade {
                 rec.get(Var::HttpUpgrade).is_some()
             } else {
-                req.target.is_some_and(|t| self.ws_prefixes.iter().any(|p| t.starts_with(p)))
+                req.target
+                    .is_some_and(|t| self.ws_prefixes.iter().any(|p| t.starts_with(p)))
             };
         let (answered_by, header) = if self.logs_header_time {
             match rec.raw(Var::UpstreamHeaderTime) {
                 Some(v) => {
                     let u = values::parse_upstream_times(v);
-                    let by = if u.last_is_number { AnsweredBy::Upstream } else { AnsweredBy::Nginx };
+                    let by = if u.last_is_number {
+                        AnsweredBy::Upstream
+                    } else {
+                        AnsweredBy::Nginx
+                    };
                     (by, u.sum)
                 }
                 None => (AnsweredBy::Unknown, None),
@@ -203,7 +212,9 @@ impl Classifier {
                 self.in_error_event = true;
                 Ok(ErrorLine::Event(self.error_event(&rec)))
             }
-            Err(_) if self.in_error_event && !error_log::starts_event(line) => Ok(ErrorLine::Continuation),
+            Err(_) if self.in_error_event && !error_log::starts_event(line) => {
+                Ok(ErrorLine::Continuation)
+            }
             Err(e) => {
                 self.in_error_event = false;
                 Err(e)
@@ -214,10 +225,12 @@ impl Classifier {
     /// Classifies a parsed error record.
     #[inline]
     pub fn error_event(&mut self, rec: &ErrorRecord<'_>) -> ErrorEvent {
-        let path = rec.request.map(|r| match crate::access::split_request(r).target {
-            Some(t) => self.labels.label(t),
-            None => crate::route::INVALID,
-        });
+        let path = rec
+            .request
+            .map(|r| match crate::access::split_request(r).target {
+                Some(t) => self.labels.label(t),
+                None => crate::route::INVALID,
+            });
         ErrorEvent {
             time: rec.time,
             level: rec.level,
@@ -232,8 +245,11 @@ mod tests {
     use super::*;
 
     fn ws() -> Classifier {
-        Classifier::new(LineFormat::compile("ws_timing").expect("preset"), &ClassifyConfig::default())
-            .expect("classifier")
+        Classifier::new(
+            LineFormat::compile("ws_timing").expect("preset"),
+            &ClassifyConfig::default(),
+        )
+        .expect("classifier")
     }
 
     #[test]
@@ -274,10 +290,15 @@ mod tests {
 
     #[test]
     fn prefix_decides_without_upgrade_field() {
-        let mut c = Classifier::new(LineFormat::compile("combined").expect("p"), &ClassifyConfig::default())
-            .expect("c");
+        let mut c = Classifier::new(
+            LineFormat::compile("combined").expect("p"),
+            &ClassifyConfig::default(),
+        )
+        .expect("c");
         let e = c
-            .access(br#"::1 - - [28/Nov/2026:01:53:32 +0000] "GET /ws/chat HTTP/1.1" 403 0 "-" "-""#)
+            .access(
+                br#"::1 - - [28/Nov/2026:01:53:32 +0000] "GET /ws/chat HTTP/1.1" 403 0 "-" "-""#,
+            )
             .expect("parses");
         assert!(e.upgrade);
         assert_eq!(e.answered_by, AnsweredBy::Unknown);
@@ -300,10 +321,15 @@ mod tests {
     fn error_continuations() {
         let mut c = ws();
         assert!(matches!(
-            c.error(br#"2019/10/30 23:26:34 [error] 1#1: *1 FastCGI sent in stderr: "PHP message: x"#),
+            c.error(
+                br#"2019/10/30 23:26:34 [error] 1#1: *1 FastCGI sent in stderr: "PHP message: x"#
+            ),
             Ok(ErrorLine::Event(_))
         ));
-        assert_eq!(c.error(b"PHP message: PHP Warning: y"), Ok(ErrorLine::Continuation));
+        assert_eq!(
+            c.error(b"PHP message: PHP Warning: y"),
+            Ok(ErrorLine::Continuation)
+        );
         assert!(c.error(b"2019/13/30 23:26:34 [error] bad").is_err());
         assert!(c.error(b"garbage").is_err());
     }

@@ -1,6 +1,6 @@
 //! Command line: flags, `NGINXLOG_*` environment variables, subcommands.
 
-use crate::classify::{ClassifyConfig, Classifier};
+use crate::classify::{Classifier, ClassifyConfig};
 use crate::format::LineFormat;
 use crate::lines::DEFAULT_MAX_LINE;
 use crate::metrics::{Buckets, HANDSHAKE_BUCKETS, HTTP_BUCKETS, SESSION_BUCKETS};
@@ -11,7 +11,11 @@ use std::time::Duration;
 /// Prometheus sidecar for nginx: WebSocket upgrade outcomes, handshake latency, HTTP and
 /// error-log metrics from nginx's own logs.
 #[derive(Parser, Debug)]
-#[command(name = "nginxlog-sidecar", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "nginxlog-sidecar",
+    version,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -23,7 +27,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Tail access and error logs and serve Prometheus metrics (the default).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print every line of a log as JSON, to check that a log_format matches before deploying.
     Parse(ParseArgs),
     /// Exit 0 if the sidecar answers on /healthz (for container HEALTHCHECKs without curl).
@@ -41,7 +45,12 @@ pub struct ClassifyArgs {
     #[arg(long, env = "NGINXLOG_REGEX")]
     pub regex: Option<String>,
     /// Paths that mark an upgrade attempt when the format does not log $http_upgrade.
-    #[arg(long = "ws-path-prefix", env = "NGINXLOG_WS_PATH_PREFIX", value_delimiter = ',', default_value = "/ws/")]
+    #[arg(
+        long = "ws-path-prefix",
+        env = "NGINXLOG_WS_PATH_PREFIX",
+        value_delimiter = ',',
+        default_value = "/ws/"
+    )]
     pub ws_path_prefix: Vec<String>,
     /// Route patterns for the path label, first match wins: /api/v1/users/:id, /static/*.
     #[arg(long, env = "NGINXLOG_ROUTE", value_delimiter = ',')]
@@ -75,7 +84,11 @@ impl ClassifyArgs {
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// Access log to follow: a file, `-` for stdin, or syslog+udp://ADDR:PORT. Repeatable.
-    #[arg(long = "access-log", env = "NGINXLOG_ACCESS_LOG", value_delimiter = ',')]
+    #[arg(
+        long = "access-log",
+        env = "NGINXLOG_ACCESS_LOG",
+        value_delimiter = ','
+    )]
     pub access_log: Vec<String>,
     /// Error log to follow: a file, `-` for stdin, or syslog+udp://ADDR:PORT. Repeatable.
     #[arg(long = "error-log", env = "NGINXLOG_ERROR_LOG", value_delimiter = ',')]
@@ -124,8 +137,15 @@ pub struct RunArgs {
 impl RunArgs {
     /// Histogram buckets, validated as increasing and positive.
     pub fn buckets(&self) -> anyhow::Result<Buckets> {
-        for (name, b) in [("--http-buckets", &self.http_buckets), ("--handshake-buckets", &self.handshake_buckets), ("--session-buckets", &self.session_buckets)] {
-            if b.is_empty() || b.windows(2).any(|w| w[0] >= w[1]) || b.iter().any(|v| !v.is_finite() || *v <= 0.0) {
+        for (name, b) in [
+            ("--http-buckets", &self.http_buckets),
+            ("--handshake-buckets", &self.handshake_buckets),
+            ("--session-buckets", &self.session_buckets),
+        ] {
+            if b.is_empty()
+                || b.windows(2).any(|w| w[0] >= w[1])
+                || b.iter().any(|v| !v.is_finite() || *v <= 0.0)
+            {
                 anyhow::bail!("{name}: bounds must be positive and strictly increasing, got {b:?}");
             }
         }
@@ -156,7 +176,11 @@ pub struct ParseArgs {
 #[derive(Args, Debug)]
 pub struct HealthcheckArgs {
     /// URL to check.
-    #[arg(long, env = "NGINXLOG_HEALTHCHECK_URL", default_value = "http://127.0.0.1:9680/healthz")]
+    #[arg(
+        long,
+        env = "NGINXLOG_HEALTHCHECK_URL",
+        default_value = "http://127.0.0.1:9680/healthz"
+    )]
     pub url: String,
     /// Give up after this long.
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
@@ -166,16 +190,24 @@ pub struct HealthcheckArgs {
 /// Parses `250ms`, `5s`, `10m`, `24h`, `7d` (a bare number is seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?} (use e.g. 250ms, 5s, 10m, 24h)"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (use e.g. 250ms, 5s, 10m, 24h)"))?;
     let mult = match unit {
         "ms" => 0.001,
         "" | "s" => 1.0,
         "m" => 60.0,
         "h" => 3600.0,
         "d" => 86_400.0,
-        _ => return Err(format!("invalid duration unit in {s:?} (use ms, s, m, h or d)")),
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {s:?} (use ms, s, m, h or d)"
+            ))
+        }
     };
     Ok(Duration::from_secs_f64(n * mult))
 }
@@ -194,10 +226,25 @@ mod tests {
 
     #[test]
     fn run_is_the_default_subcommand() {
-        let c = Cli::try_parse_from(["nginxlog-sidecar", "--access-log", "a.log", "--format", "ws_timing"]).expect("parses");
+        let c = Cli::try_parse_from([
+            "nginxlog-sidecar",
+            "--access-log",
+            "a.log",
+            "--format",
+            "ws_timing",
+        ])
+        .expect("parses");
         assert!(c.command.is_none());
         assert_eq!(c.run.access_log, vec!["a.log"]);
-        let c = Cli::try_parse_from(["nginxlog-sidecar", "parse", "--format", "json", "--strict", "-"]).expect("parses");
+        let c = Cli::try_parse_from([
+            "nginxlog-sidecar",
+            "parse",
+            "--format",
+            "json",
+            "--strict",
+            "-",
+        ])
+        .expect("parses");
         assert!(matches!(c.command, Some(Command::Parse(_))));
     }
 }

@@ -8,7 +8,9 @@ use crate::format::Mismatch;
 use crate::values;
 
 /// nginx's error-log levels, in severity order.
-pub const LEVELS: &[&str] = &["debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"];
+pub const LEVELS: &[&str] = &[
+    "debug", "info", "notice", "warn", "error", "crit", "alert", "emerg",
+];
 
 /// A parsed error-log line, borrowing the line.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -43,18 +45,27 @@ const CONTEXT_KEYS: &[&[u8]] = &[
 /// are continuations of a multi-line message (e.g. `FastCGI sent in stderr`).
 #[inline]
 pub fn starts_event(line: &[u8]) -> bool {
-    line.len() >= 20 && line[4] == b'/' && line[7] == b'/' && line[..4].iter().all(u8::is_ascii_digit)
+    line.len() >= 20
+        && line[4] == b'/'
+        && line[7] == b'/'
+        && line[..4].iter().all(u8::is_ascii_digit)
 }
 
 /// Parses one error-log line.
 pub fn parse(line: &[u8]) -> Result<ErrorRecord<'_>, Mismatch> {
     let bad = |offset: usize, reason: &'static str| Mismatch { offset, reason };
     if line.len() < 22 || !starts_event(line) {
-        return Err(bad(0, "expected an nginx error-log line starting `YYYY/MM/DD HH:MM:SS [level]`"));
+        return Err(bad(
+            0,
+            "expected an nginx error-log line starting `YYYY/MM/DD HH:MM:SS [level]`",
+        ));
     }
     let time = values::parse_error_time(&line[..19]);
     if time.is_none() {
-        return Err(bad(0, "invalid date/time at the start of the error-log line"));
+        return Err(bad(
+            0,
+            "invalid date/time at the start of the error-log line",
+        ));
     }
     if &line[19..21] != b" [" {
         return Err(bad(19, "expected ` [level]` after the time"));
@@ -76,7 +87,9 @@ pub fn parse(line: &[u8]) -> Result<ErrorRecord<'_>, Mismatch> {
     if let Some(colon) = memchr::memchr(b':', rest) {
         let head = &rest[..colon];
         if let Some(hash) = memchr::memchr(b'#', head) {
-            if head[..hash].iter().all(u8::is_ascii_digit) && head[hash + 1..].iter().all(u8::is_ascii_digit) {
+            if head[..hash].iter().all(u8::is_ascii_digit)
+                && head[hash + 1..].iter().all(u8::is_ascii_digit)
+            {
                 rec.pid = Some(&head[..hash]);
                 rec.tid = Some(&head[hash + 1..]);
                 rest = rest.get(colon + 1..).unwrap_or(&[]);
@@ -156,10 +169,16 @@ mod tests {
         assert_eq!(LEVELS[r.level as usize], "error");
         assert_eq!(r.pid, Some(&b"1234"[..]));
         assert_eq!(r.connection, Some(&b"5"[..]));
-        assert_eq!(r.message, &b"connect() failed (111: Connection refused) while connecting to upstream"[..]);
+        assert_eq!(
+            r.message,
+            &b"connect() failed (111: Connection refused) while connecting to upstream"[..]
+        );
         assert_eq!(r.client, Some(&b"127.0.0.1"[..]));
         assert_eq!(r.request, Some(&b"GET /ws/chat?token=abc HTTP/1.1"[..]));
-        assert_eq!(r.upstream, Some(&b"http://127.0.0.1:9/ws/chat?token=abc"[..]));
+        assert_eq!(
+            r.upstream,
+            Some(&b"http://127.0.0.1:9/ws/chat?token=abc"[..])
+        );
         assert_eq!(r.host, Some(&b"localhost:8080"[..]));
     }
 

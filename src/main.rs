@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         None => run(cli.run),
-        Some(Command::Run(args)) => run(args),
+        Some(Command::Run(args)) => run(*args),
         Some(Command::Parse(args)) => parse(args),
         Some(Command::Healthcheck(args)) => healthcheck(args),
     };
@@ -25,7 +25,9 @@ fn main() -> ExitCode {
 fn run(args: nginxlog_sidecar::cli::RunArgs) -> anyhow::Result<ExitCode> {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
         .map_err(|e| anyhow::anyhow!("--log-level {:?}: {e}", args.log_level))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if args.log_style == "json" {
         builder.json().init();
     } else {
@@ -40,7 +42,10 @@ fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
     let mut input: Box<dyn std::io::Read> = if args.file == "-" {
         Box::new(std::io::stdin().lock())
     } else {
-        Box::new(std::fs::File::open(&args.file).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", args.file))?)
+        Box::new(
+            std::fs::File::open(&args.file)
+                .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", args.file))?,
+        )
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -54,7 +59,11 @@ fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
         &mut err,
     )?;
     out.flush()?;
-    Ok(if args.strict && summary.malformed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if args.strict && summary.malformed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn healthcheck(args: HealthcheckArgs) -> anyhow::Result<ExitCode> {

@@ -14,11 +14,17 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// Default `le` bounds of `*_http_request_duration_seconds`.
-pub const HTTP_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+pub const HTTP_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
 /// Default `le` bounds of `*_ws_handshake_duration_seconds`.
-pub const HANDSHAKE_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const HANDSHAKE_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 /// Default `le` bounds of `*_ws_session_duration_seconds` (up to 24 h).
-pub const SESSION_BUCKETS: &[f64] = &[1.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0];
+pub const SESSION_BUCKETS: &[f64] = &[
+    1.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0,
+];
 
 /// Histogram bucket bounds, configurable by flag.
 #[derive(Clone, Debug)]
@@ -137,11 +143,10 @@ impl Metrics {
         }
     }
 
-
     #[inline]
     fn seen(&mut self, log: LogId, t: Option<f64>) {
         if let (Some(l), Some(t)) = (self.logs.get_mut(log), t) {
-            if l.last_event.is_none_or(|old| t > old) {
+            if l.last_event.map_or(true, |old| t > old) {
                 l.last_event = Some(t);
             }
         }
@@ -152,24 +157,58 @@ impl Metrics {
         let ns = &self.namespace;
         let path_name = |i: usize| escape(labels.name(i as u32));
 
-        header(out, ns, "http_requests_total", "counter", "Access-log lines by path label, method and status.");
+        header(
+            out,
+            ns,
+            "http_requests_total",
+            "counter",
+            "Access-log lines by path label, method and status.",
+        );
         for (i, p) in self.series() {
             let mut rows = p.requests.clone();
             rows.sort_unstable();
             for (m, s, c) in rows {
-                let _ = writeln!(out, "{ns}_http_requests_total{{path=\"{}\",method=\"{}\",status=\"{s}\"}} {c}", path_name(i), METHODS[m as usize]);
+                let _ = writeln!(
+                    out,
+                    "{ns}_http_requests_total{{path=\"{}\",method=\"{}\",status=\"{s}\"}} {c}",
+                    path_name(i),
+                    METHODS[m as usize]
+                );
             }
         }
-        header(out, ns, "http_request_duration_seconds", "histogram", "$request_time of non-upgrade requests.");
+        header(
+            out,
+            ns,
+            "http_request_duration_seconds",
+            "histogram",
+            "$request_time of non-upgrade requests.",
+        );
         for (i, p) in self.series() {
             if let Some(h) = &p.duration {
-                histogram(out, &format!("{ns}_http_request_duration_seconds"), &format!("path=\"{}\"", path_name(i)), &self.buckets.http, h);
+                histogram(
+                    out,
+                    &format!("{ns}_http_request_duration_seconds"),
+                    &format!("path=\"{}\"", path_name(i)),
+                    &self.buckets.http,
+                    h,
+                );
             }
         }
-        header(out, ns, "http_response_bytes_total", "counter", "$body_bytes_sent by path label.");
+        header(
+            out,
+            ns,
+            "http_response_bytes_total",
+            "counter",
+            "$body_bytes_sent by path label.",
+        );
         for (i, p) in self.series() {
             if !p.requests.is_empty() {
-                let _ = writeln!(out, "{ns}_http_response_bytes_total{{path=\"{}\"}} {}", path_name(i), p.bytes);
+                let _ = writeln!(
+                    out,
+                    "{ns}_http_response_bytes_total{{path=\"{}\"}} {}",
+                    path_name(i),
+                    p.bytes
+                );
             }
         }
         header(out, ns, "ws_upgrade_requests_total", "counter", "WebSocket upgrade attempts by final status and who answered (upstream app, nginx itself, or unknown).");
@@ -180,54 +219,154 @@ impl Metrics {
                 let _ = writeln!(out, "{ns}_ws_upgrade_requests_total{{path=\"{}\",status=\"{s}\",answered_by=\"{}\"}} {c}", path_name(i), a.as_str());
             }
         }
-        header(out, ns, "ws_handshake_duration_seconds", "histogram", "$upstream_header_time of upgrade attempts: time until the backend's 101.");
+        header(
+            out,
+            ns,
+            "ws_handshake_duration_seconds",
+            "histogram",
+            "$upstream_header_time of upgrade attempts: time until the backend's 101.",
+        );
         for (i, p) in self.series() {
             if let Some(h) = &p.handshake {
-                histogram(out, &format!("{ns}_ws_handshake_duration_seconds"), &format!("path=\"{}\"", path_name(i)), &self.buckets.handshake, h);
+                histogram(
+                    out,
+                    &format!("{ns}_ws_handshake_duration_seconds"),
+                    &format!("path=\"{}\"", path_name(i)),
+                    &self.buckets.handshake,
+                    h,
+                );
             }
         }
-        header(out, ns, "ws_session_duration_seconds", "histogram", "$request_time of 101 lines: how long WebSocket sessions lasted.");
+        header(
+            out,
+            ns,
+            "ws_session_duration_seconds",
+            "histogram",
+            "$request_time of 101 lines: how long WebSocket sessions lasted.",
+        );
         for (i, p) in self.series() {
             if let Some(h) = &p.session {
-                histogram(out, &format!("{ns}_ws_session_duration_seconds"), &format!("path=\"{}\"", path_name(i)), &self.buckets.session, h);
+                histogram(
+                    out,
+                    &format!("{ns}_ws_session_duration_seconds"),
+                    &format!("path=\"{}\"", path_name(i)),
+                    &self.buckets.session,
+                    h,
+                );
             }
         }
-        header(out, ns, "error_events_total", "counter", "Error-log events by level, signature and path label.");
+        header(
+            out,
+            ns,
+            "error_events_total",
+            "counter",
+            "Error-log events by level, signature and path label.",
+        );
         for (&(level, sig, path), c) in &self.errors {
-            let p = if path == NO_PATH { String::new() } else { path_name(path as usize) };
-            let _ = writeln!(out, "{ns}_error_events_total{{level=\"{}\",signature=\"{}\",path=\"{p}\"}} {c}", LEVELS[level as usize], signature::name(sig));
+            let p = if path == NO_PATH {
+                String::new()
+            } else {
+                path_name(path as usize)
+            };
+            let _ = writeln!(
+                out,
+                "{ns}_error_events_total{{level=\"{}\",signature=\"{}\",path=\"{p}\"}} {c}",
+                LEVELS[level as usize],
+                signature::name(sig)
+            );
         }
-        header(out, ns, "lines_read_total", "counter", "Lines read per log (parsed or not).");
+        header(
+            out,
+            ns,
+            "lines_read_total",
+            "counter",
+            "Lines read per log (parsed or not).",
+        );
         for l in &self.logs {
-            let _ = writeln!(out, "{ns}_lines_read_total{{log=\"{}\"}} {}", escape(&l.name), l.read);
+            let _ = writeln!(
+                out,
+                "{ns}_lines_read_total{{log=\"{}\"}} {}",
+                escape(&l.name),
+                l.read
+            );
         }
-        header(out, ns, "lines_malformed_total", "counter", "Lines that did not parse, per log (also counted as read).");
+        header(
+            out,
+            ns,
+            "lines_malformed_total",
+            "counter",
+            "Lines that did not parse, per log (also counted as read).",
+        );
         for l in &self.logs {
-            let _ = writeln!(out, "{ns}_lines_malformed_total{{log=\"{}\"}} {}", escape(&l.name), l.malformed);
+            let _ = writeln!(
+                out,
+                "{ns}_lines_malformed_total{{log=\"{}\"}} {}",
+                escape(&l.name),
+                l.malformed
+            );
         }
-        header(out, ns, "log_rotations_total", "counter", "Rotations (rename, truncation, delete and recreate) followed per log.");
+        header(
+            out,
+            ns,
+            "log_rotations_total",
+            "counter",
+            "Rotations (rename, truncation, delete and recreate) followed per log.",
+        );
         for l in &self.logs {
-            let _ = writeln!(out, "{ns}_log_rotations_total{{log=\"{}\"}} {}", escape(&l.name), l.rotations);
+            let _ = writeln!(
+                out,
+                "{ns}_log_rotations_total{{log=\"{}\"}} {}",
+                escape(&l.name),
+                l.rotations
+            );
         }
-        header(out, ns, "log_last_event_timestamp_seconds", "gauge", "Time written in the newest line of each log (Unix seconds).");
+        header(
+            out,
+            ns,
+            "log_last_event_timestamp_seconds",
+            "gauge",
+            "Time written in the newest line of each log (Unix seconds).",
+        );
         for l in &self.logs {
             if let Some(t) = l.last_event {
-                let _ = writeln!(out, "{ns}_log_last_event_timestamp_seconds{{log=\"{}\"}} {}", escape(&l.name), fmt_f64(t));
+                let _ = writeln!(
+                    out,
+                    "{ns}_log_last_event_timestamp_seconds{{log=\"{}\"}} {}",
+                    escape(&l.name),
+                    fmt_f64(t)
+                );
             }
         }
-        header(out, ns, "path_overflow_total", "counter", "Lines whose path fell into __other__ because --max-paths was reached.");
+        header(
+            out,
+            ns,
+            "path_overflow_total",
+            "counter",
+            "Lines whose path fell into __other__ because --max-paths was reached.",
+        );
         let _ = writeln!(out, "{ns}_path_overflow_total {}", self.overflow);
-        header(out, ns, "build_info", "gauge", "Constant 1, labelled with the sidecar's version.");
+        header(
+            out,
+            ns,
+            "build_info",
+            "gauge",
+            "Constant 1, labelled with the sidecar's version.",
+        );
         let _ = writeln!(out, "{ns}_build_info{{version=\"{}\"}} 1", escape(version));
     }
 
     fn series(&self) -> impl Iterator<Item = (usize, &PathSeries)> {
-        self.paths.iter().enumerate().filter_map(|(i, p)| p.as_deref().map(|p| (i, p)))
+        self.paths
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.as_deref().map(|p| (i, p)))
     }
 
     /// Total of a counter over every series, for tests and reports.
     pub fn upgrades_total(&self) -> u64 {
-        self.series().flat_map(|(_, p)| p.upgrades.iter().map(|r| r.2)).sum()
+        self.series()
+            .flat_map(|(_, p)| p.upgrades.iter().map(|r| r.2))
+            .sum()
     }
 }
 
@@ -250,22 +389,32 @@ impl Sink for Metrics {
     fn access(&mut self, log: LogId, ev: &AccessEvent, _labels: &PathLabels) {
         self.seen(log, ev.time);
         let Metrics { paths, buckets, .. } = self;
-        let Buckets { http, handshake, session } = buckets;
+        let Buckets {
+            http,
+            handshake,
+            session,
+        } = buckets;
         let p = path_series(paths, ev.path);
         bump3(&mut p.requests, ev.method, ev.status);
         p.bytes += ev.bytes;
         if ev.upgrade {
             bump_up(&mut p.upgrades, ev.status, ev.answered_by);
             if let Some(h) = ev.handshake_seconds {
-                p.handshake.get_or_insert_with(|| Histogram::new(handshake)).observe(handshake, h);
+                p.handshake
+                    .get_or_insert_with(|| Histogram::new(handshake))
+                    .observe(handshake, h);
             }
             if let Some(s) = ev.session_seconds {
-                p.session.get_or_insert_with(|| Histogram::new(session)).observe(session, s);
+                p.session
+                    .get_or_insert_with(|| Histogram::new(session))
+                    .observe(session, s);
             }
         }
         if ev.status != 101 {
             if let Some(d) = ev.request_seconds {
-                p.duration.get_or_insert_with(|| Histogram::new(http)).observe(http, d);
+                p.duration
+                    .get_or_insert_with(|| Histogram::new(http))
+                    .observe(http, d);
             }
         }
     }
@@ -273,7 +422,10 @@ impl Sink for Metrics {
     #[inline]
     fn error(&mut self, log: LogId, ev: &ErrorEvent, _labels: &PathLabels) {
         self.seen(log, ev.time);
-        *self.errors.entry((ev.level, ev.signature, ev.path.unwrap_or(NO_PATH))).or_insert(0) += 1;
+        *self
+            .errors
+            .entry((ev.level, ev.signature, ev.path.unwrap_or(NO_PATH)))
+            .or_insert(0) += 1;
     }
 
     fn overflow(&mut self, total: u64) {
@@ -315,7 +467,11 @@ fn histogram(out: &mut String, name: &str, labels: &str, bounds: &[f64], h: &His
     let mut cum = 0;
     for (b, c) in bounds.iter().zip(&h.counts) {
         cum += c;
-        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{}\"}} {cum}", fmt_f64(*b));
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels},le=\"{}\"}} {cum}",
+            fmt_f64(*b)
+        );
     }
     let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
     let _ = writeln!(out, "{name}_sum{{{labels}}} {}", fmt_f64(h.sum));
@@ -336,21 +492,26 @@ pub fn escape(v: &str) -> String {
     if !v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
         return v.to_string();
     }
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
-
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::{ClassifyConfig, Classifier};
+    use crate::classify::{Classifier, ClassifyConfig};
     use crate::format::LineFormat;
     use crate::lines::Frame;
     use crate::pipeline::Pipeline;
 
     #[test]
     fn renders_contract_names_and_cumulative_buckets() {
-        let c = Classifier::new(LineFormat::compile("ws_timing").expect("p"), &ClassifyConfig::default()).expect("c");
+        let c = Classifier::new(
+            LineFormat::compile("ws_timing").expect("p"),
+            &ClassifyConfig::default(),
+        )
+        .expect("c");
         let mut p = Pipeline::new(c, Metrics::new("nginxlog", Buckets::default()));
         let log = p.sink.add_log("access.log", LogKind::Access);
         let ok = br#"127.0.0.1 - - [28/Nov/2026:01:53:32 +0000] "GET /ws/chat?token=abc HTTP/1.1" 101 2 "-" "py" rt=12.500 uct="0.001" uht="0.003" urt="12.500" upgrade="websocket""#;

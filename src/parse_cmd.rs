@@ -30,7 +30,8 @@ fn opt_text(v: Option<&[u8]>, escape: Escape) -> Value {
 }
 
 fn num(v: Option<f64>) -> Value {
-    v.and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number)
+    v.and_then(serde_json::Number::from_f64)
+        .map_or(Value::Null, Value::Number)
 }
 
 /// JSON object for an access line.
@@ -119,8 +120,7 @@ pub fn run(
     let mut n = 0u64;
     loop {
         let read = lb.fill_from(input)?;
-        loop {
-            let Some(frame) = lb.next_frame() else { break };
+        while let Some(frame) = lb.next_frame() {
             n += 1;
             handle(c, error_log, n, frame, &mut sum, out, err)?;
         }
@@ -159,7 +159,10 @@ fn handle(
         Frame::Line(l) => l,
         Frame::Oversized(len) => {
             sum.malformed += 1;
-            return writeln!(err, "line {n}: line of {len} bytes exceeds --max-line-bytes; skipped");
+            return writeln!(
+                err,
+                "line {n}: line of {len} bytes exceeds --max-line-bytes; skipped"
+            );
         }
     };
     if error_log {

@@ -30,7 +30,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let ready = Arc::new(AtomicUsize::new(0));
-    let state = args.state_file.as_deref().map(StateFile::load).unwrap_or_default();
+    let state = args
+        .state_file
+        .as_deref()
+        .map(StateFile::load)
+        .unwrap_or_default();
     let cfg = TailConfig {
         from_start: args.from_start,
         poll: args.poll_interval,
@@ -45,7 +49,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let listener = rt
         .block_on(tokio::net::TcpListener::bind(&args.listen))
-        .with_context(|| format!("cannot listen on {} (is another process using the port? choose one with --listen)", args.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (is another process using the port? choose one with --listen)",
+                args.listen
+            )
+        })?;
 
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
     let mut positions: Positions = Vec::new();
@@ -57,7 +66,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .chain(args.error_log.iter().map(|s| (s.clone(), LogKind::Error)))
         .collect();
     for (src, kind) in &sources {
-        let log = shared.lock().map_err(|_| anyhow::anyhow!("lock"))?.sink.add_log(src, *kind);
+        let log = shared
+            .lock()
+            .map_err(|_| anyhow::anyhow!("lock"))?
+            .sink
+            .add_log(src, *kind);
         names.push(src.clone());
         let (shared, stop, ready) = (shared.clone(), stop.clone(), ready.clone());
         let max_line = cfg.max_line;
@@ -66,10 +79,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             let kind = *kind;
             std::thread::spawn(move || {
                 ready.fetch_add(1, Ordering::Relaxed);
-                tail::read_stream(std::io::stdin().lock(), &shared, log, kind, max_line, std::path::Path::new("stdin"));
+                tail::read_stream(
+                    std::io::stdin().lock(),
+                    &shared,
+                    log,
+                    kind,
+                    max_line,
+                    std::path::Path::new("stdin"),
+                );
             });
         } else if let Some(addr) = src.strip_prefix(SYSLOG_PREFIX) {
-            let sock = std::net::UdpSocket::bind(addr).with_context(|| format!("cannot listen for syslog on {addr} ({src})"))?;
+            let sock = std::net::UdpSocket::bind(addr)
+                .with_context(|| format!("cannot listen for syslog on {addr} ({src})"))?;
             let kind = *kind;
             threads.push(std::thread::spawn(move || {
                 ready.fetch_add(1, Ordering::Relaxed);
@@ -78,7 +99,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         } else {
             let path = PathBuf::from(src);
             if path.exists() {
-                std::fs::File::open(&path).with_context(|| format!("cannot read {src}: check the file's permissions and the sidecar's user"))?;
+                std::fs::File::open(&path).with_context(|| {
+                    format!(
+                        "cannot read {src}: check the file's permissions and the sidecar's user"
+                    )
+                })?;
             }
             let tailer = Tailer::new(path, log, *kind, cfg.clone(), state.files.get(src).copied());
             positions.push((src.clone(), tailer.position.clone()));
@@ -140,12 +165,27 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 
 /// `--once`: every file source read whole, metrics printed to stdout.
 fn once(args: &RunArgs, shared: &Shared) -> anyhow::Result<()> {
-    let sources = args.access_log.iter().map(|s| (s, LogKind::Access)).chain(args.error_log.iter().map(|s| (s, LogKind::Error)));
+    let sources = args
+        .access_log
+        .iter()
+        .map(|s| (s, LogKind::Access))
+        .chain(args.error_log.iter().map(|s| (s, LogKind::Error)));
     for (src, kind) in sources {
-        let log = shared.lock().map_err(|_| anyhow::anyhow!("lock"))?.sink.add_log(src, kind);
+        let log = shared
+            .lock()
+            .map_err(|_| anyhow::anyhow!("lock"))?
+            .sink
+            .add_log(src, kind);
         let path = std::path::Path::new(src);
         if src == "-" {
-            tail::read_stream(std::io::stdin().lock(), shared, log, kind, args.classify.max_line_bytes, path);
+            tail::read_stream(
+                std::io::stdin().lock(),
+                shared,
+                log,
+                kind,
+                args.classify.max_line_bytes,
+                path,
+            );
         } else {
             let f = std::fs::File::open(path).with_context(|| format!("cannot read {src}"))?;
             tail::read_stream(f, shared, log, kind, args.classify.max_line_bytes, path);

@@ -35,9 +35,22 @@ async fn metrics(State(s): State<AppState>) -> Response {
     let mut out = String::with_capacity(64 * 1024);
     match s.shared.lock() {
         Ok(p) => p.sink.render(&p.classifier.labels, s.version, &mut out),
-        Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "pipeline lock poisoned\n").into_response(),
+        Err(_) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "pipeline lock poisoned\n",
+            )
+                .into_response()
+        }
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {
@@ -45,13 +58,22 @@ async fn readyz(State(s): State<AppState>) -> Response {
     if ready >= s.sources {
         (StatusCode::OK, "ready\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, format!("{ready} of {} sources open\n", s.sources)).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{ready} of {} sources open\n", s.sources),
+        )
+            .into_response()
     }
 }
 
 async fn landing(State(s): State<AppState>) -> Html<String> {
     let lines: Vec<(String, u64, u64)> = match s.shared.lock() {
-        Ok(p) => p.sink.logs.iter().map(|l| (l.name.clone(), l.read, l.malformed)).collect(),
+        Ok(p) => p
+            .sink
+            .logs
+            .iter()
+            .map(|l| (l.name.clone(), l.read, l.malformed))
+            .collect(),
         Err(_) => Vec::new(),
     };
     let mut rows = String::new();
@@ -73,5 +95,7 @@ async fn landing(State(s): State<AppState>) -> Html<String> {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

@@ -9,66 +9,66 @@ use aho_corasick::{AhoCorasick, MatchKind};
 
 /// Fragments of nginx messages (from nginx's source) and of the `while ...` actions it appends.
 const FRAGMENTS: &[&str] = &[
-    "connect() failed",                          // 0
-    "connect() to ",                             // 1
-    "(111: Connection refused)",                 // 2
-    "upstream timed out",                        // 3
-    "while proxying upgraded connection",        // 4
-    "client timed out",                          // 5
-    "upstream prematurely closed connection",    // 6
-    "recv() failed",                             // 7
-    "(104: Connection reset by peer)",           // 8
-    "from upstream",                             // 9
-    "no live upstreams",                         // 10
-    "upstream sent too big header",              // 11
-    "access forbidden by rule",                  // 12
-    "limiting requests",                         // 13
-    "delaying request",                          // 14
-    "limiting connections",                      // 15
-    "client prematurely closed connection",      // 16
-    "client sent invalid method",                // 17
-    "client sent invalid request",               // 18
-    "client sent invalid header line",           // 19
-    "client sent too long URI",                  // 20
-    "client sent too long header line",          // 21
-    "client sent too large request",             // 22
-    "client intended to send too large body",    // 23
-    "SSL_do_handshake() failed",                 // 24
-    "peer closed connection in SSL handshake",   // 25
-    "open() \"",                                 // 26
-    "(2: No such file or directory)",            // 27
-    "(13: Permission denied)",                   // 28
-    "worker_connections are not enough",         // 29
-    "while reading upstream",                    // 30
-    "could not be resolved",                     // 31
-    "no resolver defined",                       // 32
-    "an upstream response is buffered to a temporary file", // 33
-    "upstream sent invalid header",              // 34
-    "upstream sent no valid HTTP/1.0 header",    // 35
-    "upstream sent invalid chunked response",    // 36
-    "while SSL handshaking to upstream",         // 37
-    "upstream SSL certificate verify error",     // 38
-    "FastCGI sent in stderr",                    // 39
-    "closed keepalive connection",               // 40
-    "client sent HTTP/1.1 request without \"Host\" header", // 41
-    "client sent plain HTTP request to HTTPS port", // 42
-    "directory index of",                        // 43
-    "is not found",                              // 44
+    "connect() failed",                                       // 0
+    "connect() to ",                                          // 1
+    "(111: Connection refused)",                              // 2
+    "upstream timed out",                                     // 3
+    "while proxying upgraded connection",                     // 4
+    "client timed out",                                       // 5
+    "upstream prematurely closed connection",                 // 6
+    "recv() failed",                                          // 7
+    "(104: Connection reset by peer)",                        // 8
+    "from upstream",                                          // 9
+    "no live upstreams",                                      // 10
+    "upstream sent too big header",                           // 11
+    "access forbidden by rule",                               // 12
+    "limiting requests",                                      // 13
+    "delaying request",                                       // 14
+    "limiting connections",                                   // 15
+    "client prematurely closed connection",                   // 16
+    "client sent invalid method",                             // 17
+    "client sent invalid request",                            // 18
+    "client sent invalid header line",                        // 19
+    "client sent too long URI",                               // 20
+    "client sent too long header line",                       // 21
+    "client sent too large request",                          // 22
+    "client intended to send too large body",                 // 23
+    "SSL_do_handshake() failed",                              // 24
+    "peer closed connection in SSL handshake",                // 25
+    "open() \"",                                              // 26
+    "(2: No such file or directory)",                         // 27
+    "(13: Permission denied)",                                // 28
+    "worker_connections are not enough",                      // 29
+    "while reading upstream",                                 // 30
+    "could not be resolved",                                  // 31
+    "no resolver defined",                                    // 32
+    "an upstream response is buffered to a temporary file",   // 33
+    "upstream sent invalid header",                           // 34
+    "upstream sent no valid HTTP/1.0 header",                 // 35
+    "upstream sent invalid chunked response",                 // 36
+    "while SSL handshaking to upstream",                      // 37
+    "upstream SSL certificate verify error",                  // 38
+    "FastCGI sent in stderr",                                 // 39
+    "closed keepalive connection",                            // 40
+    "client sent HTTP/1.1 request without \"Host\" header",   // 41
+    "client sent plain HTTP request to HTTPS port",           // 42
+    "directory index of",                                     // 43
+    "is not found",                                           // 44
     "no user/password was provided for basic authentication", // 45
-    "was not found in",                          // 46
-    "password mismatch",                         // 47
-    "upstream server temporarily disabled",      // 48
-    "SSL_read() failed",                         // 49
-    "SSL_shutdown() failed",                     // 50
-    "accept4() failed",                          // 51
-    "reopening logs",                            // 52
-    "signal process started",                    // 53
-    "exited on signal",                          // 54
-    "writev() failed",                           // 55
-    "while sending request to upstream",         // 56
-    "client closed connection",                  // 57
-    "while connecting to upstream",              // 58
-    "while reading response header from upstream", // 59
+    "was not found in",                                       // 46
+    "password mismatch",                                      // 47
+    "upstream server temporarily disabled",                   // 48
+    "SSL_read() failed",                                      // 49
+    "SSL_shutdown() failed",                                  // 50
+    "accept4() failed",                                       // 51
+    "reopening logs",                                         // 52
+    "signal process started",                                 // 53
+    "exited on signal",                                       // 54
+    "writev() failed",                                        // 55
+    "while sending request to upstream",                      // 56
+    "client closed connection",                               // 57
+    "while connecting to upstream",                           // 58
+    "while reading response header from upstream",            // 59
 ];
 
 /// A rule: every fragment in `all` must occur, and none in `none`.
@@ -279,10 +279,17 @@ mod tests {
         assert!(SIGNATURES.len() >= 26);
         for r in RULES {
             assert!(SIGNATURES.contains(&r.id), "{} not in SIGNATURES", r.id);
-            assert!(r.all.iter().chain(r.none).all(|&f| (f as usize) < FRAGMENTS.len()));
+            assert!(r
+                .all
+                .iter()
+                .chain(r.none)
+                .all(|&f| (f as usize) < FRAGMENTS.len()));
         }
         for s in SIGNATURES {
-            assert!(*s == "other" || RULES.iter().any(|r| r.id == *s), "{s} has no rule");
+            assert!(
+                *s == "other" || RULES.iter().any(|r| r.id == *s),
+                "{s} has no rule"
+            );
         }
     }
 
@@ -325,12 +332,27 @@ mod tests {
 
     #[test]
     fn finer_signatures() {
-        assert_eq!(sig("recv() failed (104: Connection reset by peer) while proxying upgraded connection"), "ws_connection_reset");
+        assert_eq!(
+            sig("recv() failed (104: Connection reset by peer) while proxying upgraded connection"),
+            "ws_connection_reset"
+        );
         assert_eq!(sig("an upstream response is buffered to a temporary file /var/cache/nginx/1 while reading upstream"), "upstream_buffered_to_temp_file");
-        assert_eq!(sig("client 10.0.0.1 closed keepalive connection"), "client_closed_keepalive");
-        assert_eq!(sig("\"/var/www/html/index.html\" is not found (2: No such file or directory)"), "index_not_found");
-        assert_eq!(sig("user \"bob\": password mismatch"), "auth_basic_password_mismatch");
-        assert_eq!(sig("example.internal could not be resolved (3: Host not found)"), "upstream_resolve_failed");
+        assert_eq!(
+            sig("client 10.0.0.1 closed keepalive connection"),
+            "client_closed_keepalive"
+        );
+        assert_eq!(
+            sig("\"/var/www/html/index.html\" is not found (2: No such file or directory)"),
+            "index_not_found"
+        );
+        assert_eq!(
+            sig("user \"bob\": password mismatch"),
+            "auth_basic_password_mismatch"
+        );
+        assert_eq!(
+            sig("example.internal could not be resolved (3: Host not found)"),
+            "upstream_resolve_failed"
+        );
         assert_eq!(sig("signal process started"), "signal_process_started");
     }
 }

@@ -27,7 +27,8 @@ pub fn syslog_message(d: &[u8]) -> Option<&[u8]> {
     }
     let mut rest = &d[close + 1..];
     // TIMESTAMP "Mmm dd hh:mm:ss " (16 bytes) then HOSTNAME then TAG ": ".
-    if rest.len() > 16 && rest[3] == b' ' && rest[6] == b' ' && rest[9] == b':' && rest[15] == b' ' {
+    if rest.len() > 16 && rest[3] == b' ' && rest[6] == b' ' && rest[9] == b':' && rest[15] == b' '
+    {
         rest = &rest[16..];
         let host_end = memchr::memchr(b' ', rest)?;
         rest = &rest[host_end + 1..];
@@ -41,10 +42,20 @@ pub fn syslog_message(d: &[u8]) -> Option<&[u8]> {
 }
 
 /// Receives datagrams until `stop`; each is one line of `log`.
-pub fn run_syslog(sock: UdpSocket, shared: Shared, log: LogId, kind: LogKind, max_line: usize, stop: Arc<AtomicBool>) {
+pub fn run_syslog(
+    sock: UdpSocket,
+    shared: Shared,
+    log: LogId,
+    kind: LogKind,
+    max_line: usize,
+    stop: Arc<AtomicBool>,
+) {
     let mut buf = vec![0u8; 65_536];
     let mut warned = 0;
-    let name = format!("{SYSLOG_PREFIX}{}", sock.local_addr().map(|a| a.to_string()).unwrap_or_default());
+    let name = format!(
+        "{SYSLOG_PREFIX}{}",
+        sock.local_addr().map(|a| a.to_string()).unwrap_or_default()
+    );
     let _ = sock.set_read_timeout(Some(Duration::from_millis(200)));
     let mut n_datagrams = 0u64;
     while !stop.load(Ordering::Relaxed) {
@@ -73,7 +84,10 @@ mod tests {
     #[test]
     fn strips_rfc3164_header() {
         let d = b"<190>Nov 28 01:53:32 web-1 nginx: 127.0.0.1 - - [x] \"GET / HTTP/1.1\" 200 1\n";
-        assert_eq!(syslog_message(d), Some(&b"127.0.0.1 - - [x] \"GET / HTTP/1.1\" 200 1"[..]));
+        assert_eq!(
+            syslog_message(d),
+            Some(&b"127.0.0.1 - - [x] \"GET / HTTP/1.1\" 200 1"[..])
+        );
         let d = b"<190>Nov  8 01:53:32 web-1 nginx_access: a: b";
         assert_eq!(syslog_message(d), Some(&b"a: b"[..]));
         assert_eq!(syslog_message(b"plain"), None);

@@ -159,7 +159,9 @@ impl Tailer {
                             tracing::info!(file = %self.path.display(), rotated = %old.display(), "resuming in the rotated file");
                             self.draining.push(f);
                         }
-                        Err(e) => tracing::warn!(file = %old.display(), error = %e, "cannot open rotated file"),
+                        Err(e) => {
+                            tracing::warn!(file = %old.display(), error = %e, "cannot open rotated file")
+                        }
                     },
                     None => tracing::warn!(
                         file = %self.path.display(),
@@ -202,7 +204,14 @@ impl Tailer {
         let mut i = 0;
         while i < self.draining.len() {
             let (log, kind) = (self.log, self.kind);
-            let got = read_available(&mut self.draining[i], shared, log, kind, &self.path, &mut self.warned);
+            let got = read_available(
+                &mut self.draining[i],
+                shared,
+                log,
+                kind,
+                &self.path,
+                &mut self.warned,
+            );
             progressed |= got;
             if !got && self.draining[i].last_data.elapsed() >= self.cfg.drain_grace {
                 let mut f = self.draining.remove(i);
@@ -219,7 +228,14 @@ impl Tailer {
                 }
             }
             Some(cur) => {
-                let got = read_available(cur, shared, self.log, self.kind, &self.path, &mut self.warned);
+                let got = read_available(
+                    cur,
+                    shared,
+                    self.log,
+                    self.kind,
+                    &self.path,
+                    &mut self.warned,
+                );
                 progressed |= got;
                 let pos = cur.position();
                 self.publish(Some(pos));
@@ -232,7 +248,9 @@ impl Tailer {
     }
 
     fn check_rotation(&mut self, shared: &Shared) {
-        let Some(cur) = self.current.as_mut() else { return };
+        let Some(cur) = self.current.as_mut() else {
+            return;
+        };
         let Ok(meta) = fs::metadata(&self.path) else {
             return; // renamed or deleted, not yet recreated: keep reading the open file
         };
@@ -307,7 +325,9 @@ fn read_available(
         let Ok(mut p) = shared.lock() else { return any };
         loop {
             let offset = f.lb.consumed();
-            let Some(frame) = f.lb.next_frame() else { break };
+            let Some(frame) = f.lb.next_frame() else {
+                break;
+            };
             if let Outcome::Malformed(reason) = p.feed(log, kind, frame) {
                 report_malformed(path, offset, reason, warned);
             }
@@ -337,15 +357,25 @@ pub fn report_malformed(path: &Path, offset: u64, reason: &str, warned: &mut u64
 
 /// Finds a file in `path`'s directory with the identity in `p` (a rotated log).
 fn find_by_inode(path: &Path, p: Position) -> Option<PathBuf> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).find(|c| {
-        fs::metadata(c).is_ok_and(|m| m.is_file() && m.dev() == p.dev && m.ino() == p.ino)
-    })
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|c| {
+            fs::metadata(c).is_ok_and(|m| m.is_file() && m.dev() == p.dev && m.ino() == p.ino)
+        })
 }
 
 fn watch_dir(path: &Path, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut w = notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
         let _ = tx.send(());
     })
@@ -355,7 +385,14 @@ fn watch_dir(path: &Path, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWat
 }
 
 /// Reads a non-file source (stdin, a pipe) to its end.
-pub fn read_stream<R: Read>(mut r: R, shared: &Shared, log: LogId, kind: LogKind, max_line: usize, name: &Path) {
+pub fn read_stream<R: Read>(
+    mut r: R,
+    shared: &Shared,
+    log: LogId,
+    kind: LogKind,
+    max_line: usize,
+    name: &Path,
+) {
     let mut lb = LineBuffer::new(max_line);
     let mut warned = 0;
     loop {
@@ -404,7 +441,10 @@ impl StateFile {
     /// Writes atomically (temp file + rename).
     pub fn save(&self, path: &Path) -> io::Result<()> {
         let tmp = path.with_extension("tmp");
-        fs::write(&tmp, serde_json::to_vec_pretty(self).map_err(io::Error::other)?)?;
+        fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(self).map_err(io::Error::other)?,
+        )?;
         fs::rename(tmp, path)
     }
 }

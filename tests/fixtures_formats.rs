@@ -12,12 +12,19 @@ fn once(format: &str, dir: &str) -> String {
         .arg(&access)
         .output()
         .expect("run --once");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8 metrics")
 }
 
 fn series(m: &str, prefix: &str) -> Vec<String> {
-    m.lines().filter(|l| l.starts_with(prefix)).map(String::from).collect()
+    m.lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(String::from)
+        .collect()
 }
 
 #[test]
@@ -25,21 +32,62 @@ fn four_formats_agree() {
     let ws = once("ws_timing", "ws_timing");
     let requests = series(&ws, "nginxlog_http_requests_total{");
     assert_eq!(requests.len(), 8, "{ws}");
-    assert_eq!(sample(&ws, r#"nginxlog_http_requests_total{path="/ws/chat",method="GET",status="101"}"#), 6.0);
-    assert_eq!(sample(&ws, r#"nginxlog_ws_upgrade_requests_total{path="/ws/chat",status="403",answered_by="upstream"}"#), 3.0);
-    assert_eq!(sample(&ws, r#"nginxlog_ws_upgrade_requests_total{path="/denied/socket",status="403",answered_by="nginx"}"#), 1.0);
-    assert_eq!(sample(&ws, r#"nginxlog_ws_session_duration_seconds_count{path="/ws/chat"}"#), 6.0);
+    assert_eq!(
+        sample(
+            &ws,
+            r#"nginxlog_http_requests_total{path="/ws/chat",method="GET",status="101"}"#
+        ),
+        6.0
+    );
+    assert_eq!(
+        sample(
+            &ws,
+            r#"nginxlog_ws_upgrade_requests_total{path="/ws/chat",status="403",answered_by="upstream"}"#
+        ),
+        3.0
+    );
+    assert_eq!(
+        sample(
+            &ws,
+            r#"nginxlog_ws_upgrade_requests_total{path="/denied/socket",status="403",answered_by="nginx"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &ws,
+            r#"nginxlog_ws_session_duration_seconds_count{path="/ws/chat"}"#
+        ),
+        6.0
+    );
     for (format, dir) in [("combined", "combined"), ("main", "main"), ("json", "json")] {
         let m = once(format, dir);
-        assert_eq!(series(&m, "nginxlog_http_requests_total{"), requests, "{format}");
-        assert!(m.lines().any(|l| l.starts_with("nginxlog_lines_malformed_total{") && l.ends_with(" 0")), "{format}: {m}");
+        assert_eq!(
+            series(&m, "nginxlog_http_requests_total{"),
+            requests,
+            "{format}"
+        );
+        assert!(
+            m.lines()
+                .any(|l| l.starts_with("nginxlog_lines_malformed_total{") && l.ends_with(" 0")),
+            "{format}: {m}"
+        );
     }
     // JSON logs carry the same variables as ws_timing: identical upgrade outcomes.
     let json = once("json", "json");
-    assert_eq!(series(&json, "nginxlog_ws_upgrade_requests_total{"), series(&ws, "nginxlog_ws_upgrade_requests_total{"));
+    assert_eq!(
+        series(&json, "nginxlog_ws_upgrade_requests_total{"),
+        series(&ws, "nginxlog_ws_upgrade_requests_total{")
+    );
     // Without $http_upgrade and $upstream_header_time, the /ws/ prefix decides and nobody is known.
     let combined = once("combined", "combined");
-    assert_eq!(sample(&combined, r#"nginxlog_ws_upgrade_requests_total{path="/ws/chat",status="101",answered_by="unknown"}"#), 6.0);
+    assert_eq!(
+        sample(
+            &combined,
+            r#"nginxlog_ws_upgrade_requests_total{path="/ws/chat",status="101",answered_by="unknown"}"#
+        ),
+        6.0
+    );
 }
 
 #[test]
@@ -58,12 +106,18 @@ fn parse_strict_accepts_every_fixture() {
         if error {
             cmd.arg("--error-log");
         }
-        let out = cmd.arg(repo().join("fixtures").join(file)).output().expect("parse");
+        let out = cmd
+            .arg(repo().join("fixtures").join(file))
+            .output()
+            .expect("parse");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{file}: {stderr}");
         assert!(stderr.contains("malformed 0"), "{file}: {stderr}");
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(!stdout.contains("token="), "{file}: a query string was printed");
+        assert!(
+            !stdout.contains("token="),
+            "{file}: a query string was printed"
+        );
         for line in stdout.lines() {
             let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
             assert!(v["line"].as_u64().is_some());

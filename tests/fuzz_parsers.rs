@@ -1,7 +1,7 @@
 //! Property tests over arbitrary bytes: no parser panics, the framing never loses a line, and
 //! a good line after any garbage still parses. Bounded case counts keep CI time fixed.
 
-use nginxlog_sidecar::classify::{ClassifyConfig, Classifier};
+use nginxlog_sidecar::classify::{Classifier, ClassifyConfig};
 use nginxlog_sidecar::format::LineFormat;
 use nginxlog_sidecar::lines::{Frame, LineBuffer};
 use proptest::prelude::*;
@@ -10,7 +10,11 @@ use std::cell::RefCell;
 const GOOD: &[u8] = br#"127.0.0.1 - - [28/Nov/2026:01:53:32 +0000] "GET /ws/chat?token=x HTTP/1.1" 101 2 "-" "ua" rt=1.000 uct="0.001" uht="0.002" urt="1.000" upgrade="websocket""#;
 
 fn classifier(format: &str) -> Classifier {
-    Classifier::new(LineFormat::compile(format).expect("preset"), &ClassifyConfig::default()).expect("classifier")
+    Classifier::new(
+        LineFormat::compile(format).expect("preset"),
+        &ClassifyConfig::default(),
+    )
+    .expect("classifier")
 }
 
 thread_local! {

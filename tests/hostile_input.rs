@@ -31,8 +31,19 @@ fn million_random_paths_stay_at_the_cap() {
         }
     }
     let l = log.display().to_string();
-    let sidecar = Sidecar::start(&["--format", "combined", "--access-log", &l, "--from-start", "--max-paths", "100"]);
-    sidecar.wait_value(&format!(r#"nginxlog_lines_read_total{{log="{l}"}}"#), 1_000_000.0);
+    let sidecar = Sidecar::start(&[
+        "--format",
+        "combined",
+        "--access-log",
+        &l,
+        "--from-start",
+        "--max-paths",
+        "100",
+    ]);
+    sidecar.wait_value(
+        &format!(r#"nginxlog_lines_read_total{{log="{l}"}}"#),
+        1_000_000.0,
+    );
     let m = sidecar.metrics();
     let paths: std::collections::BTreeSet<&str> = m
         .lines()
@@ -41,9 +52,15 @@ fn million_random_paths_stay_at_the_cap() {
         .collect();
     assert_eq!(paths.len(), 101, "100 labels plus __other__");
     assert!(paths.contains("__other__"));
-    assert_eq!(sample(&m, "nginxlog_path_overflow_total"), 1_000_000.0 - 100.0);
+    assert_eq!(
+        sample(&m, "nginxlog_path_overflow_total"),
+        1_000_000.0 - 100.0
+    );
     let rss = rss_kib(sidecar.pid());
-    assert!(rss > 0 && rss < 64 * 1024, "RSS {rss} KiB after 1,000,000 distinct paths");
+    assert!(
+        rss > 0 && rss < 64 * 1024,
+        "RSS {rss} KiB after 1,000,000 distinct paths"
+    );
 }
 
 #[test]
@@ -54,13 +71,20 @@ fn garbage_is_malformed_and_neighbours_count() {
     let l = log.display().to_string();
     let sidecar = Sidecar::start(&["--format", "ws_timing", "--access-log", &l]);
     let good = ws_line("/ws/chat", 101, "0.002");
-    let mut f = std::fs::OpenOptions::new().append(true).open(&log).expect("open");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .expect("open");
     let mut x: u32 = 7;
     let random: Vec<u8> = (0..4096)
         .map(|_| {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
             let b = (x >> 16) as u8;
-            if b == b'\n' { 0 } else { b }
+            if b == b'\n' {
+                0
+            } else {
+                b
+            }
         })
         .collect();
     f.write_all(format!("{good}\n").as_bytes()).expect("w");
@@ -79,6 +103,13 @@ fn garbage_is_malformed_and_neighbours_count() {
     sidecar.wait_value(&format!(r#"nginxlog_lines_read_total{{log="{l}"}}"#), 7.0);
     let m = sidecar.metrics();
     assert_eq!(sample(&m, series), 4.0, "{m}");
-    assert_eq!(sample(&m, &format!(r#"nginxlog_lines_malformed_total{{log="{l}"}}"#)), 3.0, "{m}");
+    assert_eq!(
+        sample(
+            &m,
+            &format!(r#"nginxlog_lines_malformed_total{{log="{l}"}}"#)
+        ),
+        3.0,
+        "{m}"
+    );
     assert_eq!(fetch(sidecar.port, "/healthz").0, 200);
 }

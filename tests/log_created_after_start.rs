@@ -14,5 +14,8 @@ fn missing_file_is_waited_for_and_read_whole() {
     std::fs::create_dir_all(log.parent().expect("parent")).expect("mkdir");
     append(&log, &vec![ws_line("/ws/late", 101, "0.004"); 5]);
     sidecar.wait_value(r#"nginxlog_ws_upgrade_requests_total{path="/ws/late",status="101",answered_by="upstream"}"#, 5.0);
-    assert_eq!(sidecar.value(&format!(r#"nginxlog_log_rotations_total{{log="{l}"}}"#)), 0.0);
+    assert_eq!(
+        sidecar.value(&format!(r#"nginxlog_log_rotations_total{{log="{l}"}}"#)),
+        0.0
+    );
 }

@@ -8,7 +8,14 @@ use support::*;
 fn rename_and_usr1_loses_and_repeats_nothing() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let backend = Backend::start();
-    let nginx = Nginx::start(tmp.path(), &NginxSetup { backend: backend.port, error_level: "error", ..Default::default() });
+    let nginx = Nginx::start(
+        tmp.path(),
+        &NginxSetup {
+            backend: backend.port,
+            error_level: "error",
+            ..Default::default()
+        },
+    );
     let access = nginx.access_log();
     let a = access.display().to_string();
     let sidecar = Sidecar::start(&["--format", "ws_timing", "--access-log", &a]);
@@ -24,14 +31,24 @@ fn rename_and_usr1_loses_and_repeats_nothing() {
         assert_eq!(http_get(nginx.port, &format!("/api/items/{i}")), 200);
     }
     nginx.signal("USR1");
-    wait_for("nginx to reopen the access log", std::time::Duration::from_secs(10), || access.exists());
+    wait_for(
+        "nginx to reopen the access log",
+        std::time::Duration::from_secs(10),
+        || access.exists(),
+    );
     for i in 0..25 {
         assert_eq!(http_get(nginx.port, &format!("/api/items/{i}")), 200);
     }
     sidecar.wait_value(series, 60.0);
-    sidecar.wait_value(&format!(r#"nginxlog_log_rotations_total{{log="{a}"}}"#), 1.0);
+    sidecar.wait_value(
+        &format!(r#"nginxlog_log_rotations_total{{log="{a}"}}"#),
+        1.0,
+    );
     // Nothing is counted twice after the old file has been drained and closed.
     std::thread::sleep(std::time::Duration::from_millis(2500));
     assert_eq!(sidecar.value(series), 60.0);
-    assert_eq!(sidecar.value(&format!(r#"nginxlog_lines_malformed_total{{log="{a}"}}"#)), 0.0);
+    assert_eq!(
+        sidecar.value(&format!(r#"nginxlog_lines_malformed_total{{log="{a}"}}"#)),
+        0.0
+    );
 }

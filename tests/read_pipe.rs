@@ -9,7 +9,14 @@ use support::*;
 fn stdin_source() {
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_nginxlog-sidecar"))
-        .args(["--format", "ws_timing", "--access-log", "-", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "--format",
+            "ws_timing",
+            "--access-log",
+            "-",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .stdin(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -21,11 +28,22 @@ fn stdin_source() {
         }
         writeln!(stdin, "not a log line").expect("write");
     }
-    wait_for("4 upgrades from stdin", std::time::Duration::from_secs(10), || {
-        sample(&fetch(port, "/metrics").1, r#"nginxlog_ws_upgrade_requests_total{path="/ws/pipe",status="101",answered_by="upstream"}"#) == 4.0
-    });
+    wait_for(
+        "4 upgrades from stdin",
+        std::time::Duration::from_secs(10),
+        || {
+            sample(
+                &fetch(port, "/metrics").1,
+                r#"nginxlog_ws_upgrade_requests_total{path="/ws/pipe",status="101",answered_by="upstream"}"#,
+            ) == 4.0
+        },
+    );
     let m = fetch(port, "/metrics").1;
-    assert_eq!(sample(&m, r#"nginxlog_lines_malformed_total{log="-"}"#), 1.0, "{m}");
+    assert_eq!(
+        sample(&m, r#"nginxlog_lines_malformed_total{log="-"}"#),
+        1.0,
+        "{m}"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -11,7 +11,16 @@ fn restart_counts_lines_written_while_stopped_once() {
     let state = tmp.path().join("state.json");
     append(&log, &vec![ws_line("/ws/old", 101, "0.001"); 9]); // history before the first start
     let (l, s) = (log.display().to_string(), state.display().to_string());
-    let args = ["--format", "ws_timing", "--access-log", &l, "--state-file", &s, "--state-interval", "200ms"];
+    let args = [
+        "--format",
+        "ws_timing",
+        "--access-log",
+        &l,
+        "--state-file",
+        &s,
+        "--state-interval",
+        "200ms",
+    ];
     let series = r#"nginxlog_ws_upgrade_requests_total{path="/ws/chat",status="101",answered_by="upstream"}"#;
 
     let sidecar = Sidecar::start(&args);
@@ -30,5 +39,11 @@ fn restart_counts_lines_written_while_stopped_once() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     let m = sidecar.metrics();
     assert_eq!(sample(&m, series), 5.0, "{m}");
-    assert_eq!(sample(&m, r#"nginxlog_ws_upgrade_requests_total{path="/ws/old",status="101",answered_by="upstream"}"#), 0.0);
+    assert_eq!(
+        sample(
+            &m,
+            r#"nginxlog_ws_upgrade_requests_total{path="/ws/old",status="101",answered_by="upstream"}"#
+        ),
+        0.0
+    );
 }

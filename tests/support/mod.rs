@@ -80,7 +80,13 @@ pub struct NginxSetup {
 
 impl Default for NginxSetup {
     fn default() -> Self {
-        NginxSetup { backend: 0, extra: String::new(), http_extra: String::new(), error_level: "info", broken_ws: false }
+        NginxSetup {
+            backend: 0,
+            extra: String::new(),
+            http_extra: String::new(),
+            error_level: "info",
+            broken_ws: false,
+        }
     }
 }
 
@@ -102,7 +108,11 @@ impl Nginx {
             .arg(dir.join("logs/startup-error.log"))
             .output()
             .expect("run nginx -t");
-        assert!(test.status.success(), "nginx -t failed: {}", String::from_utf8_lossy(&test.stderr));
+        assert!(
+            test.status.success(),
+            "nginx -t failed: {}",
+            String::from_utf8_lossy(&test.stderr)
+        );
         let child = Command::new(nginx_bin())
             .arg("-p")
             .arg(dir)
@@ -114,8 +124,14 @@ impl Nginx {
             .stderr(Stdio::null())
             .spawn()
             .expect("start nginx");
-        wait_for("nginx to listen", Duration::from_secs(10), || TcpStream::connect(("127.0.0.1", port)).is_ok());
-        Nginx { dir: dir.to_path_buf(), port, child }
+        wait_for("nginx to listen", Duration::from_secs(10), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Nginx {
+            dir: dir.to_path_buf(),
+            port,
+            child,
+        }
     }
 
     fn config(dir: &Path, port: u16, s: &NginxSetup) -> String {
@@ -123,7 +139,10 @@ impl Nginx {
         let ws_location = if s.broken_ws {
             "location /ws/ { proxy_pass http://ws_backend; }".to_string()
         } else {
-            format!("include {};", repo().join("deploy/nginx/ws-location.conf").display())
+            format!(
+                "include {};",
+                repo().join("deploy/nginx/ws-location.conf").display()
+            )
         };
         format!(
             r#"daemon off;
@@ -177,7 +196,10 @@ http {{
 
     /// Sends a signal to the master (`USR1` reopens logs).
     pub fn signal(&self, sig: &str) {
-        let st = Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().expect("kill");
+        let st = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
         assert!(st.success());
     }
 }
@@ -201,12 +223,20 @@ pub struct Backend {
 impl Backend {
     /// Starts the backend on a free loopback port.
     pub fn start() -> Backend {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
-        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind backend");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind backend");
         let port = listener.local_addr().expect("addr").port();
         rt.spawn(async move {
             loop {
-                let Ok((sock, _)) = listener.accept().await else { continue };
+                let Ok((sock, _)) = listener.accept().await else {
+                    continue;
+                };
                 tokio::spawn(serve_conn(sock));
             }
         });
@@ -231,8 +261,17 @@ async fn serve_conn(mut sock: tokio::net::TcpStream) {
     let target = text.split_whitespace().nth(1).unwrap_or("/").to_string();
     let header = |name: &str| {
         text.lines()
-            .find(|l| l.to_ascii_lowercase().starts_with(&format!("{}:", name.to_ascii_lowercase())))
-            .map(|l| l.split_once(':').map(|x| x.1).unwrap_or("").trim().to_string())
+            .find(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with(&format!("{}:", name.to_ascii_lowercase()))
+            })
+            .map(|l| {
+                l.split_once(':')
+                    .map(|x| x.1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })
     };
     if target.starts_with("/api/") {
         let body = "{\"ok\":true}";
@@ -247,7 +286,11 @@ async fn serve_conn(mut sock: tokio::net::TcpStream) {
         return;
     }
     if !upgrade {
-        let _ = sock.write_all(b"HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
+        let _ = sock
+            .write_all(
+                b"HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )
+            .await;
         return;
     }
     if !target.contains("token=good") {
@@ -260,7 +303,12 @@ async fn serve_conn(mut sock: tokio::net::TcpStream) {
     if sock.write_all(resp.as_bytes()).await.is_err() {
         return;
     }
-    let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(sock, tokio_tungstenite::tungstenite::protocol::Role::Server, None).await;
+    let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+        sock,
+        tokio_tungstenite::tungstenite::protocol::Role::Server,
+        None,
+    )
+    .await;
     use futures_util::{SinkExt, StreamExt};
     let (mut tx, mut rx) = ws.split();
     while let Some(Ok(msg)) = rx.next().await {
@@ -277,7 +325,10 @@ async fn serve_conn(mut sock: tokio::net::TcpStream) {
 /// Performs a WebSocket handshake at `url`, holds the session for `hold`, sends one echo
 /// message and closes. Returns the HTTP status of the handshake (101 on success).
 pub fn ws_client(url: &str, hold: Duration) -> u16 {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         use futures_util::{SinkExt, StreamExt};
         use tokio_tungstenite::tungstenite::Message;
@@ -288,7 +339,10 @@ pub fn ws_client(url: &str, hold: Duration) -> u16 {
                 let _ = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
                 tokio::time::sleep(hold).await;
                 let _ = ws.close(None).await;
-                let _ = tokio::time::timeout(Duration::from_secs(5), async { while let Some(Ok(_)) = ws.next().await {} }).await;
+                let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                    while let Some(Ok(_)) = ws.next().await {}
+                })
+                .await;
                 resp.status().as_u16()
             }
             Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp))) => resp.status().as_u16(),
@@ -301,25 +355,48 @@ pub fn ws_client(url: &str, hold: Duration) -> u16 {
 /// A plain HTTP/1.1 GET; returns the status.
 pub fn http_get(port: u16, path: &str) -> u16 {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").expect("write");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
     let mut resp = String::new();
     let _ = s.read_to_string(&mut resp);
-    resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    resp.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Fetches `path` from a local HTTP server and returns (status, body).
 pub fn fetch(port: u16, path: &str) -> (u16, String) {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return (0, String::new()) };
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    if write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").is_err() {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    if write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .is_err()
+    {
         return (0, String::new());
     }
     let mut resp = Vec::new();
     let _ = s.read_to_end(&mut resp);
     let resp = String::from_utf8_lossy(&resp).to_string();
-    let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = resp.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -342,7 +419,9 @@ impl Sidecar {
             .spawn()
             .expect("start sidecar");
         let s = Sidecar { port, child };
-        wait_for("sidecar /readyz", Duration::from_secs(10), || fetch(port, "/readyz").0 == 200);
+        wait_for("sidecar /readyz", Duration::from_secs(10), || {
+            fetch(port, "/readyz").0 == 200
+        });
         s
     }
 
@@ -376,7 +455,9 @@ impl Sidecar {
 
     /// Sends SIGTERM and waits for a clean exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let start = Instant::now();
         loop {
             if let Ok(Some(st)) = self.child.try_wait() {
@@ -407,14 +488,21 @@ impl Drop for Sidecar {
 pub fn sample(scrape: &str, series: &str) -> f64 {
     scrape
         .lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0)
 }
 
 /// Appends lines to a file (one write per line, like nginx).
 pub fn append(path: &Path, lines: &[String]) {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open for append");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open for append");
     for l in lines {
         f.write_all(format!("{l}\n").as_bytes()).expect("append");
     }
