@@ -118,7 +118,9 @@ pub struct Classifier {
     ws_prefixes: Vec<Vec<u8>>,
     logs_upgrade: bool,
     logs_header_time: bool,
-    in_error_event: bool,
+    /// The last error event left a quote open (`FastCGI sent in stderr: "...`): the lines that
+    /// follow, up to the closing quote, continue it.
+    open_quote: bool,
 }
 
 impl Classifier {
@@ -137,7 +139,7 @@ impl Classifier {
                 .iter()
                 .map(|p| p.as_bytes().to_vec())
                 .collect(),
-            in_error_event: false,
+            open_quote: false,
         })
     }
 
@@ -209,14 +211,18 @@ impl Classifier {
     pub fn error(&mut self, line: &[u8]) -> Result<ErrorLine, Mismatch> {
         match error_log::parse(line) {
             Ok(rec) => {
-                self.in_error_event = true;
+                // Only an event without context fields can go on: nginx appends them at the very end.
+                self.open_quote = rec.client.is_none() && unescaped_quotes(rec.message) % 2 == 1;
                 Ok(ErrorLine::Event(self.error_event(&rec)))
             }
-            Err(_) if self.in_error_event && !error_log::starts_event(line) => {
+            Err(_) if self.open_quote && !error_log::starts_event(line) => {
+                if unescaped_quotes(line) % 2 == 1 {
+                    self.open_quote = false;
+                }
                 Ok(ErrorLine::Continuation)
             }
             Err(e) => {
-                self.in_error_event = false;
+                self.open_quote = false;
                 Err(e)
             }
         }
@@ -238,6 +244,14 @@ impl Classifier {
             path,
         }
     }
+}
+
+/// Number of `"` not preceded by a backslash.
+fn unescaped_quotes(s: &[u8]) -> usize {
+    s.iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'"' && (i == 0 || s[i - 1] != b'\\'))
+        .count()
 }
 
 #[cfg(test)]

@@ -106,18 +106,25 @@ pub fn parse(line: &[u8]) -> Result<ErrorRecord<'_>, Mismatch> {
             rest = rest.strip_prefix(b" ").unwrap_or(rest);
         }
     }
-    match memchr::memmem::find(rest, b", client: ") {
-        Some(at) => {
-            rec.message = &rest[..at];
-            parse_context(&rest[at + 2..], &mut rec);
+    // The message may itself contain `, client: ` (a user name or path an attacker chose): the
+    // context starts at the first occurrence whose fields read through to the end of the line,
+    // else at the last one.
+    rec.message = rest;
+    let mut last = None;
+    for at in memchr::memmem::find_iter(rest, b", client: ") {
+        let mut candidate = rec;
+        candidate.message = &rest[..at];
+        if parse_context(&rest[at + 2..], &mut candidate) {
+            return Ok(candidate);
         }
-        None => rec.message = rest,
+        last = Some(candidate);
     }
-    Ok(rec)
+    Ok(last.unwrap_or(rec))
 }
 
-/// Reads `client: a, server: b, request: "..."` in nginx's order.
-fn parse_context<'a>(mut s: &'a [u8], rec: &mut ErrorRecord<'a>) {
+/// Reads `client: a, server: b, request: "..."` in nginx's order; true when that consumed the
+/// whole text.
+fn parse_context<'a>(mut s: &'a [u8], rec: &mut ErrorRecord<'a>) -> bool {
     let mut k = 0;
     while k < CONTEXT_KEYS.len() {
         let key = CONTEXT_KEYS[k];
@@ -156,6 +163,7 @@ fn parse_context<'a>(mut s: &'a [u8], rec: &mut ErrorRecord<'a>) {
         s = rest.strip_prefix(b", ").unwrap_or(rest);
         k += 1;
     }
+    s.is_empty()
 }
 
 #[cfg(test)]
@@ -191,6 +199,16 @@ mod tests {
         assert_eq!(r.server, None);
         assert_eq!(r.request, Some(&b"GET / HTTP/1.1"[..]));
         assert_eq!(r.host, None);
+    }
+
+    #[test]
+    fn context_inside_the_message_is_not_trusted() {
+        let l = br#"2014/04/03 22:20:40 [error] 30708#0: *3 user "test": password mismatch, client: 127.0.0.1, server: test, request: "GET / HTTP/1.1", host: "localhost:8443"": was not found in "/etc/nginx/.htpasswd", client: 192.0.2.2, server: , request: "GET / HTTP/1.1", host: "localhost:8443""#;
+        let r = parse(l).expect("parses");
+        assert_eq!(r.client, Some(&b"192.0.2.2"[..]));
+        assert!(r
+            .message
+            .ends_with(br#"was not found in "/etc/nginx/.htpasswd""#));
     }
 
     #[test]

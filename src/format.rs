@@ -521,12 +521,25 @@ impl Literal {
         let mut from = pos;
         loop {
             let at = find_byte(line, from, first)?;
-            if self.at(line, at) && !(first == b'"' && escaped_at(line, pos, at)) {
+            if self.at(line, at)
+                && !(first == b'"' && escaped_at(line, pos, at))
+                && !(first == b' ' && inside_list(line, pos, at))
+            {
                 return Some(at);
             }
             from = at + 1;
         }
     }
+}
+
+/// Whether the space at `at` separates entries of an nginx value list rather than ending the
+/// field: upstream variables log retries as `a, b` and upstream groups as `a : b`, unquoted.
+#[inline(always)]
+fn inside_list(line: &[u8], start: usize, at: usize) -> bool {
+    at > start
+        && (line[at - 1] == b','
+            || (line.get(at + 1) == Some(&b':') && line.get(at + 2) == Some(&b' '))
+            || (line[at - 1] == b':' && at >= start + 2 && line[at - 2] == b' '))
 }
 
 /// Position of `b` at or after `from`. Most fields are a few bytes long, where a SIMD call costs
@@ -841,6 +854,20 @@ mod tests {
             fields("${remote_addr}|$foo_bar|${status}x", "1.2.3.4|hello|404x").expect("matches");
         assert_eq!(get(&v, "foo_bar"), "hello");
         assert_eq!(get(&v, "status"), "404");
+    }
+
+    #[test]
+    fn unquoted_upstream_lists_stay_whole() {
+        let v = fields(
+            "$upstream_addr $upstream_response_length $upstream_response_time $upstream_status $req_id",
+            "172.17.0.6:8080, 172.17.0.7:8080 61, 100 0.100, 0.004 : 0.002 200, 203 : 200 abc",
+        )
+        .expect("matches");
+        assert_eq!(get(&v, "upstream_addr"), "172.17.0.6:8080, 172.17.0.7:8080");
+        assert_eq!(get(&v, "upstream_response_length"), "61, 100");
+        assert_eq!(get(&v, "upstream_response_time"), "0.100, 0.004 : 0.002");
+        assert_eq!(get(&v, "upstream_status"), "200, 203 : 200");
+        assert_eq!(get(&v, "req_id"), "abc");
     }
 
     #[test]

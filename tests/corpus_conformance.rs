@@ -462,7 +462,8 @@ fn expected_signature(msg: &str) -> &'static str {
     if msg.starts_with("directory index of \"") && has("\" is forbidden") {
         return "directory_index_forbidden";
     }
-    if msg.starts_with("user \"") && has("\" was not found in \"") {
+    // `user "%V" was not found in "%s"`: %V may itself hold quotes (an injected user name).
+    if msg.starts_with("user \"") && has(" was not found in \"") {
         return "auth_basic_user_not_found";
     }
     if msg.starts_with("user \"") && msg.ends_with("\": password mismatch") {
