@@ -62,7 +62,7 @@ impl Default for TailConfig {
             from_start: false,
             poll: Duration::from_millis(250),
             max_line: crate::lines::DEFAULT_MAX_LINE,
-            drain_grace: Duration::from_secs(2),
+            drain_grace: Duration::from_secs(5),
             coalesce: Duration::from_millis(20),
         }
     }

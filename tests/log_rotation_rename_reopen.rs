@@ -45,7 +45,7 @@ fn rename_and_usr1_loses_and_repeats_nothing() {
         1.0,
     );
     // Nothing is counted twice after the old file has been drained and closed.
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    std::thread::sleep(std::time::Duration::from_millis(5500));
     assert_eq!(sidecar.value(series), 60.0);
     assert_eq!(
         sidecar.value(&format!(r#"nginxlog_lines_malformed_total{{log="{a}"}}"#)),
