@@ -324,6 +324,27 @@ mod tests {
     }
 
     #[test]
+    fn dashes_everywhere_and_http2_without_upstream() {
+        let mut c = ws();
+        let e = c
+            .access(br#"- - - [28/Nov/2026:01:53:32 +0000] "-" 400 0 "-" "-" rt=0.000 uct="-" uht="-" urt="-" upgrade="-""#)
+            .expect("parses");
+        assert_eq!(e.path, crate::route::INVALID);
+        assert!(!e.upgrade);
+        assert_eq!(e.answered_by, AnsweredBy::Nginx);
+        assert_eq!(e.handshake_seconds, None);
+        let e = c
+            .access(br#"2001:db8::2 - alice [28/Nov/2026:01:53:32 +0100] "GET /ws/chat HTTP/2.0" 200 5 "-" "Mozilla/5.0 ("quoted")" rt=0.100 uct="0.001, 0.002" uht="0.010 : 0.020" urt="0.100" upgrade="-""#)
+            .expect("parses");
+        assert_eq!(e.time, Some(1_795_827_212.0));
+        assert!(
+            !e.upgrade,
+            "HTTP/2 GET without an Upgrade header is not an upgrade attempt"
+        );
+        assert_eq!(e.answered_by, AnsweredBy::Upstream);
+    }
+
+    #[test]
     fn bad_status_is_malformed() {
         let mut c = ws();
         assert!(c
