@@ -32,6 +32,12 @@ pub enum Command {
     Parse(ParseArgs),
     /// Exit 0 if the sidecar answers on /healthz (for container HEALTHCHECKs without curl).
     Healthcheck(HealthcheckArgs),
+    /// Replay historical logs (plain or .gz, any order) into OpenMetrics text with timestamps,
+    /// for `promtool tsdb create-blocks-from openmetrics`.
+    Backfill(BackfillArgs),
+    /// Replay historical logs and report WebSocket upgrade outcomes before vs after a change
+    /// (a time split, or two sets of files).
+    Compare(CompareArgs),
 }
 
 /// How lines are parsed and labelled; shared by every mode.
@@ -185,6 +191,97 @@ pub struct HealthcheckArgs {
     /// Give up after this long.
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     pub timeout: Duration,
+}
+
+/// `backfill` flags.
+#[derive(Args, Debug, Clone)]
+pub struct BackfillArgs {
+    /// Access log to replay: plain or gzip, rotated files in any order. Repeatable.
+    #[arg(
+        long = "access-log",
+        env = "NGINXLOG_ACCESS_LOG",
+        value_delimiter = ','
+    )]
+    pub access_log: Vec<PathBuf>,
+    /// Error log to replay: plain or gzip, rotated files in any order. Repeatable.
+    #[arg(long = "error-log", env = "NGINXLOG_ERROR_LOG", value_delimiter = ',')]
+    pub error_log: Vec<PathBuf>,
+    /// OpenMetrics file to write (`-` for stdout); written to FILE.tmp, renamed when complete.
+    #[arg(long, short = 'o', env = "NGINXLOG_BACKFILL_OUTPUT")]
+    pub output: PathBuf,
+    /// Sampling interval, like a scrape interval (at least 1s).
+    #[arg(long, env = "NGINXLOG_STEP", default_value = "60s", value_parser = parse_duration)]
+    pub step: Duration,
+    #[command(flatten)]
+    pub classify: ClassifyArgs,
+    /// Metric name prefix (must match the live sidecar's for the dashboards).
+    #[arg(long, env = "NGINXLOG_NAMESPACE", default_value = "nginxlog")]
+    pub namespace: String,
+    /// Bucket bounds (seconds) of the HTTP request-duration histogram (as for `run`).
+    #[arg(long, env = "NGINXLOG_HTTP_BUCKETS", value_delimiter = ',', default_values_t = HTTP_BUCKETS.to_vec())]
+    pub http_buckets: Vec<f64>,
+    /// Bucket bounds (seconds) of the WebSocket handshake histogram (as for `run`).
+    #[arg(long, env = "NGINXLOG_HANDSHAKE_BUCKETS", value_delimiter = ',', default_values_t = HANDSHAKE_BUCKETS.to_vec())]
+    pub handshake_buckets: Vec<f64>,
+    /// Bucket bounds (seconds) of the WebSocket session histogram (as for `run`).
+    #[arg(long, env = "NGINXLOG_SESSION_BUCKETS", value_delimiter = ',', default_values_t = SESSION_BUCKETS.to_vec())]
+    pub session_buckets: Vec<f64>,
+    /// Parser threads (default: the number of cores).
+    #[arg(long, env = "NGINXLOG_THREADS")]
+    pub threads: Option<usize>,
+}
+
+/// `compare` flags.
+#[derive(Args, Debug, Clone)]
+pub struct CompareArgs {
+    /// Access log to replay, split at --split: plain or gzip, rotated files in any order.
+    #[arg(
+        long = "access-log",
+        env = "NGINXLOG_ACCESS_LOG",
+        value_delimiter = ','
+    )]
+    pub access_log: Vec<PathBuf>,
+    /// Error log to replay, split at --split.
+    #[arg(long = "error-log", env = "NGINXLOG_ERROR_LOG", value_delimiter = ',')]
+    pub error_log: Vec<PathBuf>,
+    /// The moment of the change: RFC 3339 (2026-11-29T02:16:58Z, +01:00 offsets too), `YYYY-MM-DD
+    /// HH:MM:SS` (UTC), Unix seconds, or @FILE to read it from a file.
+    #[arg(long, env = "NGINXLOG_SPLIT")]
+    pub split: Option<String>,
+    /// How much log time on each side of --split is compared.
+    #[arg(long, env = "NGINXLOG_WINDOW", default_value = "24h", value_parser = parse_duration)]
+    pub window: Duration,
+    /// Access logs from before the change. With --before/--after, --access-log, --error-log
+    /// and --split are not used (they may come from NGINXLOG_* variables meant for `run`).
+    #[arg(long, value_delimiter = ',')]
+    pub before: Vec<PathBuf>,
+    /// Access logs from after the change (with --before).
+    #[arg(long, value_delimiter = ',', requires = "before")]
+    pub after: Vec<PathBuf>,
+    /// Error logs from before the change (with --before).
+    #[arg(long = "before-error-log", value_delimiter = ',', requires = "before")]
+    pub before_error_log: Vec<PathBuf>,
+    /// Error logs from after the change (with --before).
+    #[arg(long = "after-error-log", value_delimiter = ',', requires = "before")]
+    pub after_error_log: Vec<PathBuf>,
+    /// Report format: table (aligned for a terminal), markdown, json (docs/compare-json-schema.md)
+    /// or html (one self-contained file with SVG charts). Not --format: that is the log format.
+    #[arg(
+        long = "report-format",
+        visible_alias = "output-format",
+        env = "NGINXLOG_REPORT_FORMAT",
+        default_value = "table",
+        value_parser = ["table", "markdown", "json", "html"]
+    )]
+    pub report_format: String,
+    /// Write the report here instead of stdout.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub classify: ClassifyArgs,
+    /// Parser threads (default: the number of cores).
+    #[arg(long, env = "NGINXLOG_THREADS")]
+    pub threads: Option<usize>,
 }
 
 /// Parses `250ms`, `5s`, `10m`, `24h`, `7d` (a bare number is seconds).

@@ -6,16 +6,20 @@
 //! live registry).
 
 pub mod access;
+pub mod backfill;
 pub mod classify;
 pub mod cli;
+pub mod compare;
 pub mod error_log;
 pub mod format;
 pub mod healthcheck;
+pub mod history;
 pub mod lines;
 pub mod metrics;
 pub mod parse_cmd;
 pub mod pipeline;
 pub mod redact;
+pub mod report;
 pub mod route;
 pub mod run;
 pub mod server;

@@ -12,6 +12,12 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => run(*args),
         Some(Command::Parse(args)) => parse(args),
         Some(Command::Healthcheck(args)) => healthcheck(args),
+        Some(Command::Backfill(args)) => {
+            nginxlog_sidecar::backfill::run(&args).map(|()| ExitCode::SUCCESS)
+        }
+        Some(Command::Compare(args)) => {
+            nginxlog_sidecar::compare::run(&args).map(|()| ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,760 @@
+//! `backfill`: historical logs -> OpenMetrics text with timestamps, for
+//! `promtool tsdb create-blocks-from openmetrics FILE.om DATA_DIR`.
+//!
+//! The merged history (see [`crate::history`]) is recorded into the same [`Metrics`] registry the
+//! live sidecar serves, so every counter means exactly what it means in `run`. Every `--step`
+//! of log time the registry is sampled, the way Prometheus would have scraped it: cumulative
+//! counters and histograms, each sample stamped with the step's end. The result is what the
+//! dashboards would show had the sidecar been running, with these differences:
+//! - a series gets one extra `0` sample one step before its first non-zero one, so `rate()` and
+//!   `increase()` count the first events (a live counter starts at its first scrape);
+//! - `nginxlog_log_rotations_total` counts the switches between the rotated files of a log;
+//! - the `log` label is the file name without rotation suffixes (`access.log` for
+//!   `access.log.2.gz`), so a log's counters continue across its rotated files;
+//! - a line older than the step being built (nginx writes lines at request end, so they are not
+//!   strictly ordered) is counted in that step, as a scrape would have seen it.
+//!
+//! OpenMetrics forbids interleaving metric families, and a series' samples must come together in
+//! time order, while sampling produces one time step of every series at a time. Samples are
+//! therefore spooled to an unlinked temporary file, one record per step, and transposed at the
+//! end in passes of at most [`TRANSPOSE_BUDGET`] bytes: memory stays bounded for any input
+//! length, and the spool costs a tenth of the output's size on disk.
+
+use crate::classify::{AnsweredBy, METHODS};
+use crate::error_log::LEVELS;
+use crate::history::{Event, FileMeta, HistorySink, LogGroup};
+use crate::metrics::{escape, fmt_f64, Buckets, Histogram, Metrics};
+use crate::pipeline::{LogId, Sink};
+use crate::route::{PathLabels, OTHER};
+use crate::signature;
+use anyhow::{bail, Context};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+
+/// Bytes of sample values held in memory while transposing the spool.
+pub const TRANSPOSE_BUDGET: usize = 16 << 20;
+
+/// Most steps one backfill may produce (a guard against a mistyped `--step`).
+pub const MAX_STEPS: u64 = 20_000_000;
+
+/// A series of the registry: family first (the output order), then its labels as ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Key {
+    Requests { path: u32, method: u8, status: u16 },
+    Duration(u32),
+    Bytes(u32),
+    Upgrades(u32, u16, AnsweredBy),
+    Handshake(u32),
+    Session(u32),
+    Errors { level: u8, sig: u16, path: u32 },
+    LinesRead(usize),
+    Malformed(usize),
+    Rotations(usize),
+    LastEvent(usize),
+    Overflow,
+    BuildInfo,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// (family name without namespace, type, help) of a key's family.
+fn family(k: &Key) -> (&'static str, Kind, &'static str) {
+    match k {
+        Key::Requests { .. } => (
+            "http_requests",
+            Kind::Counter,
+            "Access-log lines by path label, method and status.",
+        ),
+        Key::Duration(_) => (
+            "http_request_duration_seconds",
+            Kind::Histogram,
+            "$request_time of non-upgrade requests.",
+        ),
+        Key::Bytes(_) => (
+            "http_response_bytes",
+            Kind::Counter,
+            "$body_bytes_sent by path label.",
+        ),
+        Key::Upgrades(..) => (
+            "ws_upgrade_requests",
+            Kind::Counter,
+            "WebSocket upgrade attempts by final status and who answered (upstream app, nginx itself, or unknown).",
+        ),
+        Key::Handshake(_) => (
+            "ws_handshake_duration_seconds",
+            Kind::Histogram,
+            "$upstream_header_time of upgrade attempts: time until the backend's 101.",
+        ),
+        Key::Session(_) => (
+            "ws_session_duration_seconds",
+            Kind::Histogram,
+            "$request_time of 101 lines: how long WebSocket sessions lasted.",
+        ),
+        Key::Errors { .. } => (
+            "error_events",
+            Kind::Counter,
+            "Error-log events by level, signature and path label.",
+        ),
+        Key::LinesRead(_) => (
+            "lines_read",
+            Kind::Counter,
+            "Lines read per log (parsed or not).",
+        ),
+        Key::Malformed(_) => (
+            "lines_malformed",
+            Kind::Counter,
+            "Lines that did not parse, per log (also counted as read).",
+        ),
+        Key::Rotations(_) => (
+            "log_rotations",
+            Kind::Counter,
+            "Rotations (rename, truncation, delete and recreate) followed per log.",
+        ),
+        Key::LastEvent(_) => (
+            "log_last_event_timestamp_seconds",
+            Kind::Gauge,
+            "Time written in the newest line of each log (Unix seconds).",
+        ),
+        Key::Overflow => (
+            "path_overflow",
+            Kind::Counter,
+            "Lines whose path fell into __other__ because --max-paths was reached.",
+        ),
+        Key::BuildInfo => (
+            "build_info",
+            Kind::Gauge,
+            "Constant 1, labelled with the sidecar's version.",
+        ),
+    }
+}
+
+struct Meta {
+    key: Key,
+    /// Values per sample: 1, or for a histogram its buckets, `+Inf`/count and sum.
+    width: usize,
+    /// Offset of the series' values in a spool record.
+    off: usize,
+    /// First step the series exists at.
+    first: u64,
+}
+
+/// What a backfill wrote.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    /// Distinct series (a histogram counts once).
+    pub series: usize,
+    /// Sample lines written.
+    pub samples: u64,
+    /// Sampling instants.
+    pub steps: u64,
+    /// Time of the first sampling instant (Unix seconds).
+    pub first_timestamp: f64,
+    /// Time of the last sampling instant (Unix seconds), after the last line.
+    pub last_timestamp: f64,
+}
+
+/// The backfill sink: the live registry, sampled every step into a spool.
+pub struct Backfill {
+    metrics: Metrics,
+    /// `Metrics` ignores labels when recording; labels are resolved when writing.
+    no_labels: PathLabels,
+    buckets: Buckets,
+    namespace: String,
+    version: String,
+    step: f64,
+    t0: Option<f64>,
+    next: f64,
+    steps: u64,
+    index: HashMap<Key, usize>,
+    metas: Vec<Meta>,
+    cur: Vec<f64>,
+    scratch: Vec<f64>,
+    widths: Vec<u32>,
+    spool: BufWriter<File>,
+    seen_file: Vec<bool>,
+    log_started: Vec<bool>,
+    failed: Option<String>,
+}
+
+impl Backfill {
+    /// A sink for the given logs (the `log` label values), sampling every `step` seconds.
+    pub fn new(
+        logs: &[LogGroup],
+        files: usize,
+        step: f64,
+        namespace: &str,
+        buckets: Buckets,
+        version: &str,
+    ) -> anyhow::Result<Backfill> {
+        if !(step.is_finite() && step >= 1.0) {
+            bail!("--step must be at least 1s");
+        }
+        let mut metrics = Metrics::new(namespace, buckets.clone());
+        for l in logs {
+            metrics.add_log(&l.name, l.kind);
+        }
+        Ok(Backfill {
+            metrics,
+            no_labels: PathLabels::new(&[], 0).map_err(|e| anyhow::anyhow!(e))?,
+            buckets,
+            namespace: namespace.to_string(),
+            version: version.to_string(),
+            step,
+            t0: None,
+            next: 0.0,
+            steps: 0,
+            index: HashMap::new(),
+            metas: Vec::new(),
+            cur: Vec::new(),
+            scratch: Vec::new(),
+            widths: Vec::new(),
+            spool: BufWriter::with_capacity(1 << 20, spool_file()?),
+            seen_file: vec![false; files],
+            log_started: vec![false; logs.len()],
+            failed: None,
+        })
+    }
+
+    fn put(&mut self, key: Key, values: &[f64]) {
+        let i = match self.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                let off = self.cur.len();
+                self.cur.resize(off + values.len(), 0.0);
+                self.metas.push(Meta {
+                    key,
+                    width: values.len(),
+                    off,
+                    first: self.steps,
+                });
+                self.index.insert(key, self.metas.len() - 1);
+                self.metas.len() - 1
+            }
+        };
+        let m = &self.metas[i];
+        self.cur[m.off..m.off + m.width].copy_from_slice(values);
+    }
+
+    fn put_hist(&mut self, key: Key, h: &Histogram) {
+        let mut v = std::mem::take(&mut self.scratch);
+        v.clear();
+        let mut cum = 0;
+        for c in &h.counts {
+            cum += c;
+            v.push(cum as f64);
+        }
+        v.push(h.count as f64);
+        v.push(h.sum);
+        self.put(key, &v);
+        self.scratch = v;
+    }
+
+    /// Samples the registry as of the current step boundary into the spool.
+    fn snapshot(&mut self) {
+        let m = std::mem::replace(&mut self.metrics, Metrics::new("", Buckets::default()));
+        for (i, p) in m.paths.iter().enumerate() {
+            let Some(p) = p.as_deref() else { continue };
+            let path = i as u32;
+            for &(method, status, c) in &p.requests {
+                self.put(
+                    Key::Requests {
+                        path,
+                        method,
+                        status,
+                    },
+                    &[c as f64],
+                );
+            }
+            if let Some(h) = &p.duration {
+                self.put_hist(Key::Duration(path), h);
+            }
+            if !p.requests.is_empty() {
+                self.put(Key::Bytes(path), &[p.bytes as f64]);
+            }
+            for &(status, by, c) in &p.upgrades {
+                self.put(Key::Upgrades(path, status, by), &[c as f64]);
+            }
+            if let Some(h) = &p.handshake {
+                self.put_hist(Key::Handshake(path), h);
+            }
+            if let Some(h) = &p.session {
+                self.put_hist(Key::Session(path), h);
+            }
+        }
+        for (&(level, sig, path), &c) in &m.errors {
+            self.put(Key::Errors { level, sig, path }, &[c as f64]);
+        }
+        for (i, l) in m.logs.iter().enumerate() {
+            self.put(Key::LinesRead(i), &[l.read as f64]);
+            self.put(Key::Malformed(i), &[l.malformed as f64]);
+            self.put(Key::Rotations(i), &[l.rotations as f64]);
+            if let Some(t) = l.last_event {
+                self.put(Key::LastEvent(i), &[t]);
+            }
+        }
+        self.put(Key::Overflow, &[m.overflow as f64]);
+        self.put(Key::BuildInfo, &[1.0]);
+        self.metrics = m;
+        let mut bytes = Vec::with_capacity(self.cur.len() * 8);
+        for v in &self.cur {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        if let Err(e) = self.spool.write_all(&bytes) {
+            self.failed
+                .get_or_insert(format!("cannot write the temporary spool file: {e}"));
+        }
+        self.widths.push(self.cur.len() as u32);
+        self.steps += 1;
+    }
+
+    /// Takes the last sample and writes the OpenMetrics text (ending with `# EOF`) to `out`.
+    pub fn finish<W: Write>(mut self, labels: &PathLabels, out: W) -> anyhow::Result<Summary> {
+        if let Some(e) = self.failed.take() {
+            bail!(e);
+        }
+        let Some(t0) = self.t0 else {
+            bail!("no line had a time ($time_local, $time_iso8601 or $msec): nothing to backfill");
+        };
+        self.snapshot();
+        let mut spool = self
+            .spool
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("cannot write the temporary spool file: {e}"))?;
+        spool.seek(SeekFrom::Start(0))?;
+        let ctx = Writer {
+            ns: &self.namespace,
+            version: &self.version,
+            buckets: &self.buckets,
+            labels,
+            logs: &self.metrics.logs,
+            t0,
+            step: self.step,
+        };
+        let mut order: Vec<usize> = (0..self.metas.len()).collect();
+        order.sort_by_key(|&i| self.metas[i].key);
+        let mut out = BufWriter::with_capacity(1 << 20, out);
+        let steps = self.steps;
+        let mut samples = 0u64;
+        let mut last_family = None;
+        let mut start = 0;
+        while start < order.len() {
+            // One pass: as many series (in output order) as fit the budget.
+            let mut end = start;
+            let mut cost = 0usize;
+            while end < order.len() {
+                let m = &self.metas[order[end]];
+                let c = m.width * (steps - m.first) as usize * 8;
+                if end > start && cost + c > TRANSPOSE_BUDGET {
+                    break;
+                }
+                cost += c;
+                end += 1;
+            }
+            let pass = &order[start..end];
+            let mut bufs: Vec<Vec<f64>> = pass
+                .iter()
+                .map(|&i| {
+                    let m = &self.metas[i];
+                    Vec::with_capacity(m.width * (steps - m.first) as usize)
+                })
+                .collect();
+            spool.seek(SeekFrom::Start(0))?;
+            let mut r = BufReader::with_capacity(1 << 20, &mut spool);
+            let mut rec = Vec::new();
+            let mut vals: Vec<f64> = Vec::new();
+            for (j, &w) in self.widths.iter().enumerate() {
+                rec.resize(w as usize * 8, 0);
+                r.read_exact(&mut rec)
+                    .context("cannot read back the temporary spool file")?;
+                vals.clear();
+                vals.extend(
+                    rec.chunks_exact(8)
+                        .map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8]))),
+                );
+                for (k, &i) in pass.iter().enumerate() {
+                    let m = &self.metas[i];
+                    if m.first <= j as u64 {
+                        bufs[k].extend_from_slice(&vals[m.off..m.off + m.width]);
+                    }
+                }
+            }
+            drop(r);
+            for (k, &i) in pass.iter().enumerate() {
+                let m = &self.metas[i];
+                let fam = family(&m.key);
+                if last_family != Some(fam.0) {
+                    ctx.header(&mut out, fam)?;
+                    last_family = Some(fam.0);
+                }
+                samples += ctx.series(&mut out, m, fam.1, &bufs[k])?;
+            }
+            start = end;
+        }
+        out.write_all(b"# EOF\n")?;
+        out.flush()?;
+        Ok(Summary {
+            series: self.metas.len(),
+            samples,
+            steps,
+            first_timestamp: t0,
+            last_timestamp: t0 + (steps - 1) as f64 * self.step,
+        })
+    }
+}
+
+impl HistorySink for Backfill {
+    #[inline]
+    fn line(&mut self, file: &FileMeta, time: Option<f64>, event: &Event) {
+        if let Some(t) = time.filter(|t| t.is_finite()) {
+            if self.t0.is_none() {
+                let t0 = (t / self.step).floor() * self.step;
+                self.t0 = Some(t0);
+                self.next = t0 + self.step;
+                self.snapshot();
+            }
+            if t >= self.next {
+                let needed = ((t - self.next) / self.step).floor() as u64 + 1;
+                if self.steps + needed > MAX_STEPS {
+                    self.failed.get_or_insert(format!(
+                        "the logs span more than {MAX_STEPS} steps of {}s: use a larger --step",
+                        self.step
+                    ));
+                } else {
+                    while t >= self.next {
+                        self.snapshot();
+                        self.next += self.step;
+                    }
+                }
+            }
+        }
+        let log: LogId = file.log;
+        if let Some(seen) = self.seen_file.get_mut(file.index) {
+            if !*seen {
+                *seen = true;
+                if let Some(started) = self.log_started.get_mut(log) {
+                    if *started {
+                        self.metrics.rotated(log);
+                    }
+                    *started = true;
+                }
+            }
+        }
+        self.metrics.read(log);
+        match event {
+            Event::Access(ev) => {
+                if ev.path == OTHER {
+                    self.metrics.overflow += 1;
+                }
+                self.metrics.access(log, ev, &self.no_labels);
+            }
+            Event::Error(ev) => {
+                if ev.path == Some(OTHER) {
+                    self.metrics.overflow += 1;
+                }
+                self.metrics.error(log, ev, &self.no_labels);
+            }
+            Event::Malformed => self.metrics.malformed(log),
+            Event::Continuation => {}
+        }
+    }
+}
+
+/// A temporary file that disappears when closed (unlinked right after creation).
+fn spool_file() -> anyhow::Result<File> {
+    let dir = std::env::temp_dir();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let path = dir.join(format!(
+        "nginxlog-backfill-{}-{nanos}.spool",
+        std::process::id()
+    ));
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .with_context(|| {
+            format!(
+                "cannot create a temporary file in {} (set TMPDIR)",
+                dir.display()
+            )
+        })?;
+    let _ = std::fs::remove_file(&path);
+    Ok(f)
+}
+
+struct Writer<'a> {
+    ns: &'a str,
+    version: &'a str,
+    buckets: &'a Buckets,
+    labels: &'a PathLabels,
+    logs: &'a [crate::metrics::LogStats],
+    t0: f64,
+    step: f64,
+}
+
+impl Writer<'_> {
+    fn header<W: Write>(
+        &self,
+        out: &mut W,
+        (name, kind, help): (&str, Kind, &str),
+    ) -> io::Result<()> {
+        let ty = match kind {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        };
+        writeln!(out, "# HELP {}_{name} {}", self.ns, help_escape(help))?;
+        writeln!(out, "# TYPE {}_{name} {ty}", self.ns)
+    }
+
+    fn path(&self, id: u32) -> String {
+        escape(self.labels.name(id))
+    }
+
+    fn log(&self, i: usize) -> String {
+        escape(self.logs.get(i).map_or("", |l| l.name.as_str()))
+    }
+
+    /// The sample name and label text of a series (`le` is added for buckets).
+    fn name_labels(&self, key: &Key) -> (String, String) {
+        let (fam, kind, _) = family(key);
+        let name = match kind {
+            Kind::Counter => format!("{}_{fam}_total", self.ns),
+            _ => format!("{}_{fam}", self.ns),
+        };
+        let labels = match *key {
+            Key::Requests {
+                path,
+                method,
+                status,
+            } => format!(
+                "path=\"{}\",method=\"{}\",status=\"{status}\"",
+                self.path(path),
+                METHODS.get(method as usize).unwrap_or(&"OTHER")
+            ),
+            Key::Duration(p) | Key::Bytes(p) | Key::Handshake(p) | Key::Session(p) => {
+                format!("path=\"{}\"", self.path(p))
+            }
+            Key::Upgrades(p, status, by) => format!(
+                "path=\"{}\",status=\"{status}\",answered_by=\"{}\"",
+                self.path(p),
+                by.as_str()
+            ),
+            Key::Errors { level, sig, path } => format!(
+                "level=\"{}\",signature=\"{}\",path=\"{}\"",
+                LEVELS.get(level as usize).unwrap_or(&"error"),
+                signature::name(sig),
+                if path == u32::MAX {
+                    String::new()
+                } else {
+                    self.path(path)
+                }
+            ),
+            Key::LinesRead(i) | Key::Malformed(i) | Key::Rotations(i) | Key::LastEvent(i) => {
+                format!("log=\"{}\"", self.log(i))
+            }
+            Key::Overflow => String::new(),
+            Key::BuildInfo => format!("version=\"{}\"", escape(self.version)),
+        };
+        (name, labels)
+    }
+
+    /// Writes every sample of one series; returns how many lines were written.
+    fn series<W: Write>(
+        &self,
+        out: &mut W,
+        m: &Meta,
+        kind: Kind,
+        values: &[f64],
+    ) -> io::Result<u64> {
+        let (name, labels) = self.name_labels(&m.key);
+        let braces = |extra: &str| -> String {
+            match (labels.is_empty(), extra.is_empty()) {
+                (true, true) => String::new(),
+                (true, false) => format!("{{{extra}}}"),
+                (false, true) => format!("{{{labels}}}"),
+                (false, false) => format!("{{{labels},{extra}}}"),
+            }
+        };
+        let mut lines = 0u64;
+        match kind {
+            Kind::Counter | Kind::Gauge => {
+                let series = format!("{name}{}", braces(""));
+                if kind == Kind::Counter && m.first > 0 {
+                    writeln!(out, "{series} 0 {}", self.ts(m.first - 1))?;
+                    lines += 1;
+                }
+                for (j, v) in values.iter().enumerate() {
+                    writeln!(
+                        out,
+                        "{series} {} {}",
+                        fmt_f64(*v),
+                        self.ts(m.first + j as u64)
+                    )?;
+                    lines += 1;
+                }
+            }
+            Kind::Histogram => {
+                let bounds: &[f64] = match m.key {
+                    Key::Duration(_) => &self.buckets.http,
+                    Key::Handshake(_) => &self.buckets.handshake,
+                    _ => &self.buckets.session,
+                };
+                let mut heads: Vec<String> = bounds
+                    .iter()
+                    .map(|b| {
+                        format!(
+                            "{name}_bucket{}",
+                            braces(&format!("le=\"{}\"", fmt_f64(*b)))
+                        )
+                    })
+                    .collect();
+                heads.push(format!("{name}_bucket{}", braces("le=\"+Inf\"")));
+                let count = format!("{name}_count{}", braces(""));
+                let sum = format!("{name}_sum{}", braces(""));
+                let n = bounds.len();
+                let zero = vec![0.0; n + 2];
+                let points = std::iter::once((m.first.wrapping_sub(1), zero.as_slice()))
+                    .filter(|_| m.first > 0)
+                    .chain(
+                        values
+                            .chunks_exact(m.width)
+                            .enumerate()
+                            .map(|(j, v)| (m.first + j as u64, v)),
+                    );
+                for (step, v) in points {
+                    let ts = self.ts(step);
+                    for (h, c) in heads.iter().zip(v) {
+                        writeln!(out, "{h} {} {ts}", fmt_f64(*c))?;
+                    }
+                    writeln!(out, "{count} {} {ts}", fmt_f64(v[n]))?;
+                    writeln!(out, "{sum} {} {ts}", fmt_f64(v[n + 1]))?;
+                    lines += n as u64 + 3;
+                }
+            }
+        }
+        Ok(lines)
+    }
+
+    fn ts(&self, step: u64) -> String {
+        fmt_f64(self.t0 + step as f64 * self.step)
+    }
+}
+
+/// OpenMetrics HELP escaping: `\`, newline, `"`.
+fn help_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('\n', "\\n")
+        .replace('"', "\\\"")
+}
+
+/// The inputs of a `backfill` or `compare` run, access logs first.
+pub fn inputs(
+    access: &[std::path::PathBuf],
+    error: &[std::path::PathBuf],
+    phase: crate::history::Phase,
+) -> Vec<crate::history::Input> {
+    use crate::pipeline::LogKind;
+    access
+        .iter()
+        .map(|p| (p, LogKind::Access))
+        .chain(error.iter().map(|p| (p, LogKind::Error)))
+        .map(|(p, kind)| crate::history::Input {
+            path: p.clone(),
+            kind,
+            phase,
+        })
+        .collect()
+}
+
+/// `nginxlog-sidecar backfill`: reads the files, writes the OpenMetrics file, and tells on
+/// stderr what was written and how to load it.
+pub fn run(args: &crate::cli::BackfillArgs) -> anyhow::Result<()> {
+    use crate::history::{self, HistoryReader, Options, Phase};
+    let buckets = Buckets {
+        http: args.http_buckets.clone(),
+        handshake: args.handshake_buckets.clone(),
+        session: args.session_buckets.clone(),
+    };
+    for (name, b) in [
+        ("--http-buckets", &buckets.http),
+        ("--handshake-buckets", &buckets.handshake),
+        ("--session-buckets", &buckets.session),
+    ] {
+        if b.is_empty()
+            || b.windows(2).any(|w| w[0] >= w[1])
+            || b.iter().any(|v| !v.is_finite() || *v <= 0.0)
+        {
+            bail!("{name}: bounds must be positive and strictly increasing, got {b:?}");
+        }
+    }
+    let make = || args.classify.classifier();
+    make()?;
+    let inputs = inputs(&args.access_log, &args.error_log, Phase::ByTime);
+    let threads = args.threads.unwrap_or_else(history::default_threads);
+    let reader = HistoryReader::open(
+        &inputs,
+        &make,
+        Options::new(threads, args.classify.max_line_bytes),
+    )?;
+    let mut sink = Backfill::new(
+        reader.logs(),
+        reader.files().len(),
+        args.step.as_secs_f64(),
+        &args.namespace,
+        buckets,
+        crate::run::VERSION,
+    )?;
+    let hist = reader.run(&mut sink)?;
+    let stderr = io::stderr();
+    hist.report_malformed(&mut stderr.lock())?;
+    let to_stdout = args.output.as_os_str() == "-";
+    let summary = if to_stdout {
+        sink.finish(&hist.labels, io::stdout().lock())?
+    } else {
+        let mut tmp = args.output.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = std::path::PathBuf::from(tmp);
+        let f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let s = sink
+            .finish(&hist.labels, f)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &args.output).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                tmp.display(),
+                args.output.display()
+            )
+        })?;
+        s
+    };
+    let mut e = stderr.lock();
+    writeln!(
+        e,
+        "backfill: {} lines from {} files -> {} series, {} samples every {}s from {} to {}{}",
+        hist.lines(),
+        hist.files.len(),
+        summary.series,
+        summary.samples,
+        fmt_f64(args.step.as_secs_f64()),
+        crate::values::rfc3339(summary.first_timestamp),
+        crate::values::rfc3339(summary.last_timestamp),
+        if to_stdout {
+            String::new()
+        } else {
+            format!(
+                "\nload it with: promtool tsdb create-blocks-from openmetrics {} DATA_DIR",
+                args.output.display()
+            )
+        }
+    )?;
+    Ok(())
+}

@@ -1,0 +1,473 @@
+//! `compare`: did the nginx change work? Historical logs are replayed through the shared
+//! pipeline (see [`crate::history`]) into before/after aggregates, and [`crate::report`]
+//! renders them as a terminal table, markdown, JSON or a self-contained HTML page.
+//!
+//! Phases come either from a time split (`--split TIME`, lines within `--window` on each side;
+//! lines outside are counted and ignored) or from two sets of files (`--before`, `--after`).
+//! Everything kept is bounded by the number of path labels (`--max-paths`), not by the input:
+//! per path and phase, counters by status plus quantile sketches of the handshake and session
+//! times, and a timeline of upgrade outcomes whose bucket width grows (1 s, 5 s, 10 s, 30 s,
+//! 1 min, ...) so it never holds more than a few thousand points.
+
+use crate::classify::AnsweredBy;
+use crate::history::{self, Event, FileMeta, History, HistoryReader, HistorySink, Options, Phase};
+use crate::pipeline::LogKind;
+use crate::report::{self, Report};
+use crate::route::LabelId;
+use anyhow::{bail, Context};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+
+/// Relative accuracy of the quantile sketches (0.5 %); quantiles are then rounded to nginx's
+/// millisecond resolution, which makes them exact below 100 ms.
+pub const SKETCH_ALPHA: f64 = 0.005;
+
+/// A log-bucketed quantile sketch (DDSketch-style): bounded memory, relative error
+/// [`SKETCH_ALPHA`], mergeable. Values at or below 1 µs (nginx's `0.000`) count as zero.
+#[derive(Clone, Debug, Default)]
+pub struct Sketch {
+    zero: u64,
+    offset: i32,
+    bins: Vec<u64>,
+    count: u64,
+}
+
+const MIN_INDEX: i32 = -3000;
+const MAX_INDEX: i32 = 3000;
+
+fn ln_gamma() -> f64 {
+    ((1.0 + SKETCH_ALPHA) / (1.0 - SKETCH_ALPHA)).ln()
+}
+
+impl Sketch {
+    /// Records a value (seconds).
+    pub fn insert(&mut self, v: f64) {
+        if !v.is_finite() || v < 0.0 {
+            return;
+        }
+        self.count += 1;
+        if v <= 1e-6 {
+            self.zero += 1;
+            return;
+        }
+        let i = ((v.ln() / ln_gamma()).ceil() as i32).clamp(MIN_INDEX, MAX_INDEX);
+        if self.bins.is_empty() {
+            self.offset = i;
+            self.bins.push(0);
+        } else if i < self.offset {
+            let grow = (self.offset - i) as usize;
+            self.bins.splice(0..0, std::iter::repeat(0).take(grow));
+            self.offset = i;
+        } else if (i - self.offset) as usize >= self.bins.len() {
+            self.bins.resize((i - self.offset) as usize + 1, 0);
+        }
+        self.bins[(i - self.offset) as usize] += 1;
+    }
+
+    /// Number of values recorded.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The `q` quantile (nearest rank), rounded to milliseconds; `None` without values.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        if self.count == 0 {
+            return None;
+        }
+        let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
+        let mut seen = self.zero;
+        if seen >= rank {
+            return Some(0.0);
+        }
+        let gamma = ln_gamma().exp();
+        for (k, &c) in self.bins.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                let i = self.offset + k as i32;
+                let v = 2.0 * gamma.powi(i) / (gamma + 1.0);
+                return Some((v * 1000.0).round() / 1000.0);
+            }
+        }
+        None
+    }
+}
+
+/// Upgrade outcomes of one path in one phase.
+#[derive(Clone, Debug, Default)]
+pub struct PathStats {
+    /// Access lines with this path label.
+    pub requests: u64,
+    /// Upgrade attempts among them.
+    pub attempts: u64,
+    /// Final status of upgrade attempts -> count by `answered_by` (upstream, nginx, unknown).
+    pub statuses: BTreeMap<u16, [u64; 3]>,
+    /// `$upstream_header_time` of attempts.
+    pub handshake: Sketch,
+    /// `$request_time` of 101 lines.
+    pub session: Sketch,
+}
+
+/// Everything counted for one phase.
+#[derive(Clone, Debug, Default)]
+pub struct PhaseStats {
+    /// Access-log lines (malformed included).
+    pub access_lines: u64,
+    /// Error-log lines (continuations included).
+    pub error_lines: u64,
+    /// Lines that did not parse.
+    pub malformed: u64,
+    /// Parsed access lines.
+    pub requests: u64,
+    /// Time of the phase's first line.
+    pub first: Option<f64>,
+    /// Time of the phase's last line.
+    pub last: Option<f64>,
+    /// Per path label.
+    pub paths: HashMap<LabelId, PathStats>,
+    /// Error signature id -> events.
+    pub errors: BTreeMap<u16, u64>,
+}
+
+/// Timeline widths: each divides the next, so buckets merge exactly when the width grows.
+const WIDTHS: &[i64] = &[1, 5, 10, 30, 60, 300, 600, 1800, 3600, 21_600, 86_400];
+/// Most timeline buckets kept before the width grows.
+const MAX_BUCKETS: usize = 3000;
+
+/// Upgrade outcomes over time: bucket start -> [101, 403, other].
+#[derive(Clone, Debug)]
+pub struct Timeline {
+    /// Bucket width in seconds (one of 1, 5, 10, 30, 60, ... 86400).
+    pub width: i64,
+    /// Bucket start (Unix seconds) -> [101, 403, other] upgrade attempts.
+    pub buckets: BTreeMap<i64, [u64; 3]>,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline {
+            width: 1,
+            buckets: BTreeMap::new(),
+        }
+    }
+}
+
+impl Timeline {
+    fn add(&mut self, t: f64, status: u16) {
+        let slot = match status {
+            101 => 0,
+            403 => 1,
+            _ => 2,
+        };
+        let key = (t.floor() as i64).div_euclid(self.width) * self.width;
+        self.buckets.entry(key).or_insert([0; 3])[slot] += 1;
+        if self.buckets.len() > MAX_BUCKETS {
+            self.coarsen_to(self.buckets.len() / 2);
+        }
+    }
+
+    /// Grows the width until at most `max` buckets span the data; at least a minute when the
+    /// data spans 30 minutes or more (the chart is "per minute" for real traffic).
+    pub fn coarsen_to(&mut self, max: usize) {
+        loop {
+            let (Some((&a, _)), Some((&b, _))) = (
+                self.buckets.first_key_value(),
+                self.buckets.last_key_value(),
+            ) else {
+                return;
+            };
+            let span = (b - a) / self.width + 1;
+            let want_minute = b - a >= 1800 && self.width < 60;
+            if (span as usize <= max && !want_minute) || self.width >= 86_400 {
+                return;
+            }
+            let next = WIDTHS
+                .iter()
+                .copied()
+                .find(|w| *w > self.width)
+                .unwrap_or(86_400);
+            let mut merged: BTreeMap<i64, [u64; 3]> = BTreeMap::new();
+            for (k, v) in std::mem::take(&mut self.buckets) {
+                let e = merged.entry(k.div_euclid(next) * next).or_insert([0; 3]);
+                for i in 0..3 {
+                    e[i] += v[i];
+                }
+            }
+            self.buckets = merged;
+            self.width = next;
+        }
+    }
+}
+
+/// How lines are assigned to phases.
+#[derive(Clone, Copy, Debug)]
+pub enum Split {
+    /// `--split T --window W`: before is [T-W, T), after is [T, T+W).
+    Time {
+        /// The split, Unix seconds.
+        at: f64,
+        /// Seconds compared on each side.
+        window: f64,
+    },
+    /// `--before FILES --after FILES`.
+    Files,
+}
+
+/// The compare sink.
+#[derive(Debug)]
+pub struct Compare {
+    /// How lines are assigned to phases.
+    pub split: Split,
+    /// [before, after]
+    pub phases: [PhaseStats; 2],
+    /// Upgrade outcomes over time, both phases.
+    pub timeline: Timeline,
+    /// Lines outside the window (or without any time).
+    pub outside: u64,
+    /// First and last time of any line read, to explain an empty window.
+    pub span: Option<(f64, f64)>,
+}
+
+impl Compare {
+    /// An empty comparison.
+    pub fn new(split: Split) -> Compare {
+        Compare {
+            split,
+            phases: Default::default(),
+            timeline: Timeline::default(),
+            outside: 0,
+            span: None,
+        }
+    }
+
+    fn phase_of(&self, file: &FileMeta, time: Option<f64>) -> Option<usize> {
+        match (file.phase, self.split) {
+            (Phase::Before, _) => Some(0),
+            (Phase::After, _) => Some(1),
+            (Phase::ByTime, Split::Time { at, window }) => match time {
+                Some(t) if t >= at - window && t < at => Some(0),
+                Some(t) if t >= at && t < at + window => Some(1),
+                _ => None,
+            },
+            (Phase::ByTime, Split::Files) => None,
+        }
+    }
+}
+
+impl HistorySink for Compare {
+    #[inline]
+    fn line(&mut self, file: &FileMeta, time: Option<f64>, event: &Event) {
+        if let Some(t) = event.time() {
+            self.span = Some(self.span.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
+        }
+        let Some(ph) = self.phase_of(file, time) else {
+            self.outside += 1;
+            return;
+        };
+        let p = &mut self.phases[ph];
+        match file.kind {
+            LogKind::Access => p.access_lines += 1,
+            LogKind::Error => p.error_lines += 1,
+        }
+        if let Some(t) = event.time() {
+            p.first = Some(p.first.map_or(t, |f| f.min(t)));
+            p.last = Some(p.last.map_or(t, |l| l.max(t)));
+        }
+        match event {
+            Event::Access(ev) => {
+                p.requests += 1;
+                let s = p.paths.entry(ev.path).or_default();
+                s.requests += 1;
+                if ev.upgrade {
+                    s.attempts += 1;
+                    s.statuses.entry(ev.status).or_insert([0; 3])[match ev.answered_by {
+                        AnsweredBy::Upstream => 0,
+                        AnsweredBy::Nginx => 1,
+                        AnsweredBy::Unknown => 2,
+                    }] += 1;
+                    if let Some(h) = ev.handshake_seconds {
+                        s.handshake.insert(h);
+                    }
+                    if let Some(d) = ev.session_seconds {
+                        s.session.insert(d);
+                    }
+                    if let Some(t) = ev.time {
+                        self.timeline.add(t, ev.status);
+                    }
+                }
+            }
+            Event::Error(ev) => *p.errors.entry(ev.signature).or_insert(0) += 1,
+            Event::Malformed => p.malformed += 1,
+            Event::Continuation => {}
+        }
+    }
+}
+
+/// Reads a `--split` value: RFC 3339, `YYYY-MM-DD HH:MM:SS` (UTC), Unix seconds, or `@FILE`.
+pub fn parse_split(s: &str) -> anyhow::Result<f64> {
+    let owned;
+    let s = match s.strip_prefix('@') {
+        Some(path) => {
+            owned = std::fs::read_to_string(path)
+                .with_context(|| format!("--split @{path}: cannot read the file"))?;
+            owned.trim()
+        }
+        None => s.trim(),
+    };
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        if let Ok(v) = s.parse::<f64>() {
+            return Ok(v);
+        }
+    }
+    let iso = if s.len() == 19 {
+        format!("{s}Z")
+    } else {
+        s.to_string()
+    };
+    crate::values::parse_time_iso8601(iso.as_bytes()).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--split {s:?}: expected RFC 3339 (2026-11-29T02:16:58Z), `YYYY-MM-DD HH:MM:SS` (UTC), Unix seconds, or @FILE"
+        )
+    })
+}
+
+/// Builds the report from what was read.
+pub fn build_report(cmp: &Compare, hist: &History) -> Report {
+    report::build(cmp, hist)
+}
+
+/// `nginxlog-sidecar compare`.
+pub fn run(args: &crate::cli::CompareArgs) -> anyhow::Result<()> {
+    let (inputs, split) = if !args.before.is_empty() {
+        if args.after.is_empty() {
+            bail!("--before needs --after (the access logs from after the change)");
+        }
+        if !args.access_log.is_empty() || !args.error_log.is_empty() || args.split.is_some() {
+            eprintln!(
+                "note: with --before/--after, --access-log, --error-log and --split are not used"
+            );
+        }
+        let mut v = crate::backfill::inputs(&args.before, &args.before_error_log, Phase::Before);
+        v.extend(crate::backfill::inputs(
+            &args.after,
+            &args.after_error_log,
+            Phase::After,
+        ));
+        (v, Split::Files)
+    } else {
+        let Some(split) = &args.split else {
+            bail!("give --split TIME (with --access-log), or --before FILES --after FILES");
+        };
+        if args.access_log.is_empty() {
+            bail!("nothing to compare: give --access-log FILES (and optionally --error-log)");
+        }
+        let window = args.window.as_secs_f64();
+        if window <= 0.0 {
+            bail!("--window must be positive");
+        }
+        (
+            crate::backfill::inputs(&args.access_log, &args.error_log, Phase::ByTime),
+            Split::Time {
+                at: parse_split(split)?,
+                window,
+            },
+        )
+    };
+    let make = || args.classify.classifier();
+    make()?;
+    let threads = args.threads.unwrap_or_else(history::default_threads);
+    let reader = HistoryReader::open(
+        &inputs,
+        &make,
+        Options::new(threads, args.classify.max_line_bytes),
+    )?;
+    let mut cmp = Compare::new(split);
+    let hist = reader.run(&mut cmp)?;
+    hist.report_malformed(&mut std::io::stderr().lock())?;
+    if let Split::Time { at, window } = cmp.split {
+        let span = match cmp.span {
+            Some((a, b)) => format!(
+                "the logs run from {} to {}",
+                crate::values::rfc3339(a),
+                crate::values::rfc3339(b)
+            ),
+            None => "no line has a time ($time_local, $time_iso8601 or $msec)".into(),
+        };
+        let empty = |p: &PhaseStats| p.access_lines + p.error_lines == 0;
+        let [before, after] = &cmp.phases;
+        if empty(before) && empty(after) {
+            bail!(
+                "no line falls within --window {} of --split {}: {span}",
+                crate::report::human_window(window),
+                crate::values::rfc3339(at)
+            );
+        }
+        for (p, name) in [(before, "before"), (after, "after")] {
+            if empty(p) {
+                eprintln!("note: no lines {name} the split ({span})");
+            }
+        }
+    }
+    let rep = build_report(&cmp, &hist);
+    let text = report::render(&rep, &args.report_format)?;
+    match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sketch_quantiles_are_exact_at_millisecond_resolution() {
+        let mut s = Sketch::default();
+        for ms in 1..=100 {
+            s.insert(ms as f64 / 1000.0);
+        }
+        s.insert(0.0);
+        assert_eq!(s.count(), 101);
+        assert_eq!(s.quantile(0.5), Some(0.050));
+        assert_eq!(s.quantile(0.95), Some(0.095));
+        assert_eq!(s.quantile(0.99), Some(0.099));
+        assert_eq!(s.quantile(0.0), Some(0.0));
+        assert_eq!(Sketch::default().quantile(0.5), None);
+        let mut big = Sketch::default();
+        big.insert(3600.0);
+        let v = big.quantile(0.5).expect("value");
+        assert!((v - 3600.0).abs() / 3600.0 <= SKETCH_ALPHA, "{v}");
+    }
+
+    #[test]
+    fn split_times() {
+        let want = 1_795_918_618.0;
+        assert_eq!(parse_split("2026-11-29T02:16:58Z").ok(), Some(want));
+        assert_eq!(parse_split("2026-11-29T03:16:58+01:00").ok(), Some(want));
+        assert_eq!(parse_split("2026-11-29 02:16:58").ok(), Some(want));
+        assert_eq!(parse_split("1795918618").ok(), Some(want));
+        assert!(parse_split("yesterday").is_err());
+    }
+
+    #[test]
+    fn timeline_coarsens_on_exact_multiples() {
+        let mut t = Timeline::default();
+        for s in 0..7200 {
+            t.add(
+                1_795_910_400.0 + s as f64,
+                if s % 2 == 0 { 101 } else { 403 },
+            );
+        }
+        assert!(t.buckets.len() <= MAX_BUCKETS);
+        t.coarsen_to(1500);
+        assert_eq!(t.width, 60);
+        let total: u64 = t.buckets.values().map(|v| v[0] + v[1]).sum();
+        assert_eq!(total, 7200);
+        assert_eq!(t.buckets.len(), 120);
+    }
+}

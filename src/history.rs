@@ -1,0 +1,1180 @@
+//! Historical logs for `backfill` and `compare`: plain and gzip files, given in any order, read
+//! through the same parse + classify [`Pipeline`] as live tailing and merged into one stream of
+//! events in time order.
+//!
+//! Why it is built this way:
+//! - **Same numbers as `run`.** Every line goes through [`Pipeline::feed`] with the classifier the
+//!   command line describes; only the source (files read whole) and the sink differ. There is no
+//!   second parser.
+//! - **Any order, any compression.** A file is gzip when it starts with the gzip magic bytes
+//!   (whatever its name); concatenated gzip members (`gzip -c part >> x.gz`) are read in full.
+//!   Before reading, every file is probed (its first lines parsed) for its first timestamp, and
+//!   files are opened in that order. `access.log.2.gz access.log access.log.1` therefore reads
+//!   like the one file they were rotated from.
+//! - **Time order.** Files are merged like a k-way merge sort: the next event is always taken
+//!   from the open file whose next line is the oldest; a file joins the merge when the merge
+//!   reaches its first timestamp. Within a file lines keep their order (nginx writes them
+//!   almost, not strictly, in time order); a line without a time (malformed, or an error-log
+//!   continuation) keeps the time of the line before it.
+//! - **Every core, bounded memory.** A reader thread per open file reads (and decompresses)
+//!   chunks of whole lines; a pool of `--threads` workers parses and classifies chunks in
+//!   parallel; the merge re-assembles each file's chunks in order. Each file has a fixed number
+//!   of chunk buffers in flight (recycled, never more), so memory depends on the chunk size and
+//!   the number of files open at once (about 1.5 MB each), not on the input size. Rotated files
+//!   do not overlap in time, so usually one or two are open at once; the next file's reader
+//!   starts early so its decompression overlaps the current file's parsing. Error logs are
+//!   parsed by their reader thread in order, because a multi-line error message must not be split
+//!   between two workers.
+//! - **Wrong format is an error, not noise.** If most probed lines of a file do not parse (a
+//!   `combined` log given with `--format ws_timing`, an error log given as an access log), the
+//!   file is named and nothing is produced; after the run, a file whose lines were mostly
+//!   malformed fails the command the same way. Malformed lines are counted (as in `run`) and the
+//!   first few are reported as `FILE:LINE: reason`, without their content (it may hold tokens).
+//! - **Path labels** are interned per worker and translated to one global [`PathLabels`] with
+//!   the same `--max-paths` cap. Past the cap, which paths keep their own label depends on the
+//!   order workers first meet them (as in live mode it depends on arrival order).
+
+use crate::classify::{AccessEvent, Classifier, ErrorEvent};
+use crate::lines::Frame;
+use crate::pipeline::{LogId, LogKind, Outcome, Pipeline, Sink};
+use crate::route::{LabelId, PathLabels};
+use anyhow::{bail, Context};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::Mutex;
+
+/// Which argument list a file came from (`compare --before/--after`); `ByTime` otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// The file's lines are placed by their time (backfill; `compare --split`).
+    ByTime,
+    /// Every line of the file is "before" (`compare --before`).
+    Before,
+    /// Every line of the file is "after" (`compare --after`).
+    After,
+}
+
+/// One file to read.
+#[derive(Clone, Debug)]
+pub struct Input {
+    /// The file, plain or gzip.
+    pub path: PathBuf,
+    /// Which parser its lines go through.
+    pub kind: LogKind,
+    /// Where its lines count in `compare`.
+    pub phase: Phase,
+}
+
+/// Reading settings.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Parser threads (the workers); readers and the merge run beside them.
+    pub threads: usize,
+    /// Longest line accepted (`--max-line-bytes`); longer lines are malformed.
+    pub max_line: usize,
+    /// Bytes of whole lines per chunk handed to a worker.
+    pub chunk_bytes: usize,
+    /// Chunks in flight per open file (the memory bound).
+    pub chunks_in_flight: usize,
+    /// Lines parsed from the start of each file to find its first time and check its format.
+    pub probe_lines: usize,
+}
+
+impl Options {
+    /// Defaults for `threads` workers.
+    pub fn new(threads: usize, max_line: usize) -> Options {
+        let threads = threads.max(1);
+        Options {
+            threads,
+            max_line,
+            chunk_bytes: 256 * 1024,
+            chunks_in_flight: threads + 2,
+            probe_lines: 1000,
+        }
+    }
+}
+
+/// The number of cores, the default for `--threads`.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A classified line of a historical file.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Event {
+    /// A parsed, classified access line (path label id is global: see [`History::labels`]).
+    Access(AccessEvent),
+    /// A parsed, classified error-log event.
+    Error(ErrorEvent),
+    /// The line did not parse (counted as read and malformed, as in `run`).
+    Malformed,
+    /// An error-log continuation line (read, not an event).
+    Continuation,
+}
+
+impl Event {
+    /// The time written in the line, if it has one.
+    #[inline]
+    pub fn time(&self) -> Option<f64> {
+        match self {
+            Event::Access(e) => e.time,
+            Event::Error(e) => e.time,
+            Event::Malformed | Event::Continuation => None,
+        }
+    }
+}
+
+/// What a sink learns about the file a line came from.
+#[derive(Clone, Debug)]
+pub struct FileMeta {
+    /// Index into [`HistoryReader::files`].
+    pub index: usize,
+    /// The log (rotation group) the file belongs to, index into [`HistoryReader::logs`].
+    pub log: LogId,
+    /// Access or error log.
+    pub kind: LogKind,
+    /// Where its lines count in `compare`.
+    pub phase: Phase,
+}
+
+/// Receives the merged stream.
+pub trait HistorySink {
+    /// One line, in merged time order. `time` is the line's time or, for a line without one, the
+    /// time of the file's previous line (`None` only before a file's first timed line).
+    fn line(&mut self, file: &FileMeta, time: Option<f64>, event: &Event);
+}
+
+/// A log as metrics name it: rotated files of one log (`access.log`, `access.log.1`,
+/// `access.log.2.gz`) are one log, so its counters continue across the rotation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogGroup {
+    /// The `log` label: the file name as given, without rotation suffixes.
+    pub name: String,
+    /// Access or error log.
+    pub kind: LogKind,
+}
+
+/// A file and, after [`HistoryReader::run`], what was read from it.
+#[derive(Clone, Debug)]
+pub struct FileInfo {
+    /// What sinks see of the file.
+    pub meta: FileMeta,
+    /// The file as given.
+    pub path: PathBuf,
+    /// Whether it was read through gzip (detected by content).
+    pub gzip: bool,
+    /// Time of the first line that has one (from the probe).
+    pub first_time: Option<f64>,
+    /// Lines read.
+    pub lines: u64,
+    /// Lines that did not parse.
+    pub malformed: u64,
+    /// The first malformed lines: (1-based line number, reason).
+    pub malformed_examples: Vec<(u64, &'static str)>,
+}
+
+/// The name of the log a (possibly rotated) file belongs to: `.gz`, then a numeric rotation
+/// suffix (`.1`) or a logrotate date suffix (`-20261129`) are removed.
+pub fn log_group_name(path: &str) -> &str {
+    let mut p = path.strip_suffix(".gz").unwrap_or(path);
+    if let Some((head, tail)) = p.rsplit_once('.') {
+        if !tail.is_empty()
+            && tail.bytes().all(|b| b.is_ascii_digit())
+            && !head.ends_with('/')
+            && !head.is_empty()
+        {
+            p = head;
+        }
+    }
+    if let Some((head, tail)) = p.rsplit_once('-') {
+        if matches!(tail.len(), 8 | 10)
+            && tail.bytes().all(|b| b.is_ascii_digit())
+            && !head.is_empty()
+        {
+            p = head;
+        }
+    }
+    p
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Opens a file, decompressing when it starts with the gzip magic bytes.
+fn open(path: &Path) -> io::Result<(Box<dyn Read + Send>, bool)> {
+    let mut f = File::open(path)?;
+    let mut magic = [0u8; 2];
+    let mut got = 0;
+    while got < 2 {
+        match f.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let head = io::Cursor::new(magic[..got].to_vec());
+    let r = head.chain(f);
+    if got == 2 && magic == GZIP_MAGIC {
+        let gz = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, r));
+        Ok((Box::new(gz), true))
+    } else {
+        Ok((Box::new(r), false))
+    }
+}
+
+/// A chunk of whole lines and, once parsed, their events. Buffers circulate between the reader,
+/// a worker and the merge, and are reused.
+#[derive(Debug, Default)]
+struct Chunk {
+    data: Vec<u8>,
+    /// A line longer than the chunk buffer was skipped before `data`; its length.
+    oversized_lead: Option<u64>,
+    events: Vec<Event>,
+    lines: u64,
+    malformed: u64,
+    /// (0-based line index in the chunk, reason), the first few.
+    malformed_examples: Vec<(u64, &'static str)>,
+}
+
+const EXAMPLES: usize = 5;
+
+enum Msg {
+    Chunk(u64, Chunk),
+    /// The reader is done after this many chunks.
+    End(u64),
+    Failed(String),
+}
+
+struct Job {
+    seq: u64,
+    kind: LogKind,
+    chunk: Chunk,
+    reply: Sender<Msg>,
+}
+
+/// The sink of the shared pipeline inside a worker: collects events with path labels translated
+/// to the global label table.
+struct ChunkSink<'g> {
+    events: Vec<Event>,
+    /// Labels below this id (the reserved ones and `--route` patterns) are the same everywhere.
+    fixed: LabelId,
+    /// Local label id -> global id (`LabelId::MAX` when not looked up yet).
+    map: Vec<LabelId>,
+    global: &'g Mutex<PathLabels>,
+}
+
+impl ChunkSink<'_> {
+    #[inline]
+    fn global_id(&mut self, local: LabelId, labels: &PathLabels) -> LabelId {
+        if local < self.fixed {
+            return local;
+        }
+        let i = local as usize;
+        if let Some(&g) = self.map.get(i) {
+            if g != LabelId::MAX {
+                return g;
+            }
+        }
+        let g = match self.global.lock() {
+            Ok(mut global) => global.label(labels.name(local).as_bytes()),
+            Err(_) => crate::route::OTHER,
+        };
+        if i >= self.map.len() {
+            self.map.resize(i + 1, LabelId::MAX);
+        }
+        self.map[i] = g;
+        g
+    }
+}
+
+impl Sink for ChunkSink<'_> {
+    #[inline]
+    fn read(&mut self, _log: LogId) {}
+
+    #[inline]
+    fn malformed(&mut self, _log: LogId) {
+        self.events.push(Event::Malformed);
+    }
+
+    #[inline]
+    fn access(&mut self, _log: LogId, ev: &AccessEvent, labels: &PathLabels) {
+        let mut ev = *ev;
+        ev.path = self.global_id(ev.path, labels);
+        self.events.push(Event::Access(ev));
+    }
+
+    #[inline]
+    fn error(&mut self, _log: LogId, ev: &ErrorEvent, labels: &PathLabels) {
+        let mut ev = *ev;
+        ev.path = ev.path.map(|p| self.global_id(p, labels));
+        self.events.push(Event::Error(ev));
+    }
+}
+
+fn chunk_pipeline(classifier: Classifier, global: &Mutex<PathLabels>) -> Pipeline<ChunkSink<'_>> {
+    let fixed = fixed_labels(&classifier);
+    Pipeline::new(
+        classifier,
+        ChunkSink {
+            events: Vec::new(),
+            fixed,
+            map: Vec::new(),
+            global,
+        },
+    )
+}
+
+/// Labels that exist before any line is read (`__other__`, `__invalid__`, the routes).
+fn fixed_labels(c: &Classifier) -> LabelId {
+    c.labels.len() as LabelId
+}
+
+/// Parses and classifies the lines of a chunk through the shared pipeline.
+fn parse_chunk(p: &mut Pipeline<ChunkSink<'_>>, kind: LogKind, max_line: usize, chunk: &mut Chunk) {
+    std::mem::swap(&mut p.sink.events, &mut chunk.events);
+    p.sink.events.clear();
+    chunk.lines = 0;
+    chunk.malformed = 0;
+    chunk.malformed_examples.clear();
+    let note = |chunk_lines: u64, outcome: Outcome, c: &mut (u64, Vec<(u64, &'static str)>)| {
+        if let Outcome::Malformed(reason) = outcome {
+            c.0 += 1;
+            if c.1.len() < EXAMPLES {
+                c.1.push((chunk_lines, reason));
+            }
+        }
+    };
+    let mut bad = (0u64, std::mem::take(&mut chunk.malformed_examples));
+    let mut n = 0u64;
+    if let Some(len) = chunk.oversized_lead {
+        let o = p.feed(0, kind, Frame::Oversized(len));
+        note(n, o, &mut bad);
+        n += 1;
+    }
+    for line in crate::lines::split_lines(&chunk.data) {
+        let line = match line {
+            [rest @ .., b'\r'] => rest,
+            l => l,
+        };
+        let frame = if line.len() > max_line {
+            Frame::Oversized(line.len() as u64)
+        } else {
+            Frame::Line(line)
+        };
+        let o = p.feed(0, kind, frame);
+        if o == Outcome::Continuation {
+            p.sink.events.push(Event::Continuation);
+        }
+        note(n, o, &mut bad);
+        n += 1;
+    }
+    chunk.lines = n;
+    chunk.malformed = bad.0;
+    chunk.malformed_examples = bad.1;
+    std::mem::swap(&mut p.sink.events, &mut chunk.events);
+}
+
+/// Where a reader's chunks go: to the worker pool (access logs) or parsed in the reader itself
+/// (error logs, whose multi-line messages need their lines in order).
+enum Parse<'g> {
+    Pool(SyncSender<Job>),
+    Inline(Box<Pipeline<ChunkSink<'g>>>),
+}
+
+/// Reads one file into chunks of whole lines until it ends or the merge goes away.
+fn read_file(
+    path: &Path,
+    kind: LogKind,
+    opts: &Options,
+    tokens: Receiver<Chunk>,
+    reply: Sender<Msg>,
+    mut parse: Parse<'_>,
+) {
+    let fail = |e: String| {
+        let _ = reply.send(Msg::Failed(e));
+    };
+    let (mut r, _) = match open(path) {
+        Ok(x) => x,
+        Err(e) => return fail(format!("cannot open: {e}")),
+    };
+    let cap = opts.chunk_bytes.max(opts.max_line + 1);
+    let mut carry: Vec<u8> = Vec::new();
+    let mut scratch: Vec<u8> = Vec::new();
+    let mut seq = 0u64;
+    let mut eof = false;
+    while !eof {
+        let Ok(mut chunk) = tokens.recv() else { return };
+        chunk.data.clear();
+        chunk.oversized_lead = None;
+        chunk.data.extend_from_slice(&carry);
+        carry.clear();
+        while chunk.data.len() < cap {
+            let start = chunk.data.len();
+            chunk.data.resize(cap, 0);
+            match r.read(&mut chunk.data[start..]) {
+                Ok(0) => {
+                    chunk.data.truncate(start);
+                    eof = true;
+                    break;
+                }
+                Ok(n) => chunk.data.truncate(start + n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => chunk.data.truncate(start),
+                Err(e) => return fail(read_error(&e)),
+            }
+        }
+        if !eof {
+            match memchr::memrchr(b'\n', &chunk.data) {
+                Some(nl) => {
+                    carry.extend_from_slice(&chunk.data[nl + 1..]);
+                    chunk.data.truncate(nl + 1);
+                }
+                None => {
+                    // One line fills the whole buffer: skip it to its newline.
+                    let mut skipped = chunk.data.len() as u64;
+                    chunk.data.clear();
+                    scratch.resize(64 * 1024, 0);
+                    loop {
+                        match r.read(&mut scratch) {
+                            Ok(0) => {
+                                eof = true;
+                                break;
+                            }
+                            Ok(n) => match memchr::memchr(b'\n', &scratch[..n]) {
+                                Some(nl) => {
+                                    skipped += nl as u64;
+                                    carry.extend_from_slice(&scratch[nl + 1..n]);
+                                    break;
+                                }
+                                None => skipped += n as u64,
+                            },
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => return fail(read_error(&e)),
+                        }
+                    }
+                    chunk.oversized_lead = Some(skipped);
+                }
+            }
+        }
+        match &mut parse {
+            Parse::Pool(jobs) => {
+                let job = Job {
+                    seq,
+                    kind,
+                    chunk,
+                    reply: reply.clone(),
+                };
+                if jobs.send(job).is_err() {
+                    return;
+                }
+            }
+            Parse::Inline(p) => {
+                parse_chunk(p, kind, opts.max_line, &mut chunk);
+                if reply.send(Msg::Chunk(seq, chunk)).is_err() {
+                    return;
+                }
+            }
+        }
+        seq += 1;
+    }
+    let _ = reply.send(Msg::End(seq));
+}
+
+fn read_error(e: &io::Error) -> String {
+    if e.kind() == io::ErrorKind::InvalidInput || e.kind() == io::ErrorKind::InvalidData {
+        format!("the gzip data is corrupt: {e}")
+    } else if e.kind() == io::ErrorKind::UnexpectedEof {
+        format!("the gzip data ends early (truncated file?): {e}")
+    } else {
+        format!("read failed: {e}")
+    }
+}
+
+/// The merge's view of one open file.
+struct Cursor {
+    file: usize,
+    /// Position in the merge order; breaks ties between lines of the same time.
+    rank: usize,
+    rx: Receiver<Msg>,
+    tokens: SyncSender<Chunk>,
+    reorder: BTreeMap<u64, Chunk>,
+    next_seq: u64,
+    end: Option<u64>,
+    cur: Option<Chunk>,
+    pos: usize,
+    last_time: Option<f64>,
+    lines_before: u64,
+}
+
+impl Cursor {
+    /// Makes `cur` hold an unread event; false when the file is exhausted.
+    fn fill(&mut self, files: &mut [FileInfo]) -> anyhow::Result<bool> {
+        loop {
+            if let Some(c) = &self.cur {
+                if self.pos < c.events.len() {
+                    return Ok(true);
+                }
+            }
+            if let Some(done) = self.cur.take() {
+                self.retire(done, files);
+            }
+            if self.end == Some(self.next_seq) {
+                return Ok(false);
+            }
+            if let Some(c) = self.reorder.remove(&self.next_seq) {
+                self.next_seq += 1;
+                self.cur = Some(c);
+                self.pos = 0;
+                continue;
+            }
+            let path = &files[self.file].path;
+            match self.rx.recv() {
+                Ok(Msg::Chunk(seq, c)) => {
+                    self.reorder.insert(seq, c);
+                }
+                Ok(Msg::End(n)) => self.end = Some(n),
+                Ok(Msg::Failed(e)) => {
+                    bail!("{}: {e} (after line {})", path.display(), self.lines_before)
+                }
+                Err(_) => bail!(
+                    "{}: the reader stopped unexpectedly after line {}",
+                    path.display(),
+                    self.lines_before
+                ),
+            }
+        }
+    }
+
+    /// Accounts a consumed chunk to its file and hands the buffers back to the reader.
+    fn retire(&mut self, mut c: Chunk, files: &mut [FileInfo]) {
+        let f = &mut files[self.file];
+        f.lines += c.lines;
+        f.malformed += c.malformed;
+        for &(i, reason) in &c.malformed_examples {
+            if f.malformed_examples.len() < EXAMPLES {
+                f.malformed_examples
+                    .push((self.lines_before + i + 1, reason));
+            }
+        }
+        self.lines_before += c.lines;
+        c.events.clear();
+        let _ = self.tokens.try_send(c);
+    }
+
+    /// The merge key of the next event (call after `fill` returned true).
+    #[inline]
+    fn head(&self) -> f64 {
+        match &self.cur {
+            Some(c) => c.events[self.pos]
+                .time()
+                .or(self.last_time)
+                .unwrap_or(f64::NEG_INFINITY),
+            None => f64::INFINITY,
+        }
+    }
+}
+
+/// Opens and probes historical files, then merges them into a sink.
+pub struct HistoryReader<'a> {
+    files: Vec<FileInfo>,
+    logs: Vec<LogGroup>,
+    opts: Options,
+    make: &'a (dyn Fn() -> anyhow::Result<Classifier> + Sync),
+}
+
+impl<'a> HistoryReader<'a> {
+    /// Checks every file: it exists, it decompresses, and its first lines are in the expected
+    /// format (else the error names the file and the first bad line). `make` builds the shared
+    /// classifier from the command line; it is called once per worker.
+    pub fn open(
+        inputs: &[Input],
+        make: &'a (dyn Fn() -> anyhow::Result<Classifier> + Sync),
+        opts: Options,
+    ) -> anyhow::Result<HistoryReader<'a>> {
+        if inputs.is_empty() {
+            bail!("no input files: give --access-log and/or --error-log");
+        }
+        let mut files = Vec::new();
+        let mut logs: Vec<LogGroup> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (index, input) in inputs.iter().enumerate() {
+            let shown = input.path.display().to_string();
+            if shown == "-" {
+                bail!("reading history from stdin is not supported: give files (they are merged by time)");
+            }
+            let canon = std::fs::canonicalize(&input.path)
+                .with_context(|| format!("cannot open {shown}"))?;
+            if !seen.insert(canon) {
+                bail!("{shown} is given twice");
+            }
+            let group = LogGroup {
+                name: log_group_name(&shown).to_string(),
+                kind: input.kind,
+            };
+            let log = match logs.iter().position(|g| *g == group) {
+                Some(i) => i,
+                None => {
+                    logs.push(group);
+                    logs.len() - 1
+                }
+            };
+            let probe = probe(&input.path, input.kind, make()?, &opts)?;
+            files.push(FileInfo {
+                meta: FileMeta {
+                    index,
+                    log,
+                    kind: input.kind,
+                    phase: input.phase,
+                },
+                path: input.path.clone(),
+                gzip: probe.gzip,
+                first_time: probe.first_time,
+                lines: 0,
+                malformed: 0,
+                malformed_examples: Vec::new(),
+            });
+        }
+        Ok(HistoryReader {
+            files,
+            logs,
+            opts,
+            make,
+        })
+    }
+
+    /// The files, in the order given.
+    pub fn files(&self) -> &[FileInfo] {
+        &self.files
+    }
+
+    /// The logs (rotation groups), in order of first appearance.
+    pub fn logs(&self) -> &[LogGroup] {
+        &self.logs
+    }
+
+    /// Reads every file through the pipeline and feeds the merged events to `sink`. Returns the
+    /// per-file counts and the path labels the event ids refer to.
+    pub fn run<S: HistorySink>(self, sink: &mut S) -> anyhow::Result<History> {
+        let HistoryReader {
+            mut files,
+            logs,
+            opts,
+            make,
+        } = self;
+        let global = Mutex::new(make()?.labels);
+        let mut workers = Vec::with_capacity(opts.threads);
+        for _ in 0..opts.threads {
+            workers.push(make()?);
+        }
+        let mut order: Vec<usize> = (0..files.len()).collect();
+        order.sort_by(|&a, &b| {
+            let ta = files[a].first_time.unwrap_or(f64::NEG_INFINITY);
+            let tb = files[b].first_time.unwrap_or(f64::NEG_INFINITY);
+            // Same first second: the older rotation first (`.2.gz` before `.1` before the log).
+            ta.total_cmp(&tb)
+                .then(rotation_age(&files[b].path).cmp(&rotation_age(&files[a].path)))
+                .then(a.cmp(&b))
+        });
+        let mut rank_of = vec![0usize; files.len()];
+        for (r, &f) in order.iter().enumerate() {
+            rank_of[f] = r;
+        }
+        // Error logs are parsed by their reader (in order); access logs by the worker pool.
+        let mut parsers: Vec<Option<Classifier>> = Vec::with_capacity(files.len());
+        for f in &files {
+            parsers.push(match f.meta.kind {
+                LogKind::Error => Some(make()?),
+                LogKind::Access => None,
+            });
+        }
+
+        let (job_tx, job_rx) = mpsc::sync_channel::<Job>(opts.threads * 2);
+        let job_rx = Mutex::new(job_rx);
+        std::thread::scope(|s| -> anyhow::Result<()> {
+            let job_tx = job_tx;
+            let (job_rx, global, opts) = (&job_rx, &global, &opts);
+            for classifier in workers.drain(..) {
+                s.spawn(move || {
+                    let mut p = chunk_pipeline(classifier, global);
+                    loop {
+                        let job = match job_rx.lock() {
+                            Ok(rx) => match rx.recv() {
+                                Ok(j) => j,
+                                Err(_) => return,
+                            },
+                            Err(_) => return,
+                        };
+                        let Job {
+                            seq,
+                            kind,
+                            mut chunk,
+                            reply,
+                        } = job;
+                        parse_chunk(&mut p, kind, opts.max_line, &mut chunk);
+                        let _ = reply.send(Msg::Chunk(seq, chunk));
+                    }
+                });
+            }
+
+            // Starts the reader of a file; its cursor is the merge's end of the channels.
+            let job_tx_ref = &job_tx;
+            let spawn = |f: usize, path: PathBuf, kind: LogKind, parser: Option<Classifier>| {
+                let (tok_tx, tok_rx) = mpsc::sync_channel::<Chunk>(opts.chunks_in_flight);
+                for _ in 0..opts.chunks_in_flight {
+                    let _ = tok_tx.try_send(Chunk::default());
+                }
+                let (reply_tx, reply_rx) = mpsc::channel::<Msg>();
+                let parse = match parser {
+                    Some(c) => Parse::Inline(Box::new(chunk_pipeline(c, global))),
+                    None => Parse::Pool(job_tx_ref.clone()),
+                };
+                s.spawn(move || read_file(&path, kind, opts, tok_rx, reply_tx, parse));
+                Cursor {
+                    file: f,
+                    rank: rank_of[f],
+                    rx: reply_rx,
+                    tokens: tok_tx,
+                    reorder: BTreeMap::new(),
+                    next_seq: 0,
+                    end: None,
+                    cur: None,
+                    pos: 0,
+                    last_time: None,
+                    lines_before: 0,
+                }
+            };
+            let mut prefetched: Option<Cursor> = None;
+            let mut take_cursor =
+                |f: usize, files: &[FileInfo], prefetched: &mut Option<Cursor>| match prefetched
+                    .take()
+                {
+                    Some(c) if c.file == f => c,
+                    other => {
+                        *prefetched = other;
+                        spawn(
+                            f,
+                            files[f].path.clone(),
+                            files[f].meta.kind,
+                            parsers[f].take(),
+                        )
+                    }
+                };
+
+            let mut active: Vec<Cursor> = Vec::new();
+            let mut next = 0usize;
+            loop {
+                // Files join the merge once it reaches their first line's time.
+                let mut min_head = f64::INFINITY;
+                for c in &active {
+                    min_head = min_head.min(c.head());
+                }
+                while next < order.len() {
+                    let f = order[next];
+                    let first = files[f].first_time.unwrap_or(f64::NEG_INFINITY);
+                    if !(active.is_empty() || first <= min_head) {
+                        break;
+                    }
+                    let mut c = take_cursor(f, &files, &mut prefetched);
+                    if c.fill(&mut files)? {
+                        min_head = min_head.min(c.head());
+                        active.push(c);
+                    } else {
+                        drop(c);
+                    }
+                    next += 1;
+                }
+                // Read ahead: the next file's reader starts decompressing now.
+                if let Some(&f) = order.get(next) {
+                    if prefetched.is_none() {
+                        prefetched = Some(take_cursor(f, &files, &mut None));
+                    }
+                }
+                if active.is_empty() {
+                    if next >= order.len() {
+                        break;
+                    }
+                    continue;
+                }
+                // The oldest next line wins; equal times go by merge rank.
+                let key = |c: &Cursor| (c.head(), c.rank);
+                let less =
+                    |a: (f64, usize), b: (f64, usize)| a.0 < b.0 || (a.0 == b.0 && a.1 < b.1);
+                let mut best = 0;
+                for i in 1..active.len() {
+                    if less(key(&active[i]), key(&active[best])) {
+                        best = i;
+                    }
+                }
+                let mut limit = (f64::INFINITY, usize::MAX);
+                for (i, c) in active.iter().enumerate() {
+                    if i != best && less(key(c), limit) {
+                        limit = key(c);
+                    }
+                }
+                if let Some(&f) = order.get(next) {
+                    let k = (files[f].first_time.unwrap_or(f64::NEG_INFINITY), next);
+                    if less(k, limit) {
+                        limit = k;
+                    }
+                }
+                let c = &mut active[best];
+                let meta = files[c.file].meta.clone();
+                // Emit from the oldest file until another file's next line is older.
+                let mut emitted = false;
+                'run: while let Some(chunk) = &c.cur {
+                    let events = &chunk.events;
+                    while c.pos < events.len() {
+                        let ev = &events[c.pos];
+                        let t = ev.time().or(c.last_time);
+                        let tk = t.unwrap_or(f64::NEG_INFINITY);
+                        if emitted && (tk > limit.0 || (tk == limit.0 && c.rank > limit.1)) {
+                            break 'run;
+                        }
+                        emitted = true;
+                        c.last_time = t;
+                        sink.line(&meta, t, ev);
+                        c.pos += 1;
+                    }
+                    if !c.fill(&mut files)? {
+                        break;
+                    }
+                }
+                if c.cur.is_none() {
+                    active.swap_remove(best);
+                }
+            }
+            drop(job_tx);
+            Ok(())
+        })?;
+
+        for f in &files {
+            if f.lines >= 10 && f.malformed * 2 > f.lines {
+                bail!(
+                    "{}: {} of {} lines did not parse (first: {}); the file looks like another log format. Read it separately with its own --format.",
+                    f.path.display(),
+                    f.malformed,
+                    f.lines,
+                    describe_examples(&f.malformed_examples)
+                );
+            }
+        }
+        let labels = global
+            .into_inner()
+            .map_err(|_| anyhow::anyhow!("internal: label table poisoned"))?;
+        Ok(History {
+            files,
+            logs,
+            labels,
+        })
+    }
+}
+
+/// How many rotations ago a file was written, from its name: `access.log` 0, `access.log.2.gz`
+/// 2; logrotate `dateext` names (`access.log-20261129`) are older the earlier the date.
+fn rotation_age(path: &Path) -> u64 {
+    let name = path.to_string_lossy();
+    let p = name.strip_suffix(".gz").unwrap_or(&name);
+    if let Some((_, tail)) = p.rsplit_once('.') {
+        if !tail.is_empty() && tail.len() <= 6 && tail.bytes().all(|b| b.is_ascii_digit()) {
+            return tail.parse().unwrap_or(0);
+        }
+    }
+    if let Some((_, tail)) = p.rsplit_once('-') {
+        if matches!(tail.len(), 8 | 10) && tail.bytes().all(|b| b.is_ascii_digit()) {
+            let date: u64 = tail.parse().unwrap_or(0);
+            let date = if tail.len() == 8 { date * 100 } else { date };
+            return 10_000_000_000u64.saturating_sub(date);
+        }
+    }
+    0
+}
+
+fn describe_examples(ex: &[(u64, &'static str)]) -> String {
+    match ex.first() {
+        Some((line, reason)) => format!("line {line}: {reason}"),
+        None => "no example".into(),
+    }
+}
+
+/// What was read.
+#[derive(Debug)]
+pub struct History {
+    /// Every file with its counts, in the order given.
+    pub files: Vec<FileInfo>,
+    /// The logs (rotation groups).
+    pub logs: Vec<LogGroup>,
+    /// The path labels the events' ids refer to.
+    pub labels: PathLabels,
+}
+
+impl History {
+    /// Lines read in all files.
+    pub fn lines(&self) -> u64 {
+        self.files.iter().map(|f| f.lines).sum()
+    }
+
+    /// Writes `FILE:LINE: reason` for the first malformed lines of each file, and a count.
+    pub fn report_malformed<W: io::Write>(&self, w: &mut W) -> io::Result<()> {
+        for f in &self.files {
+            if f.malformed == 0 {
+                continue;
+            }
+            for (line, reason) in &f.malformed_examples {
+                writeln!(w, "{}:{line}: {reason}", f.path.display())?;
+            }
+            writeln!(
+                w,
+                "{}: {} of {} lines did not parse (counted in nginxlog_lines_malformed_total)",
+                f.path.display(),
+                f.malformed,
+                f.lines
+            )?;
+        }
+        Ok(())
+    }
+}
+
+struct Probe {
+    gzip: bool,
+    first_time: Option<f64>,
+}
+
+/// Parses the first lines of a file: its first time, and whether it is in the expected format.
+fn probe(
+    path: &Path,
+    kind: LogKind,
+    classifier: Classifier,
+    opts: &Options,
+) -> anyhow::Result<Probe> {
+    let shown = path.display();
+    let (mut r, gzip) = open(path).with_context(|| format!("cannot open {shown}"))?;
+    let mut buf = vec![0u8; opts.chunk_bytes.max(opts.max_line + 1)];
+    let mut len = 0;
+    while len < buf.len() {
+        match r.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => bail!("{shown}: {}", read_error(&e)),
+        }
+    }
+    let data = &buf[..len];
+    // Only whole lines, unless the file is shorter than the buffer.
+    let data = if len == buf.len() {
+        match memchr::memrchr(b'\n', data) {
+            Some(nl) => &data[..=nl],
+            None => data,
+        }
+    } else {
+        data
+    };
+    let global = Mutex::new(PathLabels::new(&[], 0).map_err(|e| anyhow::anyhow!(e))?);
+    let mut p = chunk_pipeline(classifier, &global);
+    let mut checked = 0u64;
+    let mut bad = 0u64;
+    let mut first_bad = None;
+    let mut first_time = None;
+    for line in crate::lines::split_lines(data).take(opts.probe_lines) {
+        checked += 1;
+        let line = match line {
+            [rest @ .., b'\r'] => rest,
+            l => l,
+        };
+        let frame = if line.len() > opts.max_line {
+            Frame::Oversized(line.len() as u64)
+        } else {
+            Frame::Line(line)
+        };
+        p.sink.events.clear();
+        if let Outcome::Malformed(reason) = p.feed(0, kind, frame) {
+            bad += 1;
+            first_bad.get_or_insert((checked, reason));
+        }
+        if first_time.is_none() {
+            first_time = p.sink.events.first().and_then(Event::time);
+        }
+    }
+    if checked > 0 && bad * 2 > checked {
+        let (line, reason) = first_bad.unwrap_or((1, "?"));
+        let what = match kind {
+            LogKind::Access => "do not match the access-log --format",
+            LogKind::Error => "are not nginx error-log lines",
+        };
+        bail!(
+            "{shown}: {bad} of the first {checked} lines {what} (line {line}: {reason}). \
+             Is it a log in another format, or an {} log given as --{}-log? \
+             Read it separately with its own --format.",
+            match kind {
+                LogKind::Access => "error",
+                LogKind::Error => "access",
+            },
+            kind.as_str()
+        );
+    }
+    Ok(Probe { gzip, first_time })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::ClassifyConfig;
+    use crate::format::LineFormat;
+    use std::io::Write;
+
+    #[test]
+    fn rotation_suffixes_name_one_log() {
+        for (p, want) in [
+            ("/var/log/nginx/access.log", "/var/log/nginx/access.log"),
+            ("/var/log/nginx/access.log.1", "/var/log/nginx/access.log"),
+            (
+                "/var/log/nginx/access.log.12.gz",
+                "/var/log/nginx/access.log",
+            ),
+            ("access.log-20261129.gz", "access.log"),
+            ("access.log-2026112901", "access.log"),
+            ("error.log.gz", "error.log"),
+            ("logs.2026/x", "logs.2026/x"),
+        ] {
+            assert_eq!(log_group_name(p), want, "{p}");
+        }
+    }
+
+    fn line(t: u32, path: &str, status: u16) -> String {
+        format!(
+            "127.0.0.1 - - [29/Nov/2026:02:{:02}:{:02} +0000] \"GET {path}?token=x HTTP/1.1\" {status} 0 \"-\" \"t\" rt=0.001 uct=\"0.000\" uht=\"0.001\" urt=\"0.001\" upgrade=\"websocket\"\n",
+            t / 60,
+            t % 60
+        )
+    }
+
+    struct Collect(Vec<(usize, Option<f64>, u16)>);
+    impl HistorySink for Collect {
+        fn line(&mut self, file: &FileMeta, time: Option<f64>, event: &Event) {
+            let status = match event {
+                Event::Access(a) => a.status,
+                _ => 0,
+            };
+            self.0.push((file.index, time, status));
+        }
+    }
+
+    fn make() -> anyhow::Result<Classifier> {
+        Classifier::new(
+            LineFormat::compile("ws_timing").map_err(|e| anyhow::anyhow!("{e}"))?,
+            &ClassifyConfig::default(),
+        )
+        .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    #[test]
+    fn files_merge_in_time_order_across_small_chunks_and_gzip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Two overlapping logs (even and odd seconds) and a later gzip one.
+        let mut even = String::new();
+        let mut odd = String::new();
+        for t in 0..400 {
+            if t % 2 == 0 {
+                even.push_str(&line(t, "/ws/a", 101));
+            } else {
+                odd.push_str(&line(t, "/ws/b", 403));
+            }
+        }
+        even.push_str("garbage line\n");
+        let mut late = String::new();
+        for t in 400..900 {
+            late.push_str(&line(t, "/ws/c", 101));
+        }
+        let (a, b, c) = (
+            dir.path().join("a.log"),
+            dir.path().join("b.log"),
+            dir.path().join("c.log.1.gz"),
+        );
+        std::fs::write(&a, even).expect("write");
+        std::fs::write(&b, odd).expect("write");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(late.as_bytes()).expect("gz");
+        std::fs::write(&c, gz.finish().expect("gz")).expect("write");
+        let inputs: Vec<Input> = [&c, &b, &a]
+            .iter()
+            .map(|p| Input {
+                path: p.to_path_buf(),
+                kind: LogKind::Access,
+                phase: Phase::ByTime,
+            })
+            .collect();
+        let mut opts = Options::new(3, 1024);
+        opts.chunk_bytes = 700; // a few lines per chunk
+        opts.chunks_in_flight = 2;
+        let reader = HistoryReader::open(&inputs, &make, opts).expect("open");
+        let mut sink = Collect(Vec::new());
+        let h = reader.run(&mut sink).expect("run");
+        assert_eq!(sink.0.len(), 901);
+        let times: Vec<f64> = sink.0.iter().filter_map(|x| x.1).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "not in time order");
+        assert_eq!(h.files[0].lines, 500);
+        assert!(h.files[0].gzip);
+        assert_eq!(h.files[2].malformed, 1);
+        assert_eq!(h.files[2].malformed_examples.len(), 1);
+        assert_eq!(h.files[2].malformed_examples[0].0, 201);
+        let names: Vec<&str> = (2..h.labels.len() as u32)
+            .map(|i| h.labels.name(i))
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+    }
+
+    #[test]
+    fn a_file_in_another_format_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("combined.log");
+        std::fs::write(
+            &p,
+            "::1 - - [29/Nov/2026:02:16:57 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"-\"\n".repeat(5),
+        )
+        .expect("write");
+        let inputs = [Input {
+            path: p.clone(),
+            kind: LogKind::Access,
+            phase: Phase::ByTime,
+        }];
+        let err = HistoryReader::open(&inputs, &make, Options::new(1, 1024))
+            .err()
+            .expect("must fail")
+            .to_string();
+        assert!(
+            err.contains("combined.log") && err.contains("line 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn oversized_lines_are_malformed_and_skipped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("a.log");
+        let mut s = String::new();
+        for t in 0..20 {
+            s.push_str(&line(t, "/ws/a", 101));
+        }
+        s.push_str(&"x".repeat(5000));
+        s.push('\n');
+        s.push_str(&line(30, "/ws/a", 101));
+        std::fs::write(&p, s).expect("write");
+        let inputs = [Input {
+            path: p,
+            kind: LogKind::Access,
+            phase: Phase::ByTime,
+        }];
+        let mut opts = Options::new(2, 1024);
+        opts.chunk_bytes = 1500;
+        let mut sink = Collect(Vec::new());
+        let h = HistoryReader::open(&inputs, &make, opts)
+            .expect("open")
+            .run(&mut sink)
+            .expect("run");
+        assert_eq!(h.files[0].lines, 22);
+        assert_eq!(h.files[0].malformed, 1);
+        assert_eq!(h.files[0].malformed_examples[0].0, 21);
+        assert_eq!(sink.0.iter().filter(|x| x.2 == 101).count(), 21);
+    }
+}

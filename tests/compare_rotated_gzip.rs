@@ -1,0 +1,97 @@
+//! `compare` over rotated, gzipped, shuffled files gives the same report as over the single
+//! file (only the list of inputs differs).
+
+mod support;
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+// The same layout as in `backfill_rotated_gzip.rs`.
+/// Writes the fixture logs as one file each into `single/`, and rotated into `rotated/`.
+fn layout(root: &Path) {
+    let fx = support::repo().join("fixtures/broken-then-fixed");
+    let access = std::fs::read_to_string(fx.join("access.log")).expect("fixture");
+    let error = std::fs::read_to_string(fx.join("error.log")).expect("fixture");
+    let single = root.join("single");
+    let rotated = root.join("rotated");
+    std::fs::create_dir_all(&single).expect("mkdir");
+    std::fs::create_dir_all(&rotated).expect("mkdir");
+    std::fs::write(single.join("access.log"), &access).expect("write");
+    std::fs::write(single.join("error.log"), &error).expect("write");
+
+    let lines: Vec<&str> = access.lines().collect();
+    assert!(lines.len() > 90, "fixture too short");
+    let join = |l: &[&str]| l.iter().map(|s| format!("{s}\n")).collect::<String>();
+    let mut gz = Vec::new();
+    for part in [&lines[..20], &lines[20..40]] {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(join(part).as_bytes()).expect("gzip");
+        gz.extend(e.finish().expect("gzip"));
+    }
+    std::fs::write(rotated.join("access.log.2.gz"), gz).expect("write");
+    std::fs::write(rotated.join("access.log.1"), join(&lines[40..80])).expect("write");
+    std::fs::write(rotated.join("access.log"), join(&lines[80..])).expect("write");
+
+    let elines: Vec<&str> = error.lines().collect();
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(join(&elines[..9]).as_bytes()).expect("gzip");
+    std::fs::write(rotated.join("error.log.1.gz"), e.finish().expect("gzip")).expect("write");
+    std::fs::write(rotated.join("error.log"), join(&elines[9..])).expect("write");
+}
+
+fn compare(dir: &Path, access: &str, error: &str) -> Value {
+    let split = support::repo().join("fixtures/broken-then-fixed/SPLIT");
+    let out = Command::new(support::sidecar_bin())
+        .current_dir(dir)
+        .args([
+            "compare",
+            "--format",
+            "ws_timing",
+            "--report-format",
+            "json",
+        ])
+        .args(["--access-log", access, "--error-log", error])
+        .arg(format!("--split=@{}", split.display()))
+        .output()
+        .expect("run compare");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[test]
+fn rotated_gzipped_shuffled_files_compare_like_the_single_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    layout(tmp.path());
+    let single = compare(&tmp.path().join("single"), "access.log", "error.log");
+    let rot = compare(
+        &tmp.path().join("rotated"),
+        "access.log,access.log.2.gz,access.log.1",
+        "error.log.1.gz,error.log",
+    );
+    for key in [
+        "paths", "verdicts", "errors", "before", "after", "timeline", "split",
+    ] {
+        assert_eq!(single[key], rot[key], "{key} differs");
+    }
+    let chat = rot["paths"]
+        .as_array()
+        .and_then(|p| p.iter().find(|x| x["path"] == "/ws/chat"))
+        .expect("/ws/chat");
+    assert_eq!(chat["after"]["switched_101"], 18);
+    let inputs = rot["inputs"].as_array().expect("inputs");
+    assert_eq!(inputs.len(), 5);
+    let gz: Vec<&str> = inputs
+        .iter()
+        .filter(|i| i["gzip"] == true)
+        .filter_map(|i| i["path"].as_str())
+        .collect();
+    assert_eq!(gz, ["access.log.2.gz", "error.log.1.gz"]);
+    let lines: u64 = inputs.iter().filter_map(|i| i["lines"].as_u64()).sum();
+    assert_eq!(lines, 114 + 18);
+}
