@@ -159,10 +159,10 @@ impl Classifier {
     pub fn access(&mut self, line: &[u8]) -> Result<AccessEvent, Mismatch> {
         self.format.match_line(line, &mut self.fields)?;
         let rec = AccessRecord::new(line, &self.format, &self.fields);
-        let status = rec.status().ok_or(Mismatch {
-            offset: 0,
-            reason: "$status is missing or not a 3-digit number",
-        })?;
+        let status = rec.status().ok_or(Mismatch::new(
+            0,
+            "$status is missing or not a 3-digit number",
+        ))?;
         let req = rec.request();
         let path = match req.target {
             Some(t) => self.labels.label(t),

@@ -53,7 +53,7 @@ pub fn starts_event(line: &[u8]) -> bool {
 
 /// Parses one error-log line.
 pub fn parse(line: &[u8]) -> Result<ErrorRecord<'_>, Mismatch> {
-    let bad = |offset: usize, reason: &'static str| Mismatch { offset, reason };
+    let bad = Mismatch::new;
     if line.len() < 22 || !starts_event(line) {
         return Err(bad(
             0,

@@ -136,11 +136,29 @@ impl fmt::Display for FormatError {
 
 impl std::error::Error for FormatError {}
 
-/// Why a line did not match its format. Static text so reporting never allocates.
+/// Why a line did not match its format. Static text so reporting never allocates; the step
+/// index lets [`LineFormat::explain`] name the field and the expected text later, off the hot
+/// path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mismatch {
     pub offset: usize,
     pub reason: &'static str,
+    /// Index of the format step that failed (`NO_STEP` when not a step format).
+    pub step: u16,
+}
+
+/// [`Mismatch::step`] when the failure is not tied to a step of a compiled format.
+pub const NO_STEP: u16 = u16::MAX;
+
+impl Mismatch {
+    /// A mismatch not tied to a format step.
+    pub const fn new(offset: usize, reason: &'static str) -> Mismatch {
+        Mismatch {
+            offset,
+            reason,
+            step: NO_STEP,
+        }
+    }
 }
 
 /// Built-in format names accepted by `--format`.
@@ -269,6 +287,19 @@ impl LineFormat {
             LineFormat::Steps(f) => f.escape,
             LineFormat::Json(_) => Escape::Json,
             LineFormat::Regex(_) => Escape::Default,
+        }
+    }
+
+    /// A one-line account of a mismatch for people: the reason, and for step formats which field
+    /// was being read and what text was expected (e.g. `expected " - " after $remote_addr`).
+    pub fn explain(&self, m: &Mismatch) -> String {
+        let detail = match self {
+            LineFormat::Steps(f) => f.explain(m),
+            _ => None,
+        };
+        match detail {
+            Some(d) => format!("{}: {d} (at byte {})", m.reason, m.offset),
+            None => format!("{} (at byte {})", m.reason, m.offset),
         }
     }
 
@@ -439,6 +470,7 @@ impl StepFormat {
                         return Err(Mismatch {
                             offset: pos,
                             reason: "expected literal text of the format here",
+                            step: k as u16,
                         });
                     }
                     pos += lit.text.len();
@@ -450,6 +482,7 @@ impl StepFormat {
                             let at = lit.find(line, pos).ok_or(Mismatch {
                                 offset: pos,
                                 reason: "the text that should follow this field is missing",
+                                step: (k + 1) as u16,
                             })?;
                             // The literal was verified where it was found: step over it too.
                             (at, at + lit.text.len())
@@ -467,7 +500,34 @@ impl StepFormat {
                 }
             }
         }
+        // Text after the last literal is accepted, as Vector, Beats and Datadog do for
+        // `combined` (many setups append fields to a preset); --format auto tries the longer
+        // presets first, so a ws_timing line is still read as ws_timing.
         Ok(())
+    }
+
+    /// Says which field and which expected text a mismatch refers to.
+    fn explain(&self, m: &Mismatch) -> Option<String> {
+        let k = usize::from(m.step);
+        if m.step == NO_STEP || k >= self.steps.len() {
+            return None;
+        }
+        let field_before = |k: usize| match k.checked_sub(1).and_then(|j| self.steps.get(j)) {
+            Some(Step::Field { slot }) => self
+                .slots
+                .get(usize::from(*slot))
+                .map(|s| format!("${}", s.name)),
+            _ => None,
+        };
+        let Step::Literal(lit) = &self.steps[k] else {
+            return None;
+        };
+        let text = String::from_utf8_lossy(&lit.text);
+        Some(match field_before(k) {
+            Some(field) => format!("expected `{text}` after {field}"),
+            None if k == 0 => format!("expected the line to start with `{text}`"),
+            None => format!("expected `{text}`"),
+        })
     }
 }
 
@@ -630,7 +690,7 @@ impl JsonFormat {
         out.spans.clear();
         out.spans.resize(self.slots.len(), None);
         out.extra.clear();
-        let bad = |offset: usize, reason: &'static str| Mismatch { offset, reason };
+        let bad = Mismatch::new;
         let mut i = skip_ws(line, 0);
         if line.get(i) != Some(&b'{') {
             return Err(bad(i, "expected a JSON object"));
@@ -736,10 +796,10 @@ impl RegexFormat {
         out.extra.clear();
         let locs = out.locs.get_or_insert_with(|| self.re.capture_locations());
         if self.re.captures_read(locs, line).is_none() {
-            return Err(Mismatch {
-                offset: 0,
-                reason: "the line does not match the --regex pattern",
-            });
+            return Err(Mismatch::new(
+                0,
+                "the line does not match the --regex pattern",
+            ));
         }
         let mut slot = 0;
         for (group, name) in self.re.capture_names().enumerate() {

@@ -189,7 +189,7 @@ fn handle(
         }
         Err(e) => {
             sum.malformed += 1;
-            writeln!(err, "line {n}: {} (at byte {})", e.reason, e.offset)
+            writeln!(err, "line {n}: {}", c.format().explain(&e))
         }
     }
 }

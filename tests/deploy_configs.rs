@@ -368,16 +368,19 @@ impl Templated {
     fn start(&self, port: u16) -> RunningNginx {
         self.test()
             .unwrap_or_else(|e| panic!("nginx -t failed:\n{e}"));
-        let child = Command::new(nginx_bin())
+        let mut child = Command::new(nginx_bin())
             .args(self.nginx_args())
             .args(["-g", "daemon off;"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start nginx");
-        wait_for("nginx to listen", Duration::from_secs(10), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
+        wait_nginx_up(
+            &mut child,
+            &self.dir.join("nginx.pid"),
+            port,
+            &self.dir.join("logs/startup-error.log"),
+        );
         RunningNginx { child }
     }
 }
@@ -832,7 +835,12 @@ fn compose_demo_backend_behind_the_reference_config() {
         let sidecar = Sidecar::start(&["--format", "ws_timing", "--access-log", &access]);
         let base = format!("ws://127.0.0.1:{port}");
         let (status, echo) = ws_echo(&format!("{base}/ws/chat?token=good"), "hello");
-        assert_eq!(status, want_good);
+        assert_eq!(
+            status,
+            want_good,
+            "nginx error log:\n{}",
+            std::fs::read_to_string(t.dir.join("logs/nginxlog-error.log")).unwrap_or_default()
+        );
         if want_good == 101 {
             assert_eq!(echo.as_deref(), Some("hello"));
             assert_eq!(ws_echo(&format!("{base}/ws/chat?token=bad"), "x").0, 403);

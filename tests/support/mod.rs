@@ -11,12 +11,41 @@ use std::time::{Duration, Instant};
 /// The recommended format (same text as the `ws_timing` preset).
 pub const WS_TIMING: &str = "'$remote_addr - $remote_user [$time_local] \"$request\" $status '\n                     '$body_bytes_sent \"$http_referer\" \"$http_user_agent\" '\n                     'rt=$request_time uct=\"$upstream_connect_time\" '\n                     'uht=\"$upstream_header_time\" urt=\"$upstream_response_time\" '\n                     'upgrade=\"$http_upgrade\"'";
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1, never the same one twice in this test process: the kernel may
+/// hand a just-released port to a concurrent test before the first one's server has bound it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("bind an ephemeral port");
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+}
+
+/// Waits until the nginx just spawned is the one serving `port`: its pid file exists (nginx
+/// writes it only after binding its listeners) and the port accepts. Panics with nginx's own
+/// startup errors if it exited instead.
+pub fn wait_nginx_up(child: &mut Child, pid_file: &Path, port: u16, startup_log: &Path) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "nginx exited ({status}) instead of listening on 127.0.0.1:{port}:\n{}",
+                std::fs::read_to_string(startup_log).unwrap_or_default()
+            );
+        }
+        if pid_file.exists() && TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for nginx to listen on 127.0.0.1:{port}");
 }
 
 /// nginx binary: `$NGINX` or `nginx` on PATH or /usr/sbin/nginx.
@@ -113,7 +142,7 @@ impl Nginx {
             "nginx -t failed: {}",
             String::from_utf8_lossy(&test.stderr)
         );
-        let child = Command::new(nginx_bin())
+        let mut child = Command::new(nginx_bin())
             .arg("-p")
             .arg(dir)
             .arg("-c")
@@ -124,9 +153,12 @@ impl Nginx {
             .stderr(Stdio::null())
             .spawn()
             .expect("start nginx");
-        wait_for("nginx to listen", Duration::from_secs(10), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
+        wait_nginx_up(
+            &mut child,
+            &dir.join("nginx.pid"),
+            port,
+            &dir.join("logs/startup-error.log"),
+        );
         Nginx {
             dir: dir.to_path_buf(),
             port,
