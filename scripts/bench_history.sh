@@ -45,7 +45,7 @@ measure() {
   printf '%s\n' "${rows[@]}" | sort -n | sed -n "$(( (n + 1) / 2 ))p" | sed "s/^/$name /" >> "$results"
 }
 
-cmp_args=(compare --format ws_timing --split "$split" --window 7d --report-format json "${threads[@]}")
+cmp_args=(compare --log-format ws_timing --split "$split" --window 7d --format json "${threads[@]}")
 bf_args=(backfill --format ws_timing --step 60s "${threads[@]}")
 measure compare-plain "$runs" "$bin" "${cmp_args[@]}" --access-log "$log" --output "$dir/compare.json"
 measure compare-gzip "$runs" "$bin" "${cmp_args[@]}" --access-log "$log.gz" --output "$dir/compare-gz.json"

@@ -696,7 +696,7 @@ pub fn run(args: &crate::cli::BackfillArgs) -> anyhow::Result<()> {
             bail!("{name}: bounds must be positive and strictly increasing, got {b:?}");
         }
     }
-    let make = || args.classify.classifier();
+    let make = || args.classify.classifier(&args.log_format.format);
     make()?;
     let inputs = inputs(&args.access_log, &args.error_log, Phase::ByTime);
     let threads = args.threads.unwrap_or_else(history::default_threads);

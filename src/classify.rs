@@ -121,7 +121,15 @@ pub struct Classifier {
     /// The last error event left a quote open (`FastCGI sent in stderr: "...`): the lines that
     /// follow, up to the closing quote, continue it.
     open_quote: bool,
+    /// `--format auto` before the first access line that a preset reads: the presets still to
+    /// try. Empty once the format is known.
+    candidates: Vec<(&'static str, LineFormat)>,
+    detected: Option<&'static str>,
 }
+
+/// Presets `--format auto` tries, most specific first: a `ws_timing` or `main` line also
+/// satisfies `combined`, which reads the common prefix and ignores what follows.
+pub const AUTO_PRESETS: [&str; 4] = ["ws_timing", "main", "combined", "json"];
 
 impl Classifier {
     /// Builds a classifier for an access-log format.
@@ -140,7 +148,58 @@ impl Classifier {
                 .map(|p| p.as_bytes().to_vec())
                 .collect(),
             open_quote: false,
+            candidates: Vec::new(),
+            detected: None,
         })
+    }
+
+    /// A classifier for `--format auto`: the first access line that one of [`AUTO_PRESETS`]
+    /// reads (with a valid status) fixes the format for every later line.
+    pub fn auto(cfg: &ClassifyConfig) -> Result<Classifier, String> {
+        let mut candidates = Vec::with_capacity(AUTO_PRESETS.len());
+        for name in AUTO_PRESETS {
+            let f = LineFormat::compile(name).map_err(|e| e.to_string())?;
+            candidates.push((name, f));
+        }
+        let first = candidates
+            .first()
+            .map(|(_, f)| f.clone())
+            .ok_or("no presets")?;
+        let mut c = Classifier::new(first, cfg)?;
+        c.candidates = candidates;
+        Ok(c)
+    }
+
+    /// The preset `--format auto` settled on, once an access line has been read.
+    pub fn detected(&self) -> Option<&'static str> {
+        self.detected
+    }
+
+    /// Whether the access format is still to be detected (`--format auto`, no line read yet).
+    pub fn detecting(&self) -> bool {
+        !self.candidates.is_empty()
+    }
+
+    #[cold]
+    fn detect(&mut self, line: &[u8]) -> Result<(), Mismatch> {
+        let hit = self.candidates.iter_mut().position(|(_, f)| {
+            f.match_line(line, &mut self.fields).is_ok()
+                && AccessRecord::new(line, f, &self.fields).status().is_some()
+        });
+        let Some(i) = hit else {
+            return Err(Mismatch::new(
+                0,
+                "--format auto: the line matches none of the presets ws_timing, main, combined, json; give --format nginx's log_format",
+            ));
+        };
+        let (name, format) = self.candidates.swap_remove(i);
+        self.candidates.clear();
+        self.logs_upgrade = format.logs(Var::HttpUpgrade);
+        self.logs_header_time = format.logs(Var::UpstreamHeaderTime);
+        self.format = format;
+        self.detected = Some(name);
+        tracing::info!(format = name, "access log format detected");
+        Ok(())
     }
 
     /// The access format.
@@ -157,6 +216,9 @@ impl Classifier {
     /// Parses and classifies an access line. No allocation once the path label is known.
     #[inline]
     pub fn access(&mut self, line: &[u8]) -> Result<AccessEvent, Mismatch> {
+        if !self.candidates.is_empty() {
+            self.detect(line)?;
+        }
         self.format.match_line(line, &mut self.fields)?;
         let rec = AccessRecord::new(line, &self.format, &self.fields);
         let status = rec.status().ok_or(Mismatch::new(
@@ -264,6 +326,42 @@ mod tests {
             &ClassifyConfig::default(),
         )
         .expect("classifier")
+    }
+
+    const WS_LINE: &[u8] = br#"127.0.0.1 - - [28/Nov/2026:01:53:32 +0000] "GET /ws/chat?token=abc HTTP/1.1" 101 2 "-" "py" rt=12.500 uct="0.001" uht="0.003" urt="12.500" upgrade="websocket""#;
+
+    #[test]
+    fn auto_detects_the_most_specific_preset_and_keeps_it() {
+        let cases: [(&[u8], &str); 4] = [
+            (WS_LINE, "ws_timing"),
+            (br#"10.0.0.1 - - [28/Nov/2026:01:53:32 +0000] "GET /a HTTP/1.1" 200 5 "-" "curl" "203.0.113.9""#, "main"),
+            (br#"10.0.0.1 - - [28/Nov/2026:01:53:32 +0000] "GET /a HTTP/1.1" 200 5 "-" "curl""#, "combined"),
+            (br#"{"status":"200","request":"GET /a HTTP/1.1","time_local":"28/Nov/2026:01:53:32 +0000"}"#, "json"),
+        ];
+        for (line, want) in cases {
+            let mut c = Classifier::auto(&ClassifyConfig::default()).expect("auto");
+            assert!(c.detecting());
+            assert!(
+                c.access(b"not a log line").is_err(),
+                "garbage does not decide"
+            );
+            assert!(c.detecting());
+            let e = c.access(line).expect("parses");
+            assert_eq!(c.detected(), Some(want));
+            assert!(!c.detecting());
+            if want == "ws_timing" {
+                assert_eq!(e.handshake_seconds, Some(0.003));
+                assert_eq!(e.answered_by, AnsweredBy::Upstream);
+            }
+            // Fixed from now on: a line of another preset is malformed, not re-detected.
+            let other = if want == "json" {
+                WS_LINE
+            } else {
+                &br#"{"status":"200"}"#[..]
+            };
+            assert!(c.access(other).is_err());
+            assert_eq!(c.detected(), Some(want));
+        }
     }
 
     #[test]

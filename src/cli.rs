@@ -40,13 +40,25 @@ pub enum Command {
     Compare(CompareArgs),
 }
 
+/// The access-log format flag of `run`, `parse` and `backfill` (`compare`'s `--format` is the
+/// report format there, so it spells this one `--log-format`).
+#[derive(Args, Debug, Clone)]
+pub struct FormatArg {
+    /// Access-log format: `auto` (the first line decides between ws_timing, main, combined and
+    /// json), a preset (combined, main, ws_timing, json), a log_format string with $variables,
+    /// or a whole `log_format name '...';` directive pasted from nginx.conf.
+    #[arg(
+        long = "format",
+        visible_alias = "log-format",
+        env = "NGINXLOG_FORMAT",
+        default_value = "auto"
+    )]
+    pub format: String,
+}
+
 /// How lines are parsed and labelled; shared by every mode.
 #[derive(Args, Debug, Clone)]
 pub struct ClassifyArgs {
-    /// Access-log format: a preset (combined, main, ws_timing, json), a log_format string with
-    /// $variables, or a whole `log_format name '...';` directive pasted from nginx.conf.
-    #[arg(long, env = "NGINXLOG_FORMAT", default_value = "combined")]
-    pub format: String,
     /// Escape hatch: a regex with named groups called after nginx variables (replaces --format).
     #[arg(long, env = "NGINXLOG_REGEX")]
     pub regex: Option<String>,
@@ -70,18 +82,21 @@ pub struct ClassifyArgs {
 }
 
 impl ClassifyArgs {
-    /// Compiles the format and builds the classifier, or explains what is wrong.
-    pub fn classifier(&self) -> anyhow::Result<Classifier> {
-        let format = match &self.regex {
-            Some(re) => LineFormat::compile_regex(re),
-            None => LineFormat::compile(&self.format),
-        }
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    /// Compiles `format` (or `--regex`) and builds the classifier, or explains what is wrong.
+    pub fn classifier(&self, format: &str) -> anyhow::Result<Classifier> {
         let cfg = ClassifyConfig {
             ws_path_prefixes: self.ws_path_prefix.clone(),
             routes: self.route.clone(),
             max_paths: self.max_paths,
         };
+        if self.regex.is_none() && format.trim() == "auto" {
+            return Classifier::auto(&cfg).map_err(|e| anyhow::anyhow!(e));
+        }
+        let format = match &self.regex {
+            Some(re) => LineFormat::compile_regex(re),
+            None => LineFormat::compile(format),
+        }
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         Classifier::new(format, &cfg).map_err(|e| anyhow::anyhow!(e))
     }
 }
@@ -99,6 +114,8 @@ pub struct RunArgs {
     /// Error log to follow: a file, `-` for stdin, or syslog+udp://ADDR:PORT. Repeatable.
     #[arg(long = "error-log", env = "NGINXLOG_ERROR_LOG", value_delimiter = ',')]
     pub error_log: Vec<String>,
+    #[command(flatten)]
+    pub log_format: FormatArg,
     #[command(flatten)]
     pub classify: ClassifyArgs,
     /// Address for /metrics, /healthz, /readyz.
@@ -167,6 +184,8 @@ impl RunArgs {
 #[derive(Args, Debug)]
 pub struct ParseArgs {
     #[command(flatten)]
+    pub log_format: FormatArg,
+    #[command(flatten)]
     pub classify: ClassifyArgs,
     /// The input is an nginx error log.
     #[arg(long = "error-log")]
@@ -212,6 +231,8 @@ pub struct BackfillArgs {
     /// Sampling interval, like a scrape interval (at least 1s).
     #[arg(long, env = "NGINXLOG_STEP", default_value = "60s", value_parser = parse_duration)]
     pub step: Duration,
+    #[command(flatten)]
+    pub log_format: FormatArg,
     #[command(flatten)]
     pub classify: ClassifyArgs,
     /// Metric name prefix (must match the live sidecar's for the dashboards).
@@ -265,15 +286,21 @@ pub struct CompareArgs {
     #[arg(long = "after-error-log", value_delimiter = ',', requires = "before")]
     pub after_error_log: Vec<PathBuf>,
     /// Report format: table (aligned for a terminal), markdown, json (docs/compare-json-schema.md)
-    /// or html (one self-contained file with SVG charts). Not --format: that is the log format.
+    /// or html (one self-contained file with SVG charts). A log format given here instead (a
+    /// preset other than json, or a log_format string) is taken as --log-format.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Report format, when --format is used for the log format (also --output-format).
     #[arg(
         long = "report-format",
         visible_alias = "output-format",
         env = "NGINXLOG_REPORT_FORMAT",
-        default_value = "table",
-        value_parser = ["table", "markdown", "json", "html"]
+        value_parser = REPORT_FORMATS
     )]
-    pub report_format: String,
+    pub report_format: Option<String>,
+    /// Access-log format, as `run`'s --format (default auto: detected from the first line).
+    #[arg(long = "log-format", env = "NGINXLOG_FORMAT")]
+    pub log_format: Option<String>,
     /// Write the report here instead of stdout.
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
@@ -282,6 +309,28 @@ pub struct CompareArgs {
     /// Parser threads (default: the number of cores).
     #[arg(long, env = "NGINXLOG_THREADS")]
     pub threads: Option<usize>,
+}
+
+/// The report formats of `compare`.
+pub const REPORT_FORMATS: [&str; 4] = ["table", "markdown", "json", "html"];
+
+impl CompareArgs {
+    /// The report format and the log format, from --format, --report-format and --log-format.
+    pub fn formats(&self) -> (&str, &str) {
+        let (report_in_format, log_in_format) = match self.format.as_deref() {
+            Some(f) if REPORT_FORMATS.contains(&f) => (Some(f), None),
+            Some(f) => (None, Some(f)),
+            None => (None, None),
+        };
+        (
+            report_in_format
+                .or(self.report_format.as_deref())
+                .unwrap_or("table"),
+            log_in_format
+                .or(self.log_format.as_deref())
+                .unwrap_or("auto"),
+        )
+    }
 }
 
 /// Parses `250ms`, `5s`, `10m`, `24h`, `7d` (a bare number is seconds).

@@ -372,7 +372,8 @@ pub fn run(args: &crate::cli::CompareArgs) -> anyhow::Result<()> {
             },
         )
     };
-    let make = || args.classify.classifier();
+    let (report_format, log_format) = args.formats();
+    let make = || args.classify.classifier(log_format);
     make()?;
     let threads = args.threads.unwrap_or_else(history::default_threads);
     let reader = HistoryReader::open(
@@ -408,7 +409,7 @@ pub fn run(args: &crate::cli::CompareArgs) -> anyhow::Result<()> {
         }
     }
     let rep = build_report(&cmp, &hist);
-    let text = report::render(&rep, &args.report_format)?;
+    let text = report::render(&rep, report_format)?;
     match &args.output {
         Some(path) => std::fs::write(path, text)
             .with_context(|| format!("cannot write {}", path.display()))?,

@@ -44,7 +44,7 @@ fn run(args: nginxlog_sidecar::cli::RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
-    let mut classifier = args.classify.classifier()?;
+    let mut classifier = args.classify.classifier(&args.log_format.format)?;
     let mut input: Box<dyn std::io::Read> = if args.file == "-" {
         Box::new(std::io::stdin().lock())
     } else {

@@ -132,6 +132,14 @@ pub fn run(
             break;
         }
     }
+    if let Some(name) = c.detected() {
+        writeln!(err, "format: {name} (detected by --format auto)")?;
+    } else if c.detecting() && !error_log {
+        writeln!(
+            err,
+            "format: not detected (no line matched a preset; give --format nginx's log_format)"
+        )?;
+    }
     writeln!(
         err,
         "parsed {}, malformed {}{}",

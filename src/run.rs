@@ -22,7 +22,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.access_log.is_empty() && args.error_log.is_empty() {
         anyhow::bail!("nothing to read: give at least one --access-log or --error-log (or NGINXLOG_ACCESS_LOG / NGINXLOG_ERROR_LOG)");
     }
-    let classifier = args.classify.classifier()?;
+    let classifier = args.classify.classifier(&args.log_format.format)?;
     let metrics = Metrics::new(&args.namespace, args.buckets()?);
     let shared: Shared = Arc::new(Mutex::new(Pipeline::new(classifier, metrics)));
     if args.once {

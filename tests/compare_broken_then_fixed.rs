@@ -364,3 +364,36 @@ fn bad_split_and_missing_inputs_are_explained() {
     assert!(!ok);
     assert!(err.contains("/nonexistent/access.log"), "{err}");
 }
+
+/// The CLI exactly as DESIGN.md spells it: no log format given (detected from the first line),
+/// `--format json` is the report format, and the numbers are those of the explicit spelling.
+#[test]
+fn design_spelling_detects_the_log_format_and_takes_format_as_the_report_format() {
+    let out = Command::new(support::sidecar_bin())
+        .arg("compare")
+        .args(split_args())
+        .args(["--format", "json"])
+        .output()
+        .expect("run sidecar compare");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "compare failed: {stderr}");
+    let r: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    check_flip(&r);
+    assert_eq!(r, json(&split_args()));
+    // A log format in --format still works (older spelling), with --report-format for the report.
+    let mut a: Vec<String> = split_args();
+    a.extend([
+        "--format".into(),
+        "ws_timing".into(),
+        "--output-format".into(),
+        "markdown".into(),
+    ]);
+    let out = Command::new(support::sidecar_bin())
+        .arg("compare")
+        .args(&a)
+        .output()
+        .expect("run sidecar compare");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("| /ws/chat |"));
+}
