@@ -230,12 +230,13 @@ impl Classifier {
             Some(t) => self.labels.label(t),
             None => crate::route::INVALID,
         };
+        // A JSON line may lack the key even though the format "logs" it: then the path decides.
         let upgrade = status == 101
-            || if self.logs_upgrade {
-                rec.get(Var::HttpUpgrade).is_some()
-            } else {
-                req.target
-                    .is_some_and(|t| self.ws_prefixes.iter().any(|p| t.starts_with(p)))
+            || match rec.raw(Var::HttpUpgrade).filter(|_| self.logs_upgrade) {
+                Some(v) => values::present(v).is_some(),
+                None => req
+                    .target
+                    .is_some_and(|t| self.ws_prefixes.iter().any(|p| t.starts_with(p))),
             };
         let (answered_by, header) = if self.logs_header_time {
             match rec.raw(Var::UpstreamHeaderTime) {
@@ -362,6 +363,31 @@ mod tests {
             assert!(c.access(other).is_err());
             assert_eq!(c.detected(), Some(want));
         }
+    }
+
+    #[test]
+    fn json_lines_without_http_upgrade_fall_back_to_the_path_prefix() {
+        let mut c = Classifier::new(
+            LineFormat::compile("json").expect("preset"),
+            &ClassifyConfig {
+                ws_path_prefixes: vec!["/ws/".into()],
+                ..ClassifyConfig::default()
+            },
+        )
+        .expect("classifier");
+        let e = c
+            .access(br#"{"status":"403","request":"GET /ws/chat?token=x HTTP/1.1"}"#)
+            .expect("parses");
+        assert!(e.upgrade);
+        assert_eq!(e.answered_by, AnsweredBy::Unknown);
+        let e = c
+            .access(br#"{"status":"200","request":"GET /ws/chat HTTP/1.1","http_upgrade":""}"#)
+            .expect("parses");
+        assert!(!e.upgrade, "the key is there and empty: not an upgrade");
+        let e = c
+            .access(br#"{"status":"403","request":"GET /api HTTP/1.1","http_upgrade":"websocket"}"#)
+            .expect("parses");
+        assert!(e.upgrade);
     }
 
     #[test]

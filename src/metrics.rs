@@ -410,7 +410,10 @@ impl Sink for Metrics {
                     .observe(session, s);
             }
         }
-        if ev.status != 101 {
+        // Upgrade attempts are measured by the handshake and session histograms; a 101's
+        // $request_time is the session length, and a refused upgrade is not an HTTP request the
+        // service meant to serve.
+        if !ev.upgrade {
             if let Some(d) = ev.request_seconds {
                 p.duration
                     .get_or_insert_with(|| Histogram::new(http))
@@ -529,7 +532,6 @@ mod tests {
             r#"nginxlog_ws_handshake_duration_seconds_bucket{path="/ws/chat",le="+Inf"} 2"#,
             r#"nginxlog_ws_handshake_duration_seconds_count{path="/ws/chat"} 2"#,
             r#"nginxlog_ws_session_duration_seconds_count{path="/ws/chat"} 1"#,
-            r#"nginxlog_http_request_duration_seconds_count{path="/ws/chat"} 1"#,
             r#"nginxlog_http_response_bytes_total{path="/ws/chat"} 12"#,
             r#"nginxlog_lines_read_total{log="access.log"} 3"#,
             r#"nginxlog_lines_malformed_total{log="access.log"} 1"#,
@@ -540,6 +542,10 @@ mod tests {
             assert!(out.contains(want), "missing {want}\n{out}");
         }
         assert!(!out.contains("token"));
+        assert!(
+            !out.contains(r#"nginxlog_http_request_duration_seconds_count{path="/ws/chat"}"#),
+            "upgrade attempts are not HTTP request durations\n{out}"
+        );
     }
 
     #[test]

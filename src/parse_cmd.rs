@@ -42,13 +42,12 @@ pub fn access_json(n: u64, rec: &AccessRecord<'_>, ev: &AccessEvent, c: &Classif
     let path = req
         .target
         .and_then(crate::route::path_of)
-        .map(|p| text(p, esc));
+        .map(|p| text(&crate::route::path_without_params(p), esc));
     let mut fields = Map::new();
     for (slot, span) in c.format().slots().iter().zip(&rec.fields().spans) {
         if let Some(span) = span {
-            let v = text(span.of(rec.line()), esc);
-            if let Some(v) = redact::field(&slot.name, &v) {
-                fields.insert(slot.name.clone(), Value::String(v));
+            if let Some(v) = redact::field_raw(&slot.name, span.of(rec.line())) {
+                fields.insert(slot.name.clone(), Value::String(text(&v, esc)));
             }
         }
     }
@@ -74,7 +73,7 @@ pub fn access_json(n: u64, rec: &AccessRecord<'_>, ev: &AccessEvent, c: &Classif
         "upstream_status": opt_text(rec.get(Var::UpstreamStatus), esc),
         "http_upgrade": opt_text(rec.get(Var::HttpUpgrade), esc),
         "host": opt_text(rec.get(Var::Host), esc),
-        "referer": rec.get(Var::HttpReferer).map(|r| redact::strip_queries(&text(r, esc))),
+        "referer": rec.get(Var::HttpReferer).map(|r| text(&redact::strip_url(r), esc)),
         "user_agent": opt_text(rec.get(Var::HttpUserAgent), esc),
         "method_label": METHODS[ev.method as usize],
         "fields": fields,
@@ -86,7 +85,8 @@ pub fn error_json(n: u64, line: &[u8], c: &mut Classifier) -> Option<Value> {
     let rec = error_log::parse(line).ok()?;
     let ev = c.error_event(&rec);
     let s = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
-    let url = |v: Option<&[u8]>| v.map(|v| redact::strip_queries(&String::from_utf8_lossy(v)));
+    let url =
+        |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(&redact::strip_url(v)).into_owned());
     Some(json!({
         "line": n,
         "time": rec.time.map(values::rfc3339),
@@ -98,7 +98,7 @@ pub fn error_json(n: u64, line: &[u8], c: &mut Classifier) -> Option<Value> {
         "message": redact::strip_queries(&String::from_utf8_lossy(rec.message)),
         "client": s(rec.client),
         "server": s(rec.server),
-        "request": url(rec.request),
+        "request": rec.request.map(|v| String::from_utf8_lossy(&redact::strip_request(v)).into_owned()),
         "upstream": url(rec.upstream),
         "host": s(rec.host),
         "referrer": url(rec.referrer),

@@ -1,26 +1,95 @@
 //! Query-string redaction for everything the sidecar prints.
 //!
 //! WebSocket clients pass tokens in the query (`/ws/chat?token=...`): only the part before `?`
-//! is ever shown, in `parse` output, reports and the sidecar's own logs.
+//! is ever shown, in `parse` output, reports and the sidecar's own logs. Values are cut on the
+//! raw bytes, before nginx's escapes are decoded, so an escaped quote (`\x22`, `\u0022`) inside a
+//! query cannot end the cut early; a query ends only where the value ends (or, in a request
+//! line, at its protocol).
 
-/// Variables whose whole value is query data; never printed.
+use std::borrow::Cow;
+
+/// Variables and JSON keys whose whole value is query data or a credential; never printed.
 pub fn is_secret_var(name: &str) -> bool {
-    name == "args"
-        || name == "query_string"
-        || name.starts_with("arg_")
-        || name == "request_body"
-        || name == "http_authorization"
-        || name == "http_cookie"
-        || name.starts_with("cookie_")
+    let n = name.to_ascii_lowercase();
+    n == "args"
+        || n == "query_string"
+        || n.starts_with("arg_")
+        || n == "request_body"
+        || n.starts_with("cookie_")
+        || [
+            "query", "token", "auth", "cookie", "secret", "password", "passwd", "api_key", "apikey",
+        ]
+        .iter()
+        .any(|w| n.contains(w))
 }
 
-/// Removes `?query` and `#fragment` from every URL-like word in `text` (space or quote ends one).
+/// Variables that hold a request line (`GET /a?b HTTP/1.1`).
+fn is_request_line(name: &str) -> bool {
+    matches!(name, "request")
+}
+
+/// Cuts `?query`, `#fragment` and `;params` (`;jsessionid=`) off a URL or path value:
+/// everything from the first `?`, `#` or `;`.
+pub fn strip_url(raw: &[u8]) -> Cow<'_, [u8]> {
+    match raw.iter().position(|b| matches!(b, b'?' | b'#' | b';')) {
+        Some(q) => Cow::Borrowed(&raw[..q]),
+        None => Cow::Borrowed(raw),
+    }
+}
+
+/// Cuts the query off a request line and keeps its protocol: `GET /a?t=1,2"x HTTP/1.1` ->
+/// `GET /a HTTP/1.1`.
+pub fn strip_request(raw: &[u8]) -> Cow<'_, [u8]> {
+    let Some(q) = raw.iter().position(|b| matches!(b, b'?' | b'#' | b';')) else {
+        return Cow::Borrowed(raw);
+    };
+    let proto = raw
+        .windows(6)
+        .rposition(|w| w == b" HTTP/")
+        .filter(|&p| p > q && !raw[p + 1..].contains(&b' '));
+    match proto {
+        Some(p) => {
+            let mut v = raw[..q].to_vec();
+            v.extend_from_slice(&raw[p..]);
+            Cow::Owned(v)
+        }
+        None => Cow::Borrowed(&raw[..q]),
+    }
+}
+
+/// Whether a value of an unknown variable looks like a URL or path, so its query is cut.
+fn looks_like_url(raw: &[u8]) -> bool {
+    raw.first() == Some(&b'/') || raw.windows(3).any(|w| w == b"://")
+}
+
+/// Redacts a named field's raw value for printing; `None` when the field must not be printed.
+/// Known URL variables and any value that looks like a URL or path lose their query.
+pub fn field_raw<'a>(name: &str, raw: &'a [u8]) -> Option<Cow<'a, [u8]>> {
+    if is_secret_var(name) {
+        return None;
+    }
+    if is_request_line(name) {
+        return Some(strip_request(raw));
+    }
+    let urlish = matches!(
+        name,
+        "request_uri" | "uri" | "document_uri" | "http_referer" | "upstream" | "referrer"
+    ) || looks_like_url(raw);
+    Some(if urlish {
+        strip_url(raw)
+    } else {
+        Cow::Borrowed(raw)
+    })
+}
+
+/// Removes `?query` and `#fragment` from every URL-like word of free text (nginx's own message
+/// text); a word ends at whitespace or a quote.
 pub fn strip_queries(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut skipping = false;
     for c in text.chars() {
         if skipping {
-            if c == ' ' || c == '"' || c == ',' {
+            if c.is_whitespace() || c == '"' {
                 skipping = false;
                 out.push(c);
             }
@@ -35,47 +104,79 @@ pub fn strip_queries(text: &str) -> String {
     out
 }
 
-/// Redacts a named field's value for printing; `None` when the field must not be printed.
-pub fn field(name: &str, value: &str) -> Option<String> {
-    if is_secret_var(name) {
-        return None;
-    }
-    let urlish = matches!(
-        name,
-        "request"
-            | "request_uri"
-            | "uri"
-            | "document_uri"
-            | "http_referer"
-            | "upstream"
-            | "referrer"
-    );
-    Some(if urlish {
-        strip_queries(value)
-    } else {
-        value.to_string()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn s(v: Option<Cow<'_, [u8]>>) -> Option<String> {
+        v.map(|v| String::from_utf8_lossy(&v).into_owned())
+    }
+
     #[test]
-    fn strips_queries_everywhere() {
+    fn request_lines_keep_method_and_protocol_only() {
         assert_eq!(
-            strip_queries("GET /ws/chat?token=eyJ.a.b HTTP/1.1"),
-            "GET /ws/chat HTTP/1.1"
+            &*strip_request(b"GET /ws/chat?token=eyJ.a.b HTTP/1.1"),
+            b"GET /ws/chat HTTP/1.1"
+        );
+        // Commas, spaces, escaped quotes and fake protocols inside the query are all cut.
+        assert_eq!(
+            &*strip_request(br"GET /ws/chat?ids=1,S1&t=a\x22S2 x HTTP/1.0 y&z=S3 HTTP/1.1"),
+            b"GET /ws/chat HTTP/1.1"
+        );
+        assert_eq!(&*strip_request(b"GET /a?t=S"), b"GET /a");
+        assert_eq!(
+            &*strip_request(b"GET /ws/chat;jsessionid=S?x=1 HTTP/1.1"),
+            b"GET /ws/chat HTTP/1.1"
+        );
+        assert_eq!(&*strip_request(b"GET /a HTTP/2.0"), b"GET /a HTTP/2.0");
+    }
+
+    #[test]
+    fn url_fields_and_url_looking_values_lose_their_query() {
+        assert_eq!(
+            s(field_raw(
+                "upstream",
+                b"http://127.0.0.1:8080/ws/chat?ids=1,S3&token=S4"
+            )),
+            Some("http://127.0.0.1:8080/ws/chat".into())
         );
         assert_eq!(
-            strip_queries(r#"request: "GET /a?t=1 HTTP/1.1", upstream: "http://u/a?t=1""#),
+            s(field_raw("http_referer", b"https://x/page?a=1,S5")),
+            Some("https://x/page".into())
+        );
+        assert_eq!(
+            s(field_raw("http_x_original_uri", b"/ws/chat?token=S")),
+            Some("/ws/chat".into())
+        );
+        assert_eq!(
+            s(field_raw("url", br"https://x/ws?token=a\u0022S")),
+            Some("https://x/ws".into())
+        );
+        assert_eq!(s(field_raw("http_user_agent", b"a?b")), Some("a?b".into()));
+    }
+
+    #[test]
+    fn secrets_are_never_printed() {
+        for name in [
+            "arg_token",
+            "args",
+            "query_string",
+            "query",
+            "http_authorization",
+            "authorization",
+            "http_cookie",
+            "x_api_key",
+            "access_token",
+        ] {
+            assert_eq!(field_raw(name, b"x"), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn free_text_loses_queries() {
+        assert_eq!(
+            strip_queries(r#"request: "GET /a?t=1,2 HTTP/1.1", upstream: "http://u/a?t=1""#),
             r#"request: "GET /a HTTP/1.1", upstream: "http://u/a""#
         );
-        assert_eq!(field("arg_token", "x"), None);
-        assert_eq!(
-            field("http_referer", "https://x/?t=1").as_deref(),
-            Some("https://x/")
-        );
-        assert_eq!(field("http_user_agent", "a?b").as_deref(), Some("a?b"));
     }
 }

@@ -117,8 +117,9 @@ impl PathLabels {
         if let Some(id) = self.match_route(path) {
             return id;
         }
-        // Every id-like segment contains a digit: a path without digits is its own label.
-        if path.len() <= MAX_LABEL_BYTES && !path.iter().any(u8::is_ascii_digit) {
+        // Every id-like segment contains a digit: a path without digits (and without `;params`,
+        // where `;jsessionid=...` rides) is its own label.
+        if path.len() <= MAX_LABEL_BYTES && !path.iter().any(|b| b.is_ascii_digit() || *b == b';') {
             return self.intern(path);
         }
         let mut buf = std::mem::take(&mut self.scratch);
@@ -130,7 +131,7 @@ impl PathLabels {
 
     fn match_route(&self, path: &[u8]) -> Option<LabelId> {
         'routes: for r in &self.routes {
-            let mut segs = path[1..].split(|&b| b == b'/');
+            let mut segs = path[1..].split(|&b| b == b'/').map(without_params);
             for s in &r.segments {
                 match s {
                     RouteSegment::Rest => return Some(r.label),
@@ -190,6 +191,30 @@ pub fn path_of(target: &[u8]) -> Option<&[u8]> {
     Some(p)
 }
 
+/// A path segment without its `;parameters` (`chat;jsessionid=...` -> `chat`).
+#[inline]
+fn without_params(seg: &[u8]) -> &[u8] {
+    match memchr::memchr(b';', seg) {
+        Some(i) => &seg[..i],
+        None => seg,
+    }
+}
+
+/// A path without `;parameters` in any segment, for printing (`parse`'s `path`).
+pub fn path_without_params(path: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if memchr::memchr(b';', path).is_none() {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut out = Vec::with_capacity(path.len());
+    for (i, seg) in path.split(|&b| b == b'/').enumerate() {
+        if i > 0 {
+            out.push(b'/');
+        }
+        out.extend_from_slice(without_params(seg));
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Writes the normalised path (id-like segments as `:id`, at most [`MAX_LABEL_BYTES`]) to `out`.
 fn normalise(path: &[u8], out: &mut Vec<u8>) {
     out.clear();
@@ -197,6 +222,7 @@ fn normalise(path: &[u8], out: &mut Vec<u8>) {
         if i > 0 {
             out.push(b'/');
         }
+        let seg = without_params(seg);
         if is_id(seg) {
             out.extend_from_slice(b":id");
         } else {
@@ -240,6 +266,16 @@ fn is_id(seg: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn matrix_params_never_reach_a_label() {
+        let mut l = PathLabels::new(&[], 10).expect("labels");
+        let a = l.label(b"/ws/chat;jsessionid=SECRET12?x=1");
+        assert_eq!(l.name(a), "/ws/chat");
+        let b = l.label(b"/api/v1;v=2/users/42;x=y");
+        assert_eq!(l.name(b), "/api/v1/users/:id");
+        assert_eq!(&*path_without_params(b"/a;s=1/b"), b"/a/b");
+    }
 
     #[test]
     fn query_never_reaches_label() {

@@ -69,7 +69,40 @@ const FRAGMENTS: &[&str] = &[
     "client closed connection",                               // 57
     "while connecting to upstream",                           // 58
     "while reading response header from upstream",            // 59
+    "readv() failed",                                         // 60
+    "dry run",                                                // 61
 ];
+
+/// Fragments that name what a message is about; they count only at the start of the message.
+/// The others (errno texts, `while ...` actions, trailing verbs) may stand anywhere.
+const HEAD_FRAGMENTS: u64 = {
+    let heads: &[usize] = &[
+        0, 1, 3, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 29,
+        32, 33, 34, 35, 36, 38, 39, 41, 42, 43, 45, 48, 49, 50, 51, 52, 53, 55, 57, 60,
+    ];
+    let mut mask = 0u64;
+    let mut i = 0;
+    while i < heads.len() {
+        mask |= 1 << heads[i];
+        i += 1;
+    }
+    mask
+};
+
+/// Whether a head fragment found at `start` opens the message: at 0, after the
+/// `epoll_wait() reported that ` / `kevent() reported that ` nginx puts before some, or (for
+/// `worker_connections are not enough`) after the number of connections.
+#[inline]
+fn at_head(message: &[u8], start: usize, fragment: usize) -> bool {
+    let before = &message[..start];
+    before.is_empty()
+        || before == b"epoll_wait() reported that "
+        || before == b"kevent() reported that "
+        || (fragment == 29
+            && before.len() > 1
+            && before.ends_with(b" ")
+            && before[..before.len() - 1].iter().all(u8::is_ascii_digit))
+}
 
 /// A rule: every fragment in `all` must occur, and none in `none`.
 struct Rule {
@@ -95,6 +128,8 @@ const RULES: &[Rule] = &[
     r("upstream_prematurely_closed", &[6], &[]),
     r("upstream_reset", &[7, 8, 9], &[]),
     r("upstream_reset", &[7, 8, 30], &[]),
+    r("upstream_reset", &[60, 8, 9], &[]),
+    r("upstream_reset", &[60, 8, 30], &[]),
     r("upstream_send_failed", &[55, 56], &[]),
     r("no_live_upstreams", &[10], &[]),
     r("upstream_too_big_header", &[11], &[]),
@@ -109,6 +144,9 @@ const RULES: &[Rule] = &[
     r("upstream_server_disabled", &[48], &[]),
     r("fastcgi_stderr", &[39], &[]),
     r("access_forbidden_by_rule", &[12], &[]),
+    r("limit_req_dry_run", &[13, 61], &[]),
+    r("limit_req_dry_run", &[14, 61], &[]),
+    r("limit_conn_dry_run", &[15, 61], &[]),
     r("limit_req_rejected", &[13], &[]),
     r("limit_req_delayed", &[14], &[]),
     r("limit_conn_rejected", &[15], &[]),
@@ -198,6 +236,8 @@ pub static SIGNATURES: &[&str] = &[
     "worker_exited_on_signal",
     "client_recv_failed",
     "client_write_failed",
+    "limit_req_dry_run",
+    "limit_conn_dry_run",
     "other",
 ];
 
@@ -232,12 +272,18 @@ impl Catalogue {
         Catalogue { ac, rule_ids }
     }
 
-    /// Classifies a message (the text after `*cid `, `while ...` and fields included).
+    /// Classifies a message (the text after `*cid `, with `while ...`, without the context
+    /// fields). A message's subject ([`HEAD_FRAGMENTS`]) counts only at its start: nginx puts
+    /// what clients sent (paths, header lines, user names, FastCGI stderr) after it, so a
+    /// request for `/connect() failed (111: Connection refused)` cannot page anyone.
     #[inline]
     pub fn classify(&self, message: &[u8]) -> SignatureId {
         let mut seen: u64 = 0;
         for m in self.ac.find_overlapping_iter(message) {
-            seen |= 1 << m.pattern().as_usize();
+            let f = m.pattern().as_usize();
+            if HEAD_FRAGMENTS & (1 << f) == 0 || at_head(message, m.start(), f) {
+                seen |= 1 << f;
+            }
         }
         if seen == 0 {
             return OTHER;
@@ -354,5 +400,60 @@ mod tests {
             "upstream_resolve_failed"
         );
         assert_eq!(sig("signal process started"), "signal_process_started");
+        assert_eq!(
+            sig("readv() failed (104: Connection reset by peer) while reading upstream"),
+            "upstream_reset"
+        );
+        assert_eq!(
+            sig("limiting requests, dry run, excess: 1.000 by zone \"ws\""),
+            "limit_req_dry_run"
+        );
+        assert_eq!(
+            sig("limiting connections, dry run, by zone \"addr\""),
+            "limit_conn_dry_run"
+        );
+        assert_eq!(
+            sig("kevent() reported that connect() failed (61: Connection refused) while connecting to upstream"),
+            "upstream_connect_failed"
+        );
+    }
+
+    /// Text clients choose (paths, header lines, user names) or applications print (FastCGI
+    /// stderr) cannot pass for nginx's own messages.
+    #[test]
+    fn quoted_client_text_cannot_fake_a_signature() {
+        let cases = [
+            (
+                r#"open() "/usr/share/nginx/html/connect() failed (111: Connection refused)" failed (2: No such file or directory)"#,
+                "file_not_found",
+            ),
+            (
+                r#"open() "/x" connect() failed (111: Connection refused) "" failed (2: No such file or directory)"#,
+                "file_not_found",
+            ),
+            (
+                r#"open() "/usr/share/nginx/html/no live upstreams" failed (2: No such file or directory)"#,
+                "file_not_found",
+            ),
+            (
+                r#"user "upstream timed out" was not found in "/etc/nginx/htpasswd""#,
+                "auth_basic_user_not_found",
+            ),
+            (
+                r#"client sent invalid header line: "access forbidden by rule: 1" while reading client request headers"#,
+                "client_request_invalid",
+            ),
+            (
+                r#"FastCGI sent in stderr: "PHP message: upstream timed out talking to redis" while reading response header from upstream"#,
+                "fastcgi_stderr",
+            ),
+            (
+                r#""/var/www/limiting requests/index.html" is not found (2: No such file or directory)"#,
+                "index_not_found",
+            ),
+        ];
+        for (msg, want) in cases {
+            assert_eq!(sig(msg), want, "{msg}");
+        }
     }
 }

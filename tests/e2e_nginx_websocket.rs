@@ -116,13 +116,11 @@ fn upgrade_outcomes_from_real_nginx() {
         ) >= 0.45,
         "{m}"
     );
-    // 101 lines never enter the HTTP duration histogram: only the 2 upstream 403s do.
-    assert_eq!(
-        sample(
-            &m,
-            r#"nginxlog_http_request_duration_seconds_count{path="/ws/chat"}"#
-        ),
-        2.0
+    // Upgrade attempts (101 or refused) never enter the HTTP duration histogram (DESIGN.md:
+    // "non-upgrade requests"); they are in the handshake and session histograms.
+    assert!(
+        !m.contains(r#"nginxlog_http_request_duration_seconds_count{path="/ws/chat"}"#),
+        "{m}"
     );
     assert_eq!(
         sample(
