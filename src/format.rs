@@ -187,11 +187,14 @@ pub struct StepFormat {
     escape: Escape,
 }
 
-/// Reads flat JSON objects (`escape=json` formats); keys are variable names.
+/// Reads flat JSON objects (`escape=json` formats); keys are variable names, or are mapped to
+/// them by the template of a pasted `log_format ... escape=json '{"time":"$time_iso8601",...}'`.
 #[derive(Clone, Debug, Default)]
 pub struct JsonFormat {
     slots: Vec<Slot>,
     index: [Option<u16>; VAR_COUNT],
+    /// Template keys whose value is exactly one variable -> that variable's slot.
+    keys: Vec<(Vec<u8>, u16)>,
 }
 
 /// The `--regex` escape hatch: named groups are variable names.
@@ -223,7 +226,7 @@ impl LineFormat {
             s if s.starts_with("log_format ") || s.starts_with("log_format\t") => {
                 let (body, escape) = directive_body(s)?;
                 if escape == Escape::Json && body.trim_start().starts_with('{') {
-                    return Ok(LineFormat::Json(JsonFormat::default()));
+                    return Ok(LineFormat::Json(JsonFormat::from_template(&body)));
                 }
                 StepFormat::compile(&body, escape).map(LineFormat::Steps)
             }
@@ -421,6 +424,14 @@ impl StepFormat {
             if !literal.is_empty() {
                 steps.push(literal_step(std::mem::take(&mut literal)));
             } else if let Some(Step::Field { slot }) = steps.last() {
+                // `$host$request_uri`: a path variable always starts with `/`, which ends the
+                // field before it (a host or scheme has none).
+                if starts_with_slash(name) && !starts_with_slash(&slots[*slot as usize].name) {
+                    let slot = push_slot(&mut slots, &mut index, name);
+                    steps.push(Step::Field { slot });
+                    i = next;
+                    continue;
+                }
                 return Err(err(
                     i,
                     format!(
@@ -477,7 +488,7 @@ impl StepFormat {
                     k += 1;
                 }
                 Step::Field { slot } => {
-                    let (end, next) = match self.steps.get(k + 1) {
+                    let (end, next, steps) = match self.steps.get(k + 1) {
                         Some(Step::Literal(lit)) => {
                             let at = lit.find(line, pos).ok_or(Mismatch {
                                 offset: pos,
@@ -485,9 +496,19 @@ impl StepFormat {
                                 step: (k + 1) as u16,
                             })?;
                             // The literal was verified where it was found: step over it too.
-                            (at, at + lit.text.len())
+                            (at, at + lit.text.len(), 2)
                         }
-                        _ => (line.len(), line.len()),
+                        // A path variable follows directly: this field ends at its `/`.
+                        Some(Step::Field { .. }) => {
+                            let at = memchr::memchr(b'/', &line[pos.min(line.len())..])
+                                .map(|i| pos + i)
+                                .ok_or(Mismatch::new(
+                                    pos,
+                                    "no `/` where the path variable that follows should start",
+                                ))?;
+                            (at, at, 1)
+                        }
+                        None => (line.len(), line.len(), 1),
                     };
                     if let Some(s) = out.spans.get_mut(*slot as usize) {
                         *s = Some(Span {
@@ -495,8 +516,8 @@ impl StepFormat {
                             end: end as u32,
                         });
                     }
+                    k += steps;
                     pos = next;
-                    k += 2;
                 }
             }
         }
@@ -529,6 +550,11 @@ impl StepFormat {
             None => format!("expected `{text}`"),
         })
     }
+}
+
+/// Variables whose value always starts with `/`, so they can follow another variable directly.
+fn starts_with_slash(name: &str) -> bool {
+    matches!(name, "request_uri" | "uri" | "document_uri")
 }
 
 /// Literal text between fields, with its first eight bytes preloaded for a one-word compare.
@@ -673,7 +699,65 @@ fn escaped_at(line: &[u8], start: usize, at: usize) -> bool {
 }
 
 impl JsonFormat {
+    /// Maps each `"key": "$var"` / `"key": $var` of an nginx JSON template to the variable, so
+    /// lines keyed `"code"` or `"req"` still fill `$status` and `$request`.
+    pub fn from_template(template: &str) -> JsonFormat {
+        let mut f = JsonFormat::default();
+        let b = template.as_bytes();
+        let mut i = 0;
+        while let Some(q) = memchr::memchr(b'"', &b[i..]).map(|q| i + q) {
+            let Some(kend) = memchr::memchr(b'"', &b[q + 1..]).map(|k| q + 1 + k) else {
+                break;
+            };
+            let key = &b[q + 1..kend];
+            let mut j = skip_ws(b, kend + 1);
+            if b.get(j) != Some(&b':') {
+                i = kend + 1;
+                continue;
+            }
+            j = skip_ws(b, j + 1);
+            let quoted = b.get(j) == Some(&b'"');
+            if quoted {
+                j += 1;
+            }
+            if b.get(j) != Some(&b'$') {
+                i = j.max(kend + 1);
+                continue;
+            }
+            let braced = b.get(j + 1) == Some(&b'{');
+            let start = j + 1 + usize::from(braced);
+            let len = b[start..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                .count();
+            let mut end = start + len;
+            if braced {
+                if b.get(end) != Some(&b'}') {
+                    i = end;
+                    continue;
+                }
+                end += 1;
+            }
+            let whole = if quoted {
+                b.get(end) == Some(&b'"')
+            } else {
+                matches!(b.get(skip_ws(b, end)), Some(b',' | b'}'))
+            };
+            if whole && len > 0 {
+                if let Ok(var) = std::str::from_utf8(&b[start..start + len]) {
+                    let slot = push_slot(&mut f.slots, &mut f.index, var);
+                    f.keys.push((key.to_vec(), slot));
+                }
+            }
+            i = end + usize::from(quoted);
+        }
+        f
+    }
+
     fn slot_for_key(&mut self, key: &[u8]) -> Option<u16> {
+        if let Some((_, slot)) = self.keys.iter().find(|(k, _)| k == key) {
+            return Some(*slot);
+        }
         let key = key.strip_prefix(b"$").unwrap_or(key);
         if let Some(i) = self.slots.iter().position(|s| s.name.as_bytes() == key) {
             return Some(i as u16);
@@ -964,6 +1048,43 @@ mod tests {
         let e = LineFormat::compile("$remote_addr$status").expect_err("must fail");
         assert_eq!(e.offset, 12);
         assert!(e.reason.contains("no text between"), "{}", e.reason);
+    }
+
+    #[test]
+    fn a_path_variable_may_follow_another_variable_directly() {
+        let v = fields(
+            "$time_iso8601 $request_method $scheme://$host$request_uri $status",
+            "2026-11-28T01:53:32+00:00 GET https://api.example.com/ws/chat?token=x 403",
+        )
+        .expect("matches");
+        assert_eq!(get(&v, "scheme"), "https");
+        assert_eq!(get(&v, "host"), "api.example.com");
+        assert_eq!(get(&v, "request_uri"), "/ws/chat?token=x");
+        assert_eq!(get(&v, "status"), "403");
+        // The path variable last in the format, and a missing `/`.
+        let v = fields("$host$uri", "example.com/a/b").expect("matches");
+        assert_eq!(get(&v, "host"), "example.com");
+        assert_eq!(get(&v, "uri"), "/a/b");
+        assert!(fields("$host$uri", "example.com").is_err());
+        // Two path variables cannot be told apart.
+        assert!(LineFormat::compile("$uri$request_uri").is_err());
+    }
+
+    #[test]
+    fn a_pasted_json_template_maps_its_keys_to_variables() {
+        let mut f = LineFormat::compile(
+            r#"log_format j escape=json '{"time":"$time_iso8601","req":"$request",'
+                 '"code":$status, "uht":"${upstream_header_time}", "mixed":"$host:$server_port"}';"#,
+        )
+        .expect("compiles");
+        let line = br#"{"time":"2026-11-28T01:53:32+00:00","req":"GET /ws/chat?t=1 HTTP/1.1","code":403,"uht":"0.002","mixed":"a:80"}"#;
+        let mut out = Fields::default();
+        f.match_line(line, &mut out).expect("matches");
+        let rec = crate::access::AccessRecord::new(line, &f, &out);
+        assert_eq!(rec.status(), Some(403));
+        assert_eq!(rec.request().target, Some(&b"/ws/chat?t=1"[..]));
+        assert_eq!(rec.raw(Var::UpstreamHeaderTime), Some(&b"0.002"[..]));
+        assert!(rec.time().is_some());
     }
 
     #[test]

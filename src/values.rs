@@ -113,10 +113,19 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 fn epoch(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<f64> {
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
     Some((days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s) as f64)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        4 | 6 | 9 | 11 => 30,
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        _ => 31,
+    }
 }
 
 fn month(m: &[u8]) -> Option<i64> {
@@ -153,6 +162,10 @@ fn offset(v: &[u8]) -> Option<i64> {
         5 if rest[2] == b':' => (digits(&rest[..2])?, digits(&rest[3..])?),
         _ => return None,
     };
+    // Real zones lie within -12:00..+14:00; minutes below 60.
+    if h > 14 || m > 59 {
+        return None;
+    }
     Some(sign * (h * 3600 + m * 60))
 }
 
@@ -268,6 +281,16 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn impossible_dates_and_zones_are_no_time() {
+        assert_eq!(parse_time_local(b"31/Feb/2026:01:53:32 +0000"), None);
+        assert_eq!(parse_time_local(b"28/Nov/2026:01:53:32 +9999"), None);
+        assert!(parse_time_local(b"29/Feb/2024:01:53:32 +0000").is_some());
+        assert_eq!(parse_time_local(b"29/Feb/2026:01:53:32 +0000"), None);
+        assert_eq!(parse_time_iso8601(b"2026-04-31T00:00:00+00:00"), None);
+        assert_eq!(parse_error_time(b"2026/06/31 00:00:00"), None);
+    }
 
     #[test]
     fn upstream_lists() {
