@@ -46,8 +46,8 @@ ENV NGINXLOG_LISTEN=0.0.0.0:9680 \
 
 EXPOSE 9680
 
-# No curl in this image: the binary checks itself. If you change NGINXLOG_LISTEN's port, set
-# NGINXLOG_HEALTHCHECK_URL=http://127.0.0.1:PORT/healthz too.
+# No curl in this image: the binary checks itself, on /healthz at NGINXLOG_LISTEN's port
+# (NGINXLOG_HEALTHCHECK_URL overrides the URL).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
     CMD ["/nginxlog-sidecar","healthcheck"]
 

@@ -200,16 +200,36 @@ pub struct ParseArgs {
 /// `healthcheck` flags.
 #[derive(Args, Debug)]
 pub struct HealthcheckArgs {
-    /// URL to check.
+    /// URL to check (default: /healthz on the port of NGINXLOG_LISTEN, else 9680, via 127.0.0.1).
+    #[arg(long, env = "NGINXLOG_HEALTHCHECK_URL")]
+    pub url: Option<String>,
+    /// The sidecar's listen address, read so the default URL follows a changed port.
     #[arg(
         long,
-        env = "NGINXLOG_HEALTHCHECK_URL",
-        default_value = "http://127.0.0.1:9680/healthz"
+        env = "NGINXLOG_LISTEN",
+        default_value = "0.0.0.0:9680",
+        hide = true
     )]
-    pub url: String,
+    pub listen: String,
     /// Give up after this long.
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     pub timeout: Duration,
+}
+
+impl HealthcheckArgs {
+    /// `--url`, or `/healthz` on the listen port (a wildcard address is checked via loopback).
+    pub fn url(&self) -> String {
+        if let Some(u) = &self.url {
+            return u.clone();
+        }
+        let addr = match self.listen.parse::<std::net::SocketAddr>() {
+            Ok(a) if a.ip().is_unspecified() && a.is_ipv6() => format!("[::1]:{}", a.port()),
+            Ok(a) if a.ip().is_unspecified() => format!("127.0.0.1:{}", a.port()),
+            Ok(a) => a.to_string(),
+            Err(_) => self.listen.clone(),
+        };
+        format!("http://{addr}/healthz")
+    }
 }
 
 /// `backfill` flags.

@@ -73,7 +73,7 @@ fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn healthcheck(args: HealthcheckArgs) -> anyhow::Result<ExitCode> {
-    match nginxlog_sidecar::healthcheck::check(&args.url, args.timeout) {
+    match nginxlog_sidecar::healthcheck::check(&args.url(), args.timeout) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "unhealthy: {e}");

@@ -100,6 +100,21 @@ fn healthcheck_exits_0_against_a_running_sidecar_and_1_against_a_closed_port() {
         .expect("run healthcheck");
     assert_eq!(env.status.code(), Some(0));
 
+    // Without a URL, the port comes from NGINXLOG_LISTEN (as the sidecar's own flag does), a
+    // wildcard address is checked over loopback.
+    let listen = Command::new(BIN)
+        .arg("healthcheck")
+        .env_remove("NGINXLOG_HEALTHCHECK_URL")
+        .env("NGINXLOG_LISTEN", format!("0.0.0.0:{port}"))
+        .output()
+        .expect("run healthcheck");
+    assert_eq!(
+        listen.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&listen.stderr)
+    );
+
     let _ = sidecar.0.kill();
     let _ = sidecar.0.wait();
 }
