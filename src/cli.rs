@@ -125,8 +125,14 @@ pub struct RunArgs {
     /// For trying the sidecar on a log at hand, e.g. the shipped fixtures.
     #[arg(long)]
     pub once: bool,
-    /// Read existing files from the start instead of from their end.
-    #[arg(long, env = "NGINXLOG_FROM_START")]
+    /// Read existing files from the start instead of from their end (env: 1/0, true/false,
+    /// yes/no, on/off).
+    #[arg(
+        long,
+        env = "NGINXLOG_FROM_START",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub from_start: bool,
     /// Where to save read positions, so a restart counts lines written meanwhile exactly once.
     #[arg(long, env = "NGINXLOG_STATE_FILE")]

@@ -448,7 +448,18 @@ impl StepFormat {
             steps.push(literal_step(literal));
         }
         if slots.is_empty() {
-            return Err(err(0, "the format has no $variables".into()));
+            let word = !format.is_empty()
+                && format
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            return Err(err(
+                0,
+                if word {
+                    format!("unknown preset {format:?}: the presets are auto, {}; a log_format string needs $variables", PRESETS.join(", "))
+                } else {
+                    "the format has no $variables".into()
+                },
+            ));
         }
         if slots.len() > u16::MAX as usize {
             return Err(err(0, "too many variables".into()));

@@ -17,6 +17,36 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 type Positions = Vec<(String, Arc<Mutex<Option<Position>>>)>;
 
+/// Startup checks that would otherwise look healthy and count nothing: a source URL with a
+/// scheme the sidecar does not speak, a directory given as a log, a state file whose directory
+/// does not exist.
+fn check_sources(args: &RunArgs) -> anyhow::Result<()> {
+    for src in args.access_log.iter().chain(&args.error_log) {
+        if src.contains("://") && !src.starts_with(SYSLOG_PREFIX) {
+            anyhow::bail!(
+                "{src}: unknown source; give a file path, `-` (stdin) or {SYSLOG_PREFIX}ADDR:PORT"
+            );
+        }
+        if std::path::Path::new(src).is_dir() {
+            anyhow::bail!("{src} is a directory; give the log file's path (e.g. {src}/access.log)");
+        }
+    }
+    if let Some(state) = &args.state_file {
+        let dir = state
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        if !dir.is_dir() {
+            anyhow::bail!(
+                "--state-file {}: directory {} does not exist",
+                state.display(),
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs until SIGTERM/SIGINT: stop reading, save state, then finish in-flight scrapes.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.access_log.is_empty() && args.error_log.is_empty() {
@@ -28,6 +58,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.once {
         return once(&args, &shared);
     }
+    check_sources(&args)?;
     let stop = Arc::new(AtomicBool::new(false));
     let ready = Arc::new(AtomicUsize::new(0));
     let state = args
@@ -47,6 +78,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    if args.listen.parse::<std::net::SocketAddr>().is_err() && !args.listen.contains(':') {
+        anyhow::bail!(
+            "--listen {:?} has no port: give ADDRESS:PORT, e.g. 0.0.0.0:9680",
+            args.listen
+        );
+    }
     let listener = rt
         .block_on(tokio::net::TcpListener::bind(&args.listen))
         .with_context(|| {
@@ -91,6 +128,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         } else if let Some(addr) = src.strip_prefix(SYSLOG_PREFIX) {
             let sock = std::net::UdpSocket::bind(addr)
                 .with_context(|| format!("cannot listen for syslog on {addr} ({src})"))?;
+            sources::enlarge_receive_buffer(&sock, src);
             let kind = *kind;
             threads.push(std::thread::spawn(move || {
                 ready.fetch_add(1, Ordering::Relaxed);

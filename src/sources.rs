@@ -41,6 +41,25 @@ pub fn syslog_message(d: &[u8]) -> Option<&[u8]> {
     Some(msg)
 }
 
+/// Bytes of kernel receive buffer asked for a syslog socket: nginx sends a datagram per line and
+/// never retries, so bursts must fit in the buffer while the sidecar catches up.
+pub const SYSLOG_RCVBUF: usize = 8 << 20;
+
+/// Asks for [`SYSLOG_RCVBUF`]; the kernel caps it at `net.core.rmem_max`, so the size granted
+/// is logged (raise the sysctl for bursty high-rate syslog).
+pub fn enlarge_receive_buffer(sock: &UdpSocket, name: &str) {
+    let s = socket2::SockRef::from(sock);
+    let _ = s.set_recv_buffer_size(SYSLOG_RCVBUF);
+    match s.recv_buffer_size() {
+        Ok(got) if got < SYSLOG_RCVBUF => tracing::info!(
+            source = name,
+            receive_buffer_bytes = got,
+            "syslog receive buffer capped by net.core.rmem_max; raise it if bursts drop lines"
+        ),
+        _ => {}
+    }
+}
+
 /// Receives datagrams until `stop`; each is one line of `log`.
 pub fn run_syslog(
     sock: UdpSocket,

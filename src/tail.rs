@@ -4,12 +4,17 @@
 //! - **Start**: at the end of an existing file (nginx's history is not replayed), or from byte 0
 //!   with `--from-start`. A file that does not exist yet is waited for and read from byte 0 when
 //!   it appears.
-//! - **Identity** of a file is its `(device, inode)`. When the name points at a new identity
+//! - **Identity** of a file is its `(device, inode)` plus a fingerprint of its first KiB (inode
+//!   numbers are reused at once on some filesystems). When the name points at a new identity
 //!   (logrotate `create` + nginx `USR1`, or delete and recreate), the old file is kept open and
 //!   drained: nginx may write to it until it reopens its logs, so it is read until it has been
 //!   idle for a grace period, then closed. The new file is read from byte 0.
-//! - **Truncation** (copytruncate): the size drops below what was read; reading restarts at 0.
+//! - **Truncation** (copytruncate): the size drops below what was read, or the first bytes changed
+//!   (truncated and refilled past the read position between two looks); reading restarts at 0.
 //!   Lines written between the last read and the truncation are lost, as with any tailer.
+//! - **Drain**: a rotated-away file is read until the new file has received data (nginx reopened
+//!   its logs after `USR1`) and the old one has been idle for a grace period, or until it has been
+//!   idle for [`MAX_DRAIN`] (a rotation whose `USR1` never comes).
 //! - **Partial lines** are held until their newline arrives; lines are bytes, not UTF-8.
 //! - **Checkpoints**: the offset of the last complete line is published after every read; the
 //!   state file stores it with the identity, and a restart resumes there, finding a rotated file by
@@ -42,6 +47,58 @@ pub struct Position {
     pub dev: u64,
     pub ino: u64,
     pub offset: u64,
+    /// How many leading bytes [`Position::fp_hash`] covers (0: no fingerprint, as in state
+    /// files of older versions).
+    #[serde(default)]
+    pub fp_len: u32,
+    /// FNV-1a of the file's first `fp_len` bytes: tells a reused inode from the file we read.
+    #[serde(default)]
+    pub fp_hash: u64,
+}
+
+/// Bytes at the start of a file that identify it together with its inode.
+pub const FINGERPRINT_BYTES: usize = 1024;
+
+/// How long a rotated-away file is kept open at most while nginx has not written to the new one.
+pub const MAX_DRAIN: Duration = Duration::from_secs(600);
+
+/// The identifying start of a file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Fingerprint {
+    len: u32,
+    hash: u64,
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Reads the file's first bytes (without moving its read position) and checks them against
+/// `known`: `None` when they differ (the file was replaced or truncated and refilled), else the
+/// fingerprint over what is there now (it grows up to [`FINGERPRINT_BYTES`]).
+fn check_start(file: &File, known: Fingerprint) -> Option<Fingerprint> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = [0u8; FINGERPRINT_BYTES];
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Some(known), // cannot tell: trust the inode
+        }
+    }
+    let old = known.len as usize;
+    // A zero length is no fingerprint yet (a new or empty file, an older state file).
+    if n < old || (old > 0 && fnv1a(&buf[..old]) != known.hash) {
+        return None;
+    }
+    Some(Fingerprint {
+        len: n as u32,
+        hash: fnv1a(&buf[..n]),
+    })
 }
 
 /// Tailing settings.
@@ -72,6 +129,7 @@ struct OpenFile {
     file: File,
     dev: u64,
     ino: u64,
+    fp: Fingerprint,
     /// Bytes read from the file so far (the read position).
     read_pos: u64,
     lb: LineBuffer,
@@ -86,10 +144,12 @@ impl OpenFile {
         file.seek(SeekFrom::Start(offset))?;
         let mut lb = LineBuffer::new(max_line);
         lb.reset(offset);
+        let fp = check_start(&file, Fingerprint::default()).unwrap_or_default();
         Ok(OpenFile {
             file,
             dev: meta.dev(),
             ino: meta.ino(),
+            fp,
             read_pos: offset,
             lb,
             last_data: Instant::now(),
@@ -101,8 +161,42 @@ impl OpenFile {
             dev: self.dev,
             ino: self.ino,
             offset: self.lb.consumed(),
+            fp_len: self.fp.len,
+            fp_hash: self.fp.hash,
         }
     }
+
+    /// Whether this open file still starts as it did (else it was truncated and refilled);
+    /// extends the fingerprint while the file is shorter than [`FINGERPRINT_BYTES`].
+    fn same_start(&mut self) -> bool {
+        match check_start(&self.file, self.fp) {
+            Some(fp) => {
+                self.fp = fp;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Whether the file at `path` is the one `p` was saved from: same inode and same first bytes.
+fn is_same_file(path: &Path, p: &Position) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let Ok(meta) = file.metadata() else {
+        return false;
+    };
+    (meta.dev(), meta.ino()) == (p.dev, p.ino)
+        && meta.len() >= p.offset
+        && check_start(
+            &file,
+            Fingerprint {
+                len: p.fp_len,
+                hash: p.fp_hash,
+            },
+        )
+        .is_some()
 }
 
 /// Follows one file and feeds its lines to the pipeline.
@@ -150,7 +244,14 @@ impl Tailer {
             }
         };
         let start = match resume {
-            Some(p) if (p.dev, p.ino) == (meta.dev(), meta.ino()) => p.offset,
+            Some(p) if (p.dev, p.ino) == (meta.dev(), meta.ino()) => {
+                if is_same_file(&self.path, &p) {
+                    p.offset
+                } else {
+                    tracing::warn!(file = %self.path.display(), "the file was truncated or replaced while the sidecar was stopped (its first bytes changed); reading it from the start");
+                    0
+                }
+            }
             Some(p) => {
                 // The name moved on while we were stopped: finish the rotated file first.
                 match find_by_inode(&self.path, p) {
@@ -213,7 +314,11 @@ impl Tailer {
                 &mut self.warned,
             );
             progressed |= got;
-            if !got && self.draining[i].last_data.elapsed() >= self.cfg.drain_grace {
+            // nginx writes to the old file until it reopens its logs: wait for data in the new
+            // one (or a long silence) before closing the old.
+            let idle = self.draining[i].last_data.elapsed();
+            let reopened = self.current.as_ref().is_some_and(|c| c.read_pos > 0);
+            if !got && idle >= self.cfg.drain_grace && (reopened || idle >= MAX_DRAIN) {
                 let mut f = self.draining.remove(i);
                 flush_partial(&mut f, shared, log, kind);
                 continue;
@@ -228,6 +333,12 @@ impl Tailer {
                 }
             }
             Some(cur) => {
+                if !cur.same_start() {
+                    self.truncated(shared);
+                }
+                let Some(cur) = self.current.as_mut() else {
+                    return progressed;
+                };
                 let got = read_available(
                     cur,
                     shared,
@@ -265,13 +376,22 @@ impl Tailer {
                 p.sink.rotated(self.log);
             }
         } else if meta.len() < cur.read_pos {
-            tracing::info!(file = %self.path.display(), "log file was truncated (copytruncate); reading from the start");
-            if cur.file.seek(SeekFrom::Start(0)).is_ok() {
-                cur.read_pos = 0;
-                cur.lb.reset(0);
-                if let Ok(mut p) = shared.lock() {
-                    p.sink.rotated(self.log);
-                }
+            self.truncated(shared);
+        }
+    }
+
+    /// Copytruncate: read the current file again from byte 0.
+    fn truncated(&mut self, shared: &Shared) {
+        let Some(cur) = self.current.as_mut() else {
+            return;
+        };
+        tracing::info!(file = %self.path.display(), "log file was truncated (copytruncate); reading from the start");
+        if cur.file.seek(SeekFrom::Start(0)).is_ok() {
+            cur.read_pos = 0;
+            cur.lb.reset(0);
+            cur.fp = Fingerprint::default();
+            if let Ok(mut p) = shared.lock() {
+                p.sink.rotated(self.log);
             }
         }
     }
@@ -367,6 +487,7 @@ fn find_by_inode(path: &Path, p: Position) -> Option<PathBuf> {
         .map(|e| e.path())
         .find(|c| {
             fs::metadata(c).is_ok_and(|m| m.is_file() && m.dev() == p.dev && m.ino() == p.ino)
+                && is_same_file(c, &p)
         })
 }
 

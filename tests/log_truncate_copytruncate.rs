@@ -31,3 +31,54 @@ fn copytruncate_is_detected_and_read_from_zero() {
         37.0
     );
 }
+
+/// Truncated and refilled past the old read position before the sidecar looked again (it is
+/// stopped with SIGSTOP meanwhile): the changed first bytes give it away, nothing is lost and no
+/// line is read from the middle.
+#[test]
+fn truncate_and_refill_between_two_looks_is_detected_by_the_first_bytes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("access.log");
+    append(&log, &[]);
+    let l = log.display().to_string();
+    let sidecar = Sidecar::start(&["--format", "ws_timing", "--access-log", &l]);
+    append(&log, &vec![ws_line("/ws/before", 101, "0.002"); 3]);
+    let before = r#"nginxlog_ws_upgrade_requests_total{path="/ws/before",status="101",answered_by="upstream"}"#;
+    sidecar.wait_value(before, 3.0);
+    let pid = sidecar.pid().to_string();
+    let signal = |sig: &str| {
+        assert!(std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("kill")
+            .success())
+    };
+    signal("-STOP");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log)
+        .expect("truncate");
+    append(
+        &log,
+        &vec![ws_line("/ws/after-the-truncation", 101, "0.002"); 10],
+    );
+    signal("-CONT");
+    let after = r#"nginxlog_ws_upgrade_requests_total{path="/ws/after-the-truncation",status="101",answered_by="upstream"}"#;
+    sidecar.wait_value(after, 10.0);
+    let m = sidecar.metrics();
+    assert_eq!(sample(&m, before), 3.0, "{m}");
+    assert_eq!(
+        sample(
+            &m,
+            &format!(r#"nginxlog_lines_malformed_total{{log="{l}"}}"#)
+        ),
+        0.0,
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, &format!(r#"nginxlog_log_rotations_total{{log="{l}"}}"#)),
+        1.0,
+        "{m}"
+    );
+}

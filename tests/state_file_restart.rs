@@ -47,3 +47,58 @@ fn restart_counts_lines_written_while_stopped_once() {
         0.0
     );
 }
+
+/// copytruncate (or a recreated file that got the old inode number back) while the sidecar was
+/// stopped: same inode, but the first bytes changed, so the saved offset means nothing. The new
+/// content is read from byte 0, not from the middle of a line.
+#[test]
+fn a_file_truncated_and_refilled_while_stopped_is_read_from_the_start() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("access.log");
+    let state = tmp.path().join("state.json");
+    append(&log, &vec![ws_line("/ws/old", 101, "0.001"); 4]);
+    let (l, s) = (log.display().to_string(), state.display().to_string());
+    let args = [
+        "--format",
+        "ws_timing",
+        "--access-log",
+        &l,
+        "--state-file",
+        &s,
+    ];
+    let sidecar = Sidecar::start(&args);
+    append(&log, &vec![ws_line("/ws/chat", 101, "0.002"); 5]);
+    let chat = r#"nginxlog_ws_upgrade_requests_total{path="/ws/chat",status="101",answered_by="upstream"}"#;
+    sidecar.wait_value(chat, 5.0);
+    assert!(sidecar.terminate().success());
+
+    // Stopped: copytruncate, then more new bytes than the saved offset.
+    std::fs::copy(&log, tmp.path().join("access.log.1")).expect("copy");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log)
+        .expect("truncate");
+    append(
+        &log,
+        &vec![ws_line("/ws/new-after-the-copy", 403, "0.002"); 20],
+    );
+
+    let sidecar = Sidecar::start(&args);
+    let new = r#"nginxlog_ws_upgrade_requests_total{path="/ws/new-after-the-copy",status="403",answered_by="upstream"}"#;
+    sidecar.wait_value(new, 20.0);
+    let m = sidecar.metrics();
+    assert_eq!(
+        sample(
+            &m,
+            &format!(r#"nginxlog_lines_malformed_total{{log="{l}"}}"#)
+        ),
+        0.0,
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, &format!(r#"nginxlog_lines_read_total{{log="{l}"}}"#)),
+        20.0,
+        "{m}"
+    );
+}
