@@ -1012,6 +1012,16 @@ fn compose_mounts_the_repository_dashboards_and_alerts_not_copies() {
         urls.contains(&"http://prometheus:9090"),
         "datasource urls {urls:?}: compose's Prometheus is http://prometheus:9090"
     );
+    // Grafana's minimum interval is the compose Prometheus' scrape interval, so that
+    // $__rate_interval neither leaves gaps nor smooths more than needed.
+    let scrape = yaml("deploy/compose/prometheus.yml")["global"]["scrape_interval"].clone();
+    for d in ds["datasources"].as_sequence().expect("datasources") {
+        assert_eq!(
+            s(&d["jsonData"]["timeInterval"]),
+            s(&scrape),
+            "datasource timeInterval must match deploy/compose/prometheus.yml's scrape_interval"
+        );
+    }
     assert!(c["services"]["prometheus"]["ports"]
         .as_sequence()
         .expect("ports")
@@ -1288,9 +1298,13 @@ fn kubernetes_pod_shares_the_logs_and_is_scraped_and_probed() {
         .find(|p| p["name"] == "metrics")
         .expect("a port named metrics");
     assert_eq!(port["containerPort"].as_u64(), Some(9680));
-    assert_eq!(s(&sc["readinessProbe"]["httpGet"]["path"]), "/readyz");
+    // Liveness only: a readiness probe on the sidecar would take nginx out of the Service
+    // whenever the sidecar is unready.
+    assert!(
+        sc.get("readinessProbe").is_none(),
+        "the sidecar must not have a readinessProbe: a sidecar problem would take nginx out of the Service"
+    );
     assert_eq!(s(&sc["livenessProbe"]["httpGet"]["path"]), "/healthz");
-    assert_eq!(s(&sc["readinessProbe"]["httpGet"]["port"]), "metrics");
     assert_eq!(s(&sc["livenessProbe"]["httpGet"]["port"]), "metrics");
     let mem = |v: &Value| -> u64 {
         let t = s(v);
