@@ -51,7 +51,9 @@ const CONTRACT: &[(&str, &str)] = &[
 ];
 
 const RULES: &str = "alerts/nginxlog-rules.yml";
-const RUNBOOK: &str = "https://github.com/nginxlog-sidecar/nginxlog-sidecar#troubleshooting";
+/// Every alert's runbook_url is this plus the anchor of a README heading named after the alert.
+const RUNBOOK_BASE: &str =
+    "https://github.com/nginxlog-sidecar/nginxlog-sidecar/blob/main/README.md#";
 
 /// Alerts that must exist.
 const ALERTS: &[&str] = &[
@@ -541,6 +543,7 @@ fn rules_parse_use_exported_metrics_and_carry_severity_and_runbook() {
     let rules = rules();
     let records = recording_names();
     let allowed = allowed_names(&records);
+    let readme_anchors = markdown_anchors(&read("README.md"));
     let mut alerts = BTreeSet::new();
     for r in &rules {
         let what = r
@@ -581,10 +584,20 @@ fn rules_parse_use_exported_metrics_and_carry_severity_and_runbook() {
                     "{alert}: annotation {key} missing or too short"
                 );
             }
+            let runbook = r.raw["annotations"]["runbook_url"]
+                .as_str()
+                .unwrap_or_default();
+            let anchor = runbook.strip_prefix(RUNBOOK_BASE).unwrap_or_else(|| {
+                panic!("{alert}: runbook_url {runbook:?} must start with {RUNBOOK_BASE}")
+            });
+            assert!(
+                readme_anchors.contains(anchor),
+                "{alert}: runbook_url anchor #{anchor} is not a heading of README.md"
+            );
             assert_eq!(
-                r.raw["annotations"]["runbook_url"].as_str(),
-                Some(RUNBOOK),
-                "{alert}: runbook_url"
+                anchor,
+                github_anchor(alert),
+                "{alert}: runbook_url should point at the README section named after the alert"
             );
             assert!(
                 r.raw["for"].as_str().is_some(),
@@ -613,6 +626,76 @@ fn rules_parse_use_exported_metrics_and_carry_severity_and_runbook() {
     ] {
         assert!(records.contains(want), "recording rule {want} is missing");
     }
+}
+
+/// The anchor GitHub gives a Markdown heading: lowercase, spaces become `-`, punctuation other
+/// than `-` and `_` is dropped.
+fn github_anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            '-' | '_' => Some(c),
+            c if c.is_alphanumeric() => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Anchors of the ATX headings of a Markdown text (fenced code blocks skipped), with GitHub's
+/// `-1`, `-2`, ... suffixes for repeated headings.
+fn markdown_anchors(text: &str) -> BTreeSet<String> {
+    let mut anchors = BTreeSet::new();
+    let mut in_fence = false;
+    for line in text.lines() {
+        let t = line.trim_start();
+        if t.starts_with("```") || t.starts_with("~~~") {
+            in_fence = !in_fence;
+            continue;
+        }
+        if in_fence || line.starts_with(' ') {
+            continue;
+        }
+        let hashes = t.chars().take_while(|&c| c == '#').count();
+        if !(1..=6).contains(&hashes) || !t[hashes..].starts_with(' ') {
+            continue;
+        }
+        let base = github_anchor(t[hashes..].trim().trim_end_matches('#'));
+        let mut anchor = base.clone();
+        let mut n = 0;
+        while anchors.contains(&anchor) {
+            n += 1;
+            anchor = format!("{base}-{n}");
+        }
+        anchors.insert(anchor);
+    }
+    anchors
+}
+
+#[test]
+fn github_anchors_follow_githubs_rules() {
+    assert_eq!(
+        github_anchor("NginxWebSocketUpgrade403Spike"),
+        "nginxwebsocketupgrade403spike"
+    );
+    assert_eq!(
+        github_anchor("403 on /ws/ while plain HTTPS works"),
+        "403-on-ws-while-plain-https-works"
+    );
+    assert_eq!(
+        github_anchor("Troubleshooting: 403 on /ws/ while HTTPS works"),
+        "troubleshooting-403-on-ws-while-https-works"
+    );
+    assert_eq!(github_anchor("`--max_paths` (a-b)"), "--max_paths-a-b");
+    let md = "# T\n## A b\n```sh\n# not a heading\n```\n## A b\n#nope\n";
+    let got = markdown_anchors(md);
+    let want: BTreeSet<String> = ["t", "a-b", "a-b-1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(got, want);
 }
 
 #[test]
