@@ -19,8 +19,22 @@ fn classifier(format: &str) -> Classifier {
 
 thread_local! {
     /// Built once per thread: building the signature automaton per case would dominate the run.
-    static CLASSIFIERS: RefCell<Vec<Classifier>> =
-        RefCell::new(["ws_timing", "combined", "main", "json"].map(classifier).into());
+    static CLASSIFIERS: RefCell<Vec<Classifier>> = RefCell::new({
+        let mut v: Vec<Classifier> = [
+            "ws_timing",
+            "combined",
+            "main",
+            "json",
+            // Adjacent variables split at the path's `/`, and a pasted JSON template.
+            "$time_iso8601 $request_method $scheme://$host$request_uri $status",
+            r#"log_format j escape=json '{"t":"$msec","req":"$request","code":$status}';"#,
+        ]
+        .map(classifier)
+        .into();
+        // --format auto: detection runs on the first lines, garbage included.
+        v.push(Classifier::auto(&ClassifyConfig::default()).expect("auto"));
+        v
+    });
 }
 
 fn with_classifiers<R>(f: impl FnOnce(&mut [Classifier]) -> R) -> R {
