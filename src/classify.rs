@@ -125,6 +125,21 @@ pub struct Classifier {
     /// try. Empty once the format is known.
     candidates: Vec<(&'static str, LineFormat)>,
     detected: Option<&'static str>,
+    /// `--format auto` with several access logs: each log detects its own format; the state of
+    /// the logs not being read right now is parked here, indexed by log.
+    parked: Vec<Option<FormatState>>,
+    active_log: usize,
+    auto: bool,
+}
+
+/// One access log's format under `--format auto`, while another log's lines are classified.
+#[derive(Debug)]
+struct FormatState {
+    format: LineFormat,
+    logs_upgrade: bool,
+    logs_header_time: bool,
+    candidates: Vec<(&'static str, LineFormat)>,
+    detected: Option<&'static str>,
 }
 
 /// Presets `--format auto` tries, most specific first: a `ws_timing` or `main` line also
@@ -150,6 +165,9 @@ impl Classifier {
             open_quote: false,
             candidates: Vec::new(),
             detected: None,
+            parked: Vec::new(),
+            active_log: 0,
+            auto: false,
         })
     }
 
@@ -167,7 +185,53 @@ impl Classifier {
             .ok_or("no presets")?;
         let mut c = Classifier::new(first, cfg)?;
         c.candidates = candidates;
+        c.auto = true;
         Ok(c)
+    }
+
+    /// Makes `log`'s format the active one before its lines are classified. Only `--format
+    /// auto` keeps a format per log (each detects its own); otherwise one format serves all, and
+    /// with a single log nothing ever moves.
+    #[inline]
+    pub fn select_log(&mut self, log: usize) {
+        if self.auto && log != self.active_log {
+            self.switch_log(log);
+        }
+    }
+
+    #[cold]
+    fn switch_log(&mut self, log: usize) {
+        let slots = self.parked.len().max(self.active_log + 1).max(log + 1);
+        self.parked.resize_with(slots, || None);
+        let incoming = match self.parked[log].take() {
+            Some(state) => state,
+            None => {
+                // Not seen yet: start from the presets (the active log's list may be used up).
+                let candidates: Vec<(&'static str, LineFormat)> = AUTO_PRESETS
+                    .iter()
+                    .filter_map(|&n| LineFormat::compile(n).ok().map(|f| (n, f)))
+                    .collect();
+                FormatState {
+                    format: self.format.clone(),
+                    logs_upgrade: self.logs_upgrade,
+                    logs_header_time: self.logs_header_time,
+                    candidates,
+                    detected: None,
+                }
+            }
+        };
+        let outgoing = FormatState {
+            format: std::mem::replace(&mut self.format, incoming.format),
+            logs_upgrade: std::mem::replace(&mut self.logs_upgrade, incoming.logs_upgrade),
+            logs_header_time: std::mem::replace(
+                &mut self.logs_header_time,
+                incoming.logs_header_time,
+            ),
+            candidates: std::mem::replace(&mut self.candidates, incoming.candidates),
+            detected: std::mem::replace(&mut self.detected, incoming.detected),
+        };
+        self.parked[self.active_log] = Some(outgoing);
+        self.active_log = log;
     }
 
     /// The preset `--format auto` settled on, once an access line has been read.

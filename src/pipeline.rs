@@ -75,13 +75,16 @@ impl<S: Sink> Pipeline<S> {
         };
         let before = self.classifier.labels.overflow;
         let outcome = match kind {
-            LogKind::Access => match self.classifier.access(line) {
-                Ok(ev) => {
-                    self.sink.access(log, &ev, &self.classifier.labels);
-                    Outcome::Parsed
+            LogKind::Access => {
+                self.classifier.select_log(log);
+                match self.classifier.access(line) {
+                    Ok(ev) => {
+                        self.sink.access(log, &ev, &self.classifier.labels);
+                        Outcome::Parsed
+                    }
+                    Err(e) => Outcome::Malformed(e.reason),
                 }
-                Err(e) => Outcome::Malformed(e.reason),
-            },
+            }
             LogKind::Error => match self.classifier.error(line) {
                 Ok(ErrorLine::Event(ev)) => {
                     self.sink.error(log, &ev, &self.classifier.labels);

@@ -124,3 +124,39 @@ fn parse_strict_accepts_every_fixture() {
         }
     }
 }
+
+/// Without --format, every access log detects its own format: the four fixture logs (the same
+/// traffic in four formats) read by one sidecar give four times the requests of one, with no
+/// malformed line, and the ws_timing log still knows who answered.
+#[test]
+fn auto_detects_each_log_on_its_own() {
+    let mut cmd = Command::new(sidecar_bin());
+    cmd.args(["run", "--once"]);
+    for dir in ["combined", "ws_timing", "main", "json"] {
+        cmd.arg("--access-log")
+            .arg(repo().join("fixtures").join(dir).join("access.log"));
+    }
+    let out = cmd.output().expect("run --once");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = String::from_utf8(out.stdout).expect("utf-8 metrics");
+    let total = |m: &str| -> f64 {
+        series(m, "nginxlog_http_requests_total{")
+            .iter()
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let one = once("ws_timing", "ws_timing");
+    assert!(total(&one) > 0.0);
+    assert_eq!(total(&m), 4.0 * total(&one), "{m}");
+    assert!(
+        series(&m, "nginxlog_lines_malformed_total{")
+            .iter()
+            .all(|l| l.ends_with(" 0")),
+        "{m}"
+    );
+    assert!(m.contains(r#"answered_by="upstream""#), "{m}");
+}
