@@ -13,13 +13,7 @@ fn copytruncate_is_detected_and_read_from_zero() {
     let series = r#"nginxlog_ws_upgrade_requests_total{path="/ws/chat",status="101",answered_by="upstream"}"#;
     append(&log, &vec![ws_line("/ws/chat", 101, "0.002"); 30]);
     sidecar.wait_value(series, 30.0);
-    // logrotate copytruncate: copy, then truncate in place.
-    std::fs::copy(&log, tmp.path().join("access.log.1")).expect("copy");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(&log)
-        .expect("truncate");
+    copytruncate(&log);
     sidecar.wait_value(
         &format!(r#"nginxlog_log_rotations_total{{log="{l}"}}"#),
         1.0,
@@ -54,11 +48,7 @@ fn truncate_and_refill_between_two_looks_is_detected_by_the_first_bytes() {
             .success())
     };
     signal("-STOP");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(&log)
-        .expect("truncate");
+    truncate(&log);
     append(
         &log,
         &vec![ws_line("/ws/after-the-truncation", 101, "0.002"); 10],
@@ -69,15 +59,12 @@ fn truncate_and_refill_between_two_looks_is_detected_by_the_first_bytes() {
     let m = sidecar.metrics();
     assert_eq!(sample(&m, before), 3.0, "{m}");
     assert_eq!(
-        sample(
-            &m,
-            &format!(r#"nginxlog_lines_malformed_total{{log="{l}"}}"#)
-        ),
+        log_metric(&m, "nginxlog_lines_malformed_total", &l),
         0.0,
         "{m}"
     );
     assert_eq!(
-        sample(&m, &format!(r#"nginxlog_log_rotations_total{{log="{l}"}}"#)),
+        log_metric(&m, "nginxlog_log_rotations_total", &l),
         1.0,
         "{m}"
     );

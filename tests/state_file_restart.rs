@@ -73,12 +73,7 @@ fn a_file_truncated_and_refilled_while_stopped_is_read_from_the_start() {
     assert!(sidecar.terminate().success());
 
     // Stopped: copytruncate, then more new bytes than the saved offset.
-    std::fs::copy(&log, tmp.path().join("access.log.1")).expect("copy");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(&log)
-        .expect("truncate");
+    copytruncate(&log);
     append(
         &log,
         &vec![ws_line("/ws/new-after-the-copy", 403, "0.002"); 20],
@@ -89,16 +84,9 @@ fn a_file_truncated_and_refilled_while_stopped_is_read_from_the_start() {
     sidecar.wait_value(new, 20.0);
     let m = sidecar.metrics();
     assert_eq!(
-        sample(
-            &m,
-            &format!(r#"nginxlog_lines_malformed_total{{log="{l}"}}"#)
-        ),
+        log_metric(&m, "nginxlog_lines_malformed_total", &l),
         0.0,
         "{m}"
     );
-    assert_eq!(
-        sample(&m, &format!(r#"nginxlog_lines_read_total{{log="{l}"}}"#)),
-        20.0,
-        "{m}"
-    );
+    assert_eq!(log_metric(&m, "nginxlog_lines_read_total", &l), 20.0, "{m}");
 }

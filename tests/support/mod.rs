@@ -539,6 +539,28 @@ pub fn sample(scrape: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Truncates a file in place (what logrotate's `copytruncate` does after copying).
+pub fn truncate(path: &Path) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .expect("truncate");
+}
+
+/// logrotate's `copytruncate`: copy the log beside it as `<name>.1`, then truncate it in place.
+pub fn copytruncate(path: &Path) {
+    let mut copy = path.as_os_str().to_owned();
+    copy.push(".1");
+    std::fs::copy(path, PathBuf::from(copy)).expect("copy");
+    truncate(path);
+}
+
+/// A per-log self-metric (`nginxlog_lines_read_total`, `..._malformed_total`, ...) of `log`.
+pub fn log_metric(scrape: &str, metric: &str, log: &str) -> f64 {
+    sample(scrape, &format!(r#"{metric}{{log="{log}"}}"#))
+}
+
 /// Appends lines to a file (one write per line, like nginx).
 pub fn append(path: &Path, lines: &[String]) {
     let mut f = std::fs::OpenOptions::new()
