@@ -250,6 +250,9 @@ enum Msg {
 
 struct Job {
     seq: u64,
+    /// Index of the file the chunk comes from: the pipeline's log id, so `--format auto`
+    /// detects each file's format on its own.
+    file: usize,
     kind: LogKind,
     chunk: Chunk,
     reply: Sender<Msg>,
@@ -333,7 +336,13 @@ fn fixed_labels(c: &Classifier) -> LabelId {
 }
 
 /// Parses and classifies the lines of a chunk through the shared pipeline.
-fn parse_chunk(p: &mut Pipeline<ChunkSink<'_>>, kind: LogKind, max_line: usize, chunk: &mut Chunk) {
+fn parse_chunk(
+    p: &mut Pipeline<ChunkSink<'_>>,
+    file: usize,
+    kind: LogKind,
+    max_line: usize,
+    chunk: &mut Chunk,
+) {
     std::mem::swap(&mut p.sink.events, &mut chunk.events);
     p.sink.events.clear();
     chunk.lines = 0;
@@ -350,7 +359,7 @@ fn parse_chunk(p: &mut Pipeline<ChunkSink<'_>>, kind: LogKind, max_line: usize, 
     let mut bad = (0u64, std::mem::take(&mut chunk.malformed_examples));
     let mut n = 0u64;
     if let Some(len) = chunk.oversized_lead {
-        let o = p.feed(0, kind, Frame::Oversized(len));
+        let o = p.feed(file, kind, Frame::Oversized(len));
         note(n, o, &mut bad);
         n += 1;
     }
@@ -364,7 +373,7 @@ fn parse_chunk(p: &mut Pipeline<ChunkSink<'_>>, kind: LogKind, max_line: usize, 
         } else {
             Frame::Line(line)
         };
-        let o = p.feed(0, kind, frame);
+        let o = p.feed(file, kind, frame);
         if o == Outcome::Continuation {
             p.sink.events.push(Event::Continuation);
         }
@@ -387,6 +396,7 @@ enum Parse<'g> {
 /// Reads one file into chunks of whole lines until it ends or the merge goes away.
 fn read_file(
     path: &Path,
+    file: usize,
     kind: LogKind,
     opts: &Options,
     tokens: Receiver<Chunk>,
@@ -462,6 +472,7 @@ fn read_file(
             Parse::Pool(jobs) => {
                 let job = Job {
                     seq,
+                    file,
                     kind,
                     chunk,
                     reply: reply.clone(),
@@ -471,7 +482,7 @@ fn read_file(
                 }
             }
             Parse::Inline(p) => {
-                parse_chunk(p, kind, opts.max_line, &mut chunk);
+                parse_chunk(p, file, kind, opts.max_line, &mut chunk);
                 if reply.send(Msg::Chunk(seq, chunk)).is_err() {
                     return;
                 }
@@ -708,11 +719,12 @@ impl<'a> HistoryReader<'a> {
                         };
                         let Job {
                             seq,
+                            file,
                             kind,
                             mut chunk,
                             reply,
                         } = job;
-                        parse_chunk(&mut p, kind, opts.max_line, &mut chunk);
+                        parse_chunk(&mut p, file, kind, opts.max_line, &mut chunk);
                         let _ = reply.send(Msg::Chunk(seq, chunk));
                     }
                 });
@@ -730,7 +742,7 @@ impl<'a> HistoryReader<'a> {
                     Some(c) => Parse::Inline(Box::new(chunk_pipeline(c, global))),
                     None => Parse::Pool(job_tx_ref.clone()),
                 };
-                s.spawn(move || read_file(&path, kind, opts, tok_rx, reply_tx, parse));
+                s.spawn(move || read_file(&path, f, kind, opts, tok_rx, reply_tx, parse));
                 Cursor {
                     file: f,
                     rank: rank_of[f],

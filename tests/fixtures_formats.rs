@@ -160,3 +160,43 @@ fn auto_detects_each_log_on_its_own() {
     );
     assert!(m.contains(r#"answered_by="upstream""#), "{m}");
 }
+
+/// History too: `backfill` without --format reads files of three formats in one run, each file
+/// detecting its own, and counts every request.
+#[test]
+fn backfill_auto_detects_each_file_on_its_own() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let om = tmp.path().join("mix.om");
+    let mut cmd = Command::new(sidecar_bin());
+    cmd.arg("backfill");
+    for dir in ["ws_timing", "combined", "json"] {
+        cmd.arg("--access-log")
+            .arg(repo().join("fixtures").join(dir).join("access.log"));
+    }
+    let out = cmd.arg("--output").arg(&om).output().expect("run backfill");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&om).expect("read the OpenMetrics file");
+    // The last sample of each request counter is its total.
+    let mut last = std::collections::BTreeMap::new();
+    for l in text
+        .lines()
+        .filter(|l| l.starts_with("nginxlog_http_requests_total{"))
+    {
+        let mut parts = l.rsplitn(3, ' ');
+        let _ts = parts.next();
+        let value: f64 = parts.next().and_then(|v| v.parse().ok()).expect("a value");
+        last.insert(parts.next().expect("a series").to_string(), value);
+    }
+    let one: f64 = series(
+        &once("ws_timing", "ws_timing"),
+        "nginxlog_http_requests_total{",
+    )
+    .iter()
+    .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+    .sum();
+    assert_eq!(last.values().sum::<f64>(), 3.0 * one, "{text}");
+}
