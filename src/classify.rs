@@ -199,6 +199,33 @@ impl Classifier {
         }
     }
 
+    /// `--format auto`: fixes `log`'s format to a preset found beforehand (history probes each
+    /// file's first lines), so it does not depend on which of its lines a worker sees first.
+    pub fn fix_log_format(&mut self, log: usize, name: &'static str) {
+        let Some(format) = self.auto.then(|| LineFormat::compile(name).ok()).flatten() else {
+            return;
+        };
+        let state = FormatState {
+            logs_upgrade: format.logs(Var::HttpUpgrade),
+            logs_header_time: format.logs(Var::UpstreamHeaderTime),
+            format,
+            candidates: Vec::new(),
+            detected: Some(name),
+        };
+        if log == self.active_log {
+            self.format = state.format;
+            self.logs_upgrade = state.logs_upgrade;
+            self.logs_header_time = state.logs_header_time;
+            self.candidates = state.candidates;
+            self.detected = state.detected;
+        } else {
+            if self.parked.len() <= log {
+                self.parked.resize_with(log + 1, || None);
+            }
+            self.parked[log] = Some(state);
+        }
+    }
+
     #[cold]
     fn switch_log(&mut self, log: usize) {
         let slots = self.parked.len().max(self.active_log + 1).max(log + 1);

@@ -342,20 +342,25 @@ pub const REPORT_FORMATS: [&str; 4] = ["table", "markdown", "json", "html"];
 
 impl CompareArgs {
     /// The report format and the log format, from --format, --report-format and --log-format.
-    pub fn formats(&self) -> (&str, &str) {
+    pub fn formats(&self) -> anyhow::Result<(&str, &str)> {
         let (report_in_format, log_in_format) = match self.format.as_deref() {
             Some(f) if REPORT_FORMATS.contains(&f) => (Some(f), None),
             Some(f) => (None, Some(f)),
             None => (None, None),
         };
-        (
+        if let (Some(a), Some(b)) = (report_in_format, self.report_format.as_deref()) {
+            if a != b {
+                anyhow::bail!("--format {a} and --report-format {b} disagree: give one of them");
+            }
+        }
+        Ok((
             report_in_format
                 .or(self.report_format.as_deref())
                 .unwrap_or("table"),
             log_in_format
                 .or(self.log_format.as_deref())
                 .unwrap_or("auto"),
-        )
+        ))
     }
 }
 

@@ -372,7 +372,7 @@ pub fn run(args: &crate::cli::CompareArgs) -> anyhow::Result<()> {
             },
         )
     };
-    let (report_format, log_format) = args.formats();
+    let (report_format, log_format) = args.formats()?;
     let make = || args.classify.classifier(log_format);
     make()?;
     let threads = args.threads.unwrap_or_else(history::default_threads);

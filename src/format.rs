@@ -426,7 +426,7 @@ impl StepFormat {
             } else if let Some(Step::Field { slot }) = steps.last() {
                 // `$host$request_uri`: a path variable always starts with `/`, which ends the
                 // field before it (a host or scheme has none).
-                if starts_with_slash(name) && !starts_with_slash(&slots[*slot as usize].name) {
+                if starts_with_slash(name) && never_has_slash(&slots[*slot as usize].name) {
                     let slot = push_slot(&mut slots, &mut index, name);
                     steps.push(Step::Field { slot });
                     i = next;
@@ -563,6 +563,22 @@ impl StepFormat {
     }
 }
 
+/// Variables whose value never contains `/` (host names, schemes, ports): a path variable may
+/// follow them directly, since its first `/` ends them.
+fn never_has_slash(name: &str) -> bool {
+    matches!(
+        name,
+        "host"
+            | "http_host"
+            | "server_name"
+            | "hostname"
+            | "scheme"
+            | "server_addr"
+            | "server_port"
+            | "proxy_host"
+    )
+}
+
 /// Variables whose value always starts with `/`, so they can follow another variable directly.
 fn starts_with_slash(name: &str) -> bool {
     matches!(name, "request_uri" | "uri" | "document_uri")
@@ -697,6 +713,19 @@ fn find_in_head(h: &[u8], b: u8) -> (Option<usize>, usize) {
     (None, i)
 }
 
+/// `$name` or `${name}` and nothing else: the variable's name.
+fn single_variable(v: &[u8]) -> Option<&str> {
+    let name = v.strip_prefix(b"$")?;
+    let name = match name.strip_prefix(b"{") {
+        Some(inner) => inner.strip_suffix(b"}")?,
+        None => name,
+    };
+    if name.is_empty() || !name.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_') {
+        return None;
+    }
+    std::str::from_utf8(name).ok()
+}
+
 /// Whether the byte at `at` is preceded by an odd run of backslashes (within the field).
 #[inline]
 fn escaped_at(line: &[u8], start: usize, at: usize) -> bool {
@@ -716,51 +745,34 @@ impl JsonFormat {
         let mut f = JsonFormat::default();
         let b = template.as_bytes();
         let mut i = 0;
+        // Each round reads `"key": value` and steps past the whole value, so constants and
+        // values of several parts never put the scan out of step.
         while let Some(q) = memchr::memchr(b'"', &b[i..]).map(|q| i + q) {
             let Some(kend) = memchr::memchr(b'"', &b[q + 1..]).map(|k| q + 1 + k) else {
                 break;
             };
             let key = &b[q + 1..kend];
-            let mut j = skip_ws(b, kend + 1);
+            let j = skip_ws(b, kend + 1);
             if b.get(j) != Some(&b':') {
                 i = kend + 1;
                 continue;
             }
-            j = skip_ws(b, j + 1);
-            let quoted = b.get(j) == Some(&b'"');
-            if quoted {
-                j += 1;
-            }
-            if b.get(j) != Some(&b'$') {
-                i = j.max(kend + 1);
-                continue;
-            }
-            let braced = b.get(j + 1) == Some(&b'{');
-            let start = j + 1 + usize::from(braced);
-            let len = b[start..]
-                .iter()
-                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
-                .count();
-            let mut end = start + len;
-            if braced {
-                if b.get(end) != Some(&b'}') {
-                    i = end;
-                    continue;
-                }
-                end += 1;
-            }
-            let whole = if quoted {
-                b.get(end) == Some(&b'"')
+            let v = skip_ws(b, j + 1);
+            let (value, next) = if b.get(v) == Some(&b'"') {
+                let end = json_string_end(b, v + 1).unwrap_or(b.len());
+                (&b[v + 1..end], end + 1)
             } else {
-                matches!(b.get(skip_ws(b, end)), Some(b',' | b'}'))
+                let end = b[v..]
+                    .iter()
+                    .position(|c| matches!(c, b',' | b'}'))
+                    .map_or(b.len(), |p| v + p);
+                (crate::values::trim(&b[v..end]), end)
             };
-            if whole && len > 0 {
-                if let Ok(var) = std::str::from_utf8(&b[start..start + len]) {
-                    let slot = push_slot(&mut f.slots, &mut f.index, var);
-                    f.keys.push((key.to_vec(), slot));
-                }
+            if let Some(var) = single_variable(value) {
+                let slot = push_slot(&mut f.slots, &mut f.index, var);
+                f.keys.push((key.to_vec(), slot));
             }
-            i = end + usize::from(quoted);
+            i = next.min(b.len());
         }
         f
     }
@@ -1077,18 +1089,20 @@ mod tests {
         assert_eq!(get(&v, "host"), "example.com");
         assert_eq!(get(&v, "uri"), "/a/b");
         assert!(fields("$host$uri", "example.com").is_err());
-        // Two path variables cannot be told apart.
+        // Two path variables, or a variable that may hold a `/`, cannot be told apart.
         assert!(LineFormat::compile("$uri$request_uri").is_err());
+        assert!(LineFormat::compile("$http_x_forwarded_prefix$uri").is_err());
     }
 
     #[test]
     fn a_pasted_json_template_maps_its_keys_to_variables() {
         let mut f = LineFormat::compile(
-            r#"log_format j escape=json '{"time":"$time_iso8601","req":"$request",'
+            r#"log_format j escape=json '{"type":"access","time":"$time_iso8601","req":"$request",'
+                 '"url":"$scheme://$host$request_uri","v":1,'
                  '"code":$status, "uht":"${upstream_header_time}", "mixed":"$host:$server_port"}';"#,
         )
         .expect("compiles");
-        let line = br#"{"time":"2026-11-28T01:53:32+00:00","req":"GET /ws/chat?t=1 HTTP/1.1","code":403,"uht":"0.002","mixed":"a:80"}"#;
+        let line = br#"{"type":"access","time":"2026-11-28T01:53:32+00:00","req":"GET /ws/chat?t=1 HTTP/1.1","url":"http://a/ws/chat?t=1","v":1,"code":403,"uht":"0.002","mixed":"a:80"}"#;
         let mut out = Fields::default();
         f.match_line(line, &mut out).expect("matches");
         let rec = crate::access::AccessRecord::new(line, &f, &out);

@@ -168,6 +168,8 @@ pub struct FileInfo {
     pub gzip: bool,
     /// Time of the first line that has one (from the probe).
     pub first_time: Option<f64>,
+    /// The preset `--format auto` found in the file's first lines (from the probe).
+    pub detected_format: Option<&'static str>,
     /// Lines read.
     pub lines: u64,
     /// Lines that did not parse.
@@ -642,6 +644,7 @@ impl<'a> HistoryReader<'a> {
                 path: input.path.clone(),
                 gzip: probe.gzip,
                 first_time: probe.first_time,
+                detected_format: probe.detected,
                 lines: 0,
                 malformed: 0,
                 malformed_examples: Vec::new(),
@@ -677,7 +680,14 @@ impl<'a> HistoryReader<'a> {
         let global = Mutex::new(make()?.labels);
         let mut workers = Vec::with_capacity(opts.threads);
         for _ in 0..opts.threads {
-            workers.push(make()?);
+            let mut w = make()?;
+            // Each file's format as its first lines showed it, the same in every worker.
+            for f in &files {
+                if let Some(name) = f.detected_format {
+                    w.fix_log_format(f.meta.index, name);
+                }
+            }
+            workers.push(w);
         }
         let mut order: Vec<usize> = (0..files.len()).collect();
         order.sort_by(|&a, &b| {
@@ -951,6 +961,8 @@ impl History {
 struct Probe {
     gzip: bool,
     first_time: Option<f64>,
+    /// The preset `--format auto` found in the first lines (None with an explicit format).
+    detected: Option<&'static str>,
 }
 
 /// Parses the first lines of a file: its first time, and whether it is in the expected format.
@@ -1025,7 +1037,11 @@ fn probe(
             kind.as_str()
         );
     }
-    Ok(Probe { gzip, first_time })
+    Ok(Probe {
+        gzip,
+        first_time,
+        detected: p.classifier.detected(),
+    })
 }
 
 #[cfg(test)]

@@ -23,9 +23,16 @@ pub fn is_secret_var(name: &str) -> bool {
         .any(|w| n.contains(w))
 }
 
-/// Variables that hold a request line (`GET /a?b HTTP/1.1`).
-fn is_request_line(name: &str) -> bool {
-    matches!(name, "request")
+/// Values shaped like a request line (`GET /a?b HTTP/1.1`), whatever their key is called:
+/// `$request`, or a JSON key such as `req`.
+fn is_request_line(name: &str, raw: &[u8]) -> bool {
+    if name == "request" {
+        return true;
+    }
+    let method = raw.iter().take_while(|b| b.is_ascii_uppercase()).count();
+    (3..=10).contains(&method)
+        && raw.get(method) == Some(&b' ')
+        && matches!(raw.get(method + 1), Some(b'/' | b'h' | b'H'))
 }
 
 /// Cuts `?query`, `#fragment` and `;params` (`;jsessionid=`) off a URL or path value:
@@ -57,9 +64,14 @@ pub fn strip_request(raw: &[u8]) -> Cow<'_, [u8]> {
     }
 }
 
-/// Whether a value of an unknown variable looks like a URL or path, so its query is cut.
+/// Whether a value of an unknown variable is a URL or path (it starts like one), so its query
+/// is cut; text that merely mentions a URL (a crawler's user agent) is left alone.
 fn looks_like_url(raw: &[u8]) -> bool {
-    raw.first() == Some(&b'/') || raw.windows(3).any(|w| w == b"://")
+    raw.first() == Some(&b'/')
+        || raw
+            .iter()
+            .position(|b| !b.is_ascii_alphanumeric() && !matches!(b, b'+' | b'-' | b'.'))
+            .is_some_and(|i| i > 0 && raw[i..].starts_with(b"://"))
 }
 
 /// Redacts a named field's raw value for printing; `None` when the field must not be printed.
@@ -68,7 +80,7 @@ pub fn field_raw<'a>(name: &str, raw: &'a [u8]) -> Option<Cow<'a, [u8]>> {
     if is_secret_var(name) {
         return None;
     }
-    if is_request_line(name) {
+    if is_request_line(name, raw) {
         return Some(strip_request(raw));
     }
     let urlish = matches!(
@@ -153,6 +165,15 @@ mod tests {
             Some("https://x/ws".into())
         );
         assert_eq!(s(field_raw("http_user_agent", b"a?b")), Some("a?b".into()));
+        assert_eq!(
+            s(field_raw("req", b"GET /ws/chat?token=S HTTP/1.1")),
+            Some("GET /ws/chat HTTP/1.1".into())
+        );
+        let bot = b"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+        assert_eq!(
+            s(field_raw("http_user_agent", bot)),
+            Some(String::from_utf8_lossy(bot).into_owned())
+        );
     }
 
     #[test]

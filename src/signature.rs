@@ -89,6 +89,10 @@ const HEAD_FRAGMENTS: u64 = {
     mask
 };
 
+/// The errno texts of `open() "..." failed (2: ...)` and `(13: ...)`: they count only after the
+/// last quote, where nginx writes them, not inside a requested file name.
+const FILE_ERRNO_FRAGMENTS: u64 = (1 << 27) | (1 << 28);
+
 /// Whether a head fragment found at `start` opens the message: at 0, after the
 /// `epoll_wait() reported that ` / `kevent() reported that ` nginx puts before some, or (for
 /// `worker_connections are not enough`) after the number of connections.
@@ -279,9 +283,18 @@ impl Catalogue {
     #[inline]
     pub fn classify(&self, message: &[u8]) -> SignatureId {
         let mut seen: u64 = 0;
+        let last_quote = memchr::memrchr(b'"', message);
         for m in self.ac.find_overlapping_iter(message) {
             let f = m.pattern().as_usize();
-            if HEAD_FRAGMENTS & (1 << f) == 0 || at_head(message, m.start(), f) {
+            let counts = if HEAD_FRAGMENTS & (1 << f) != 0 {
+                at_head(message, m.start(), f)
+            } else if FILE_ERRNO_FRAGMENTS & (1 << f) != 0 {
+                // nginx writes the errno after the quoted file name, never inside it.
+                last_quote.map_or(true, |q| m.start() > q)
+            } else {
+                true
+            };
+            if counts {
                 seen |= 1 << f;
             }
         }

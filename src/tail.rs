@@ -97,7 +97,11 @@ fn check_start(file: &File, known: Fingerprint) -> Option<Fingerprint> {
     }
     Some(Fingerprint {
         len: n as u32,
-        hash: fnv1a(&buf[..n]),
+        hash: if n == old {
+            known.hash
+        } else {
+            fnv1a(&buf[..n])
+        },
     })
 }
 

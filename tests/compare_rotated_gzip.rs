@@ -95,3 +95,53 @@ fn rotated_gzipped_shuffled_files_compare_like_the_single_file() {
     let lines: u64 = inputs.iter().filter_map(|i| i["lines"].as_u64()).sum();
     assert_eq!(lines, 114 + 18);
 }
+
+/// A file whose format changes midway (`combined` until nginx was reloaded with `ws_timing`),
+/// read without a log format: the format its first lines show holds for the whole file in
+/// every parser thread, so the report does not depend on --threads.
+#[test]
+fn auto_format_is_fixed_per_file_whatever_the_threads() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("access.log");
+    let ws = support::ws_line("/ws/chat", 101, "0.002");
+    let combined = ws
+        .split(" rt=")
+        .next()
+        .expect("combined prefix")
+        .to_string();
+    let mut text = String::new();
+    for _ in 0..1_500 {
+        text.push_str(&combined);
+        text.push('\n');
+    }
+    for _ in 0..40_000 {
+        text.push_str(&ws);
+        text.push('\n');
+    }
+    std::fs::write(&log, text).expect("write");
+    let report = |threads: &str| {
+        let out = Command::new(support::sidecar_bin())
+            .args([
+                "compare",
+                "--split",
+                "2026-11-28T00:00:00Z",
+                "--format",
+                "json",
+            ])
+            .args(["--threads", threads, "--access-log"])
+            .arg(&log)
+            .output()
+            .expect("run compare");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).expect("JSON report")
+    };
+    let one = report("1");
+    assert_eq!(one["after"]["access_lines"], 41_500, "{one:#}");
+    for threads in ["2", "4"] {
+        assert_eq!(report(threads), one, "--threads {threads}");
+    }
+}
