@@ -142,6 +142,19 @@ struct FormatState {
     detected: Option<&'static str>,
 }
 
+impl FormatState {
+    /// A log whose format is known to be the preset `name`.
+    fn settled(name: &'static str, format: LineFormat) -> FormatState {
+        FormatState {
+            logs_upgrade: format.logs(Var::HttpUpgrade),
+            logs_header_time: format.logs(Var::UpstreamHeaderTime),
+            format,
+            candidates: Vec::new(),
+            detected: Some(name),
+        }
+    }
+}
+
 /// Presets `--format auto` tries, most specific first: a `ws_timing` or `main` line also
 /// satisfies `combined`, which reads the common prefix and ignores what follows.
 pub const AUTO_PRESETS: [&str; 4] = ["ws_timing", "main", "combined", "json"];
@@ -205,19 +218,9 @@ impl Classifier {
         let Some(format) = self.auto.then(|| LineFormat::compile(name).ok()).flatten() else {
             return;
         };
-        let state = FormatState {
-            logs_upgrade: format.logs(Var::HttpUpgrade),
-            logs_header_time: format.logs(Var::UpstreamHeaderTime),
-            format,
-            candidates: Vec::new(),
-            detected: Some(name),
-        };
+        let state = FormatState::settled(name, format);
         if log == self.active_log {
-            self.format = state.format;
-            self.logs_upgrade = state.logs_upgrade;
-            self.logs_header_time = state.logs_header_time;
-            self.candidates = state.candidates;
-            self.detected = state.detected;
+            self.install(state);
         } else {
             if self.parked.len() <= log {
                 self.parked.resize_with(log + 1, || None);
@@ -247,7 +250,14 @@ impl Classifier {
                 }
             }
         };
-        let outgoing = FormatState {
+        let outgoing = self.install(incoming);
+        self.parked[self.active_log] = Some(outgoing);
+        self.active_log = log;
+    }
+
+    /// Makes `incoming` the active format state and returns the one it replaces.
+    fn install(&mut self, incoming: FormatState) -> FormatState {
+        FormatState {
             format: std::mem::replace(&mut self.format, incoming.format),
             logs_upgrade: std::mem::replace(&mut self.logs_upgrade, incoming.logs_upgrade),
             logs_header_time: std::mem::replace(
@@ -256,9 +266,7 @@ impl Classifier {
             ),
             candidates: std::mem::replace(&mut self.candidates, incoming.candidates),
             detected: std::mem::replace(&mut self.detected, incoming.detected),
-        };
-        self.parked[self.active_log] = Some(outgoing);
-        self.active_log = log;
+        }
     }
 
     /// The preset `--format auto` settled on, once an access line has been read.
@@ -284,11 +292,7 @@ impl Classifier {
             ));
         };
         let (name, format) = self.candidates.swap_remove(i);
-        self.candidates.clear();
-        self.logs_upgrade = format.logs(Var::HttpUpgrade);
-        self.logs_header_time = format.logs(Var::UpstreamHeaderTime);
-        self.format = format;
-        self.detected = Some(name);
+        self.install(FormatState::settled(name, format));
         tracing::info!(format = name, "access log format detected");
         Ok(())
     }

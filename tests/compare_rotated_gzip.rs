@@ -41,19 +41,12 @@ fn layout(root: &Path) {
     std::fs::write(rotated.join("error.log"), join(&elines[9..])).expect("write");
 }
 
-fn compare(dir: &Path, access: &str, error: &str) -> Value {
-    let split = support::repo().join("fixtures/broken-then-fixed/SPLIT");
+/// Runs `compare` in `dir` with `args` and returns its JSON report.
+fn compare_json(dir: &Path, args: &[&str]) -> Value {
     let out = Command::new(support::sidecar_bin())
         .current_dir(dir)
-        .args([
-            "compare",
-            "--format",
-            "ws_timing",
-            "--report-format",
-            "json",
-        ])
-        .args(["--access-log", access, "--error-log", error])
-        .arg(format!("--split=@{}", split.display()))
+        .arg("compare")
+        .args(args)
         .output()
         .expect("run compare");
     assert!(
@@ -61,7 +54,26 @@ fn compare(dir: &Path, access: &str, error: &str) -> Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("json")
+    serde_json::from_slice(&out.stdout).expect("JSON report")
+}
+
+fn compare(dir: &Path, access: &str, error: &str) -> Value {
+    let split = support::repo().join("fixtures/broken-then-fixed/SPLIT");
+    let split = format!("--split=@{}", split.display());
+    compare_json(
+        dir,
+        &[
+            "--format",
+            "ws_timing",
+            "--report-format",
+            "json",
+            "--access-log",
+            access,
+            "--error-log",
+            error,
+            &split,
+        ],
+    )
 }
 
 #[test]
@@ -119,25 +131,21 @@ fn auto_format_is_fixed_per_file_whatever_the_threads() {
         text.push('\n');
     }
     std::fs::write(&log, text).expect("write");
+    let log = log.display().to_string();
     let report = |threads: &str| {
-        let out = Command::new(support::sidecar_bin())
-            .args([
-                "compare",
+        compare_json(
+            tmp.path(),
+            &[
                 "--split",
                 "2026-11-28T00:00:00Z",
                 "--format",
                 "json",
-            ])
-            .args(["--threads", threads, "--access-log"])
-            .arg(&log)
-            .output()
-            .expect("run compare");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Value>(&out.stdout).expect("JSON report")
+                "--threads",
+                threads,
+                "--access-log",
+                &log,
+            ],
+        )
     };
     let one = report("1");
     assert_eq!(one["after"]["access_lines"], 41_500, "{one:#}");
