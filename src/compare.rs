@@ -56,7 +56,7 @@ impl Sketch {
             self.bins.push(0);
         } else if i < self.offset {
             let grow = (self.offset - i) as usize;
-            self.bins.splice(0..0, std::iter::repeat(0).take(grow));
+            self.bins.splice(0..0, std::iter::repeat_n(0, grow));
             self.offset = i;
         } else if (i - self.offset) as usize >= self.bins.len() {
             self.bins.resize((i - self.offset) as usize + 1, 0);

@@ -146,7 +146,7 @@ impl Metrics {
     #[inline]
     fn seen(&mut self, log: LogId, t: Option<f64>) {
         if let (Some(l), Some(t)) = (self.logs.get_mut(log), t) {
-            if l.last_event.map_or(true, |old| t > old) {
+            if l.last_event.is_none_or(|old| t > old) {
                 l.last_event = Some(t);
             }
         }

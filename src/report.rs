@@ -430,11 +430,11 @@ fn trim_float(v: f64, decimals: usize) -> String {
 /// A window for people: `24h`, `7d`, `90m`, `45s`.
 pub fn human_window(secs: f64) -> String {
     let s = secs.round() as u64;
-    if s % 86_400 == 0 && s >= 7 * 86_400 {
+    if s.is_multiple_of(86_400) && s >= 7 * 86_400 {
         format!("{}d", s / 86_400)
-    } else if s % 3600 == 0 {
+    } else if s.is_multiple_of(3600) {
         format!("{}h", s / 3600)
-    } else if s % 60 == 0 {
+    } else if s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")

@@ -290,7 +290,7 @@ impl Catalogue {
                 at_head(message, m.start(), f)
             } else if FILE_ERRNO_FRAGMENTS & (1 << f) != 0 {
                 // nginx writes the errno after the quoted file name, never inside it.
-                last_quote.map_or(true, |q| m.start() > q)
+                last_quote.is_none_or(|q| m.start() > q)
             } else {
                 true
             };

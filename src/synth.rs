@@ -25,7 +25,7 @@ pub fn write_ws_timing<W: Write>(out: &mut W, n: u64, seed: u64, start: i64) -> 
         let ts = time_local(t);
         line.clear();
         use std::fmt::Write as _;
-        if x % 4 == 0 {
+        if x.is_multiple_of(4) {
             let path = WS[(x >> 8) as usize % WS.len()];
             let (status, uht, rt) = match (x >> 16) % 20 {
                 0 => (403, "0.002", "0.002"),

@@ -469,7 +469,7 @@ fn flush_partial(f: &mut OpenFile, shared: &Shared, log: LogId, kind: LogKind) {
 /// The first 10 per source are warnings, then every 10,000th.
 pub fn report_malformed(path: &Path, offset: u64, reason: &str, warned: &mut u64) {
     *warned += 1;
-    if *warned <= 10 || *warned % 10_000 == 0 {
+    if *warned <= 10 || (*warned).is_multiple_of(10_000) {
         tracing::warn!(
             file = %path.display(),
             byte_offset = offset,
