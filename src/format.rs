@@ -225,13 +225,19 @@ impl LineFormat {
             "json" => Ok(LineFormat::Json(JsonFormat::default())),
             s if s.starts_with("log_format ") || s.starts_with("log_format\t") => {
                 let (body, escape) = directive_body(s)?;
-                if escape == Escape::Json && body.trim_start().starts_with('{') {
-                    return Ok(LineFormat::Json(JsonFormat::from_template(&body)));
-                }
-                StepFormat::compile(&body, escape).map(LineFormat::Steps)
+                LineFormat::compile_template(&body, escape)
             }
             _ => StepFormat::compile(spec, Escape::Default).map(LineFormat::Steps),
         }
+    }
+
+    /// Compiles a `log_format` template already unquoted and joined (as nginx's config
+    /// parser hands it over), with its `escape=` mode.
+    pub fn compile_template(body: &str, escape: Escape) -> Result<LineFormat, FormatError> {
+        if escape == Escape::Json && body.trim_start().starts_with('{') {
+            return Ok(LineFormat::Json(JsonFormat::from_template(body)));
+        }
+        StepFormat::compile(body, escape).map(LineFormat::Steps)
     }
 
     /// Compiles a user regex whose named groups are nginx variable names.

@@ -205,7 +205,7 @@ pub fn log_group_name(path: &str) -> &str {
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Opens a file, decompressing when it starts with the gzip magic bytes.
-fn open(path: &Path) -> io::Result<(Box<dyn Read + Send>, bool)> {
+pub(crate) fn open(path: &Path) -> io::Result<(Box<dyn Read + Send>, bool)> {
     let mut f = File::open(path)?;
     let mut magic = [0u8; 2];
     let mut got = 0;
