@@ -38,6 +38,10 @@ pub enum Command {
     /// Replay historical logs and report WebSocket upgrade outcomes before vs after a change
     /// (a time split, or two sets of files).
     Compare(CompareArgs),
+    /// Read nginx's configuration (and its logs) and name the directive that breaks WebSocket
+    /// upgrades, with file, line and the lines to add. Exit 0: no error; 1: errors; 2: the
+    /// config cannot be read.
+    Doctor(DoctorArgs),
 }
 
 /// The access-log format flag of `run`, `parse` and `backfill` (`compare`'s `--format` is the
@@ -335,6 +339,34 @@ pub struct CompareArgs {
     /// Parser threads (default: the number of cores).
     #[arg(long, env = "NGINXLOG_THREADS")]
     pub threads: Option<usize>,
+}
+
+/// `doctor` flags.
+#[derive(Args, Debug, Clone)]
+pub struct DoctorArgs {
+    /// nginx's configuration: nginx.conf (includes are followed), a saved `nginx -T` output, or
+    /// `-` to read either from stdin (`docker exec nginx nginx -T | nginxlog-sidecar doctor --config -`).
+    #[arg(long, default_value = "/etc/nginx/nginx.conf")]
+    pub config: String,
+    /// Access logs whose upgrade attempts are evidence (plain or gzip); several after one flag.
+    #[arg(long = "access-log", env = "NGINXLOG_ACCESS_LOG", value_delimiter = ',', num_args = 1..)]
+    pub access_log: Vec<PathBuf>,
+    /// Error logs (idle timeouts of upgraded connections); several after one flag.
+    #[arg(long = "error-log", env = "NGINXLOG_ERROR_LOG", value_delimiter = ',', num_args = 1..)]
+    pub error_log: Vec<PathBuf>,
+    /// Report format.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub format: String,
+    /// Access-log format, as `run`'s --format; default: the log_format of the config's
+    /// access_log that writes the file, else auto-detected.
+    #[arg(long = "log-format")]
+    pub log_format: Option<String>,
+    /// The nginx version the defaults depend on (proxy_http_version is 1.1 from 1.29.7);
+    /// default: `nginx -v` of the nginx on PATH.
+    #[arg(long = "nginx-version")]
+    pub nginx_version: Option<String>,
+    #[command(flatten)]
+    pub classify: ClassifyArgs,
 }
 
 /// The report formats of `compare`.

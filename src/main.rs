@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Some(Command::Compare(args)) => {
             nginxlog_sidecar::compare::run(&args).map(|()| ExitCode::SUCCESS)
         }
+        Some(Command::Doctor(args)) => nginxlog_sidecar::doctor::run(&args),
     };
     match result {
         Ok(code) => code,

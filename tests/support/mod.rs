@@ -61,6 +61,67 @@ pub fn nginx_bin() -> PathBuf {
     panic!("nginx is not installed: run .ci/run (it installs Debian's nginx-light), or set NGINX=/path/to/nginx");
 }
 
+/// The version of [`nginx_bin`] as `nginx -v` reports it (`1.22.1`).
+pub fn nginx_version() -> String {
+    let out = Command::new(nginx_bin())
+        .arg("-v")
+        .output()
+        .expect("run nginx -v");
+    let text = String::from_utf8_lossy(&out.stderr);
+    text.split_once("nginx/")
+        .map(|(_, v)| v.split_whitespace().next().unwrap_or("").to_string())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| panic!("no version in `nginx -v` output: {text:?}"))
+}
+
+/// Creates an nginx prefix in `dir`: `logs/`, `tmp/` and `files` (paths relative to `dir`,
+/// parent directories created). The main config is `nginx.conf`.
+pub fn write_prefix(dir: &Path, files: &[(&str, &str)]) {
+    for d in ["logs", "tmp"] {
+        std::fs::create_dir_all(dir.join(d)).expect("mkdir");
+    }
+    for (name, text) in files {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+}
+
+/// The http-level temp paths that keep nginx inside its prefix `dir`.
+pub fn nginx_temp_paths(dir: &Path) -> String {
+    let d = dir.display();
+    format!(
+        "client_body_temp_path {d}/tmp/body;\n    proxy_temp_path {d}/tmp/proxy;\n    fastcgi_temp_path {d}/tmp/fastcgi;\n    uwsgi_temp_path {d}/tmp/uwsgi;\n    scgi_temp_path {d}/tmp/scgi;"
+    )
+}
+
+/// What `nginx -t` said about `<dir>/nginx.conf`.
+pub struct NginxCheck {
+    /// nginx accepted the config.
+    pub ok: bool,
+    /// nginx's stderr (`nginx: [emerg] ... in FILE:LINE`, `... test failed`).
+    pub stderr: String,
+}
+
+/// Runs `nginx -t` on `<dir>/nginx.conf` with prefix `dir`.
+pub fn nginx_check(dir: &Path) -> NginxCheck {
+    let out = Command::new(nginx_bin())
+        .args(["-t", "-p"])
+        .arg(dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .arg("-e")
+        .arg(dir.join("logs/startup-error.log"))
+        .output()
+        .expect("run nginx -t");
+    NginxCheck {
+        ok: out.status.success(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// The sidecar binary Cargo built for the tests.
 pub fn sidecar_bin() -> PathBuf {
     match option_env!("CARGO_BIN_EXE_nginxlog-sidecar") {
@@ -123,25 +184,16 @@ impl Nginx {
     /// Writes the config into `dir` and starts nginx; waits until it accepts connections.
     pub fn start(dir: &Path, setup: &NginxSetup) -> Nginx {
         let port = free_port();
-        let conf = Self::config(dir, port, setup);
-        for d in ["logs", "tmp"] {
-            std::fs::create_dir_all(dir.join(d)).expect("mkdir");
-        }
-        std::fs::write(dir.join("nginx.conf"), conf).expect("write nginx.conf");
-        let test = Command::new(nginx_bin())
-            .args(["-t", "-p"])
-            .arg(dir)
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .arg("-e")
-            .arg(dir.join("logs/startup-error.log"))
-            .output()
-            .expect("run nginx -t");
-        assert!(
-            test.status.success(),
-            "nginx -t failed: {}",
-            String::from_utf8_lossy(&test.stderr)
-        );
+        write_prefix(dir, &[("nginx.conf", &Self::config(dir, port, setup))]);
+        let check = nginx_check(dir);
+        assert!(check.ok, "nginx -t failed: {}", check.stderr);
+        Nginx::start_written(dir, port)
+    }
+
+    /// Starts nginx on the `nginx.conf` already in `dir` (see [`write_prefix`]), which must
+    /// `listen 127.0.0.1:<port>`, `daemon off` and write its pid to `<dir>/nginx.pid`; waits
+    /// until it accepts connections.
+    pub fn start_written(dir: &Path, port: u16) -> Nginx {
         let mut child = Command::new(nginx_bin())
             .arg("-p")
             .arg(dir)
@@ -389,6 +441,42 @@ pub fn ws_client(url: &str, hold: Duration) -> u16 {
                 resp.status().as_u16()
             }
             Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp))) => resp.status().as_u16(),
+            Ok(Err(e)) => panic!("websocket client error at {url}: {e}"),
+            Err(_) => panic!("websocket handshake timed out at {url}"),
+        }
+    })
+}
+
+/// Performs a WebSocket handshake at `url` and then stays idle (sends nothing) for up to
+/// `idle`. Returns the handshake status and whether the peer closed the session (close frame,
+/// EOF or reset) before `idle` was over; a session still open then is closed by the client.
+pub fn ws_client_idle(url: &str, idle: Duration) -> (u16, bool) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        use futures_util::StreamExt;
+        let fut = tokio_tungstenite::connect_async(url);
+        match tokio::time::timeout(Duration::from_secs(10), fut).await {
+            Ok(Ok((mut ws, resp))) => {
+                let closed = async {
+                    loop {
+                        match ws.next().await {
+                            Some(Ok(msg)) if !msg.is_close() => continue,
+                            _ => return,
+                        }
+                    }
+                };
+                let closed_by_peer = tokio::time::timeout(idle, closed).await.is_ok();
+                if !closed_by_peer {
+                    let _ = ws.close(None).await;
+                }
+                (resp.status().as_u16(), closed_by_peer)
+            }
+            Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp))) => {
+                (resp.status().as_u16(), false)
+            }
             Ok(Err(e)) => panic!("websocket client error at {url}: {e}"),
             Err(_) => panic!("websocket handshake timed out at {url}"),
         }

@@ -1,0 +1,480 @@
+//! `doctor`: reads nginx's configuration and, when given, its logs, and names the directive that
+//! breaks WebSocket upgrades, with its file, line and the lines to add.
+//!
+//! The configuration is read as nginx reads it ([`crate::nginx_conf`]); the logs go through the
+//! shared classifier, so an attempt counted here is one `run` would count; each attempt is
+//! attributed to the location nginx would choose for it.
+
+pub mod checks;
+pub mod evidence;
+pub mod render;
+
+use crate::classify::{Classifier, ClassifyConfig};
+use crate::cli::DoctorArgs;
+use crate::format::{Escape, LineFormat};
+use crate::nginx_conf::effective::{array, Http};
+use crate::nginx_conf::{load, Config, ConfigError, Directive, Source};
+use anyhow::{bail, Context};
+use checks::{log_format_template, Checks, Finding, Severity, Version};
+use evidence::{Evidence, Logs};
+use serde::Serialize;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The whole result, as `--format json` prints it (DESIGN's contract; fields only added).
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub config: String,
+    pub nginx_version: Option<String>,
+    /// Where the version came from (`--nginx-version`, `nginx -v`) or why it is assumed.
+    pub nginx_version_source: String,
+    pub findings: Vec<Finding>,
+    pub locations: Vec<LocationReport>,
+    /// The log files read, with their line counts.
+    pub logs: Vec<evidence::FileSummary>,
+}
+
+/// A location and what the logs say about it.
+#[derive(Debug, Serialize)]
+pub struct LocationReport {
+    pub server: String,
+    pub location: String,
+    pub file: String,
+    pub line: u32,
+    pub websocket: bool,
+    pub evidence: EvidenceReport,
+}
+
+/// The counts of a location's upgrade attempts.
+#[derive(Debug, Default, Serialize)]
+pub struct EvidenceReport {
+    pub upgrade_attempts: u64,
+    pub switched: u64,
+    pub by_status: std::collections::BTreeMap<String, u64>,
+    pub answered_by: std::collections::BTreeMap<String, u64>,
+    /// Paths (as the sidecar labels them) with their attempts.
+    pub paths: std::collections::BTreeMap<String, u64>,
+    pub upstream_idle_timeouts: u64,
+}
+
+impl From<&Evidence> for EvidenceReport {
+    fn from(e: &Evidence) -> Self {
+        EvidenceReport {
+            upgrade_attempts: e.upgrade_attempts,
+            switched: e.switched,
+            by_status: e
+                .by_status
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            answered_by: e
+                .answered_by
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            paths: e.paths.clone(),
+            upstream_idle_timeouts: e.upstream_idle_timeouts,
+        }
+    }
+}
+
+/// Runs `doctor`: prints the report, returns 0 without error findings, 1 with any.
+pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
+    let json = args.format == "json";
+    let (source, shown) = config_source(&args.config)?;
+    let cfg = match load(&source) {
+        Ok(c) => c,
+        Err(e) => return Ok(config_failed(&e, &shown, json)),
+    };
+    let (version, version_source) = nginx_version(args.nginx_version.as_deref())?;
+    let http = Http::of(&cfg);
+    let mut logs = Logs::default();
+    let ccfg = ClassifyConfig {
+        ws_path_prefixes: args.classify.ws_path_prefix.clone(),
+        routes: args.classify.route.clone(),
+        max_paths: args.classify.max_paths,
+    };
+    for path in &args.access_log {
+        let candidates = servers_writing(&cfg, &http, path);
+        let (mut classifier, name) =
+            access_classifier(args, &ccfg, &http, &cfg, path, &candidates)?;
+        evidence::read_access(
+            &http,
+            path,
+            &candidates,
+            &mut classifier,
+            name,
+            args.classify.max_line_bytes,
+            &mut logs,
+        )?;
+    }
+    for path in &args.error_log {
+        let mut classifier = Classifier::new(
+            LineFormat::compile("combined").map_err(|e| anyhow::anyhow!("{e}"))?,
+            &ccfg,
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        evidence::read_error(
+            &http,
+            path,
+            &mut classifier,
+            args.classify.max_line_bytes,
+            &mut logs,
+        )?;
+    }
+    let checks = Checks {
+        cfg: &cfg,
+        http: &http,
+        version,
+        ws_prefixes: &args.classify.ws_path_prefix,
+        logs: &logs,
+    };
+    let findings = checks.run();
+    let mut locations = Vec::new();
+    for (s, server) in http.servers.iter().enumerate() {
+        for (i, loc) in server.locations.iter().enumerate() {
+            if matches!(loc.matcher, crate::nginx_conf::effective::Matcher::Named) {
+                continue;
+            }
+            locations.push(LocationReport {
+                server: server.name.clone(),
+                location: loc.text.clone(),
+                file: cfg.file(loc.block.file).to_string(),
+                line: loc.block.line,
+                websocket: checks.websocket(s, i).is_some(),
+                evidence: logs
+                    .by_location
+                    .get(&(s, Some(i)))
+                    .map(EvidenceReport::from)
+                    .unwrap_or_default(),
+            });
+        }
+        if let Some(e) = logs.by_location.get(&(s, None)) {
+            locations.push(LocationReport {
+                server: server.name.clone(),
+                location: String::new(),
+                file: cfg.file(server.block.file).to_string(),
+                line: server.block.line,
+                websocket: e.upgrade_attempts > 0,
+                evidence: EvidenceReport::from(e),
+            });
+        }
+    }
+    let report = Report {
+        config: shown,
+        nginx_version: version.map(|v| v.to_string()),
+        nginx_version_source: version_source,
+        findings,
+        locations,
+        logs: logs.files.clone(),
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        render::text(&report, &cfg, logs.unattributed, &mut out)?;
+    }
+    out.flush()?;
+    let errors = report
+        .findings
+        .iter()
+        .any(|f| f.severity == Severity::Error);
+    Ok(ExitCode::from(u8::from(errors)))
+}
+
+/// `--config`: a path, or `-` for stdin (read whole; a dump or a config).
+fn config_source(config: &str) -> anyhow::Result<(Source, String)> {
+    if config == "-" {
+        let mut data = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(64 << 20)
+            .read_to_end(&mut data)
+            .context("cannot read the configuration from stdin")?;
+        if data.iter().all(|b| b.is_ascii_whitespace()) {
+            bail!("--config -: stdin is empty (pipe `nginx -T` into it, e.g. `docker exec nginx nginx -T | nginxlog-sidecar doctor --config -`)");
+        }
+        return Ok((
+            Source::Bytes {
+                name: "-".into(),
+                data,
+            },
+            "-".into(),
+        ));
+    }
+    Ok((Source::Path(PathBuf::from(config)), config.to_string()))
+}
+
+/// Prints a config error the way the chosen format does and returns exit code 2.
+fn config_failed(e: &ConfigError, shown: &str, json: bool) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "error: {e}");
+    if json {
+        let report = Report {
+            config: shown.to_string(),
+            nginx_version: None,
+            nginx_version_source: String::new(),
+            findings: vec![Finding {
+                id: "config_syntax",
+                severity: Severity::Error,
+                file: e.file.clone(),
+                line: e.line.unwrap_or(0),
+                server: String::new(),
+                location: String::new(),
+                message: e.message.clone(),
+                fix: String::new(),
+            }],
+            locations: Vec::new(),
+            logs: Vec::new(),
+        };
+        if let Ok(text) = serde_json::to_string_pretty(&report) {
+            let _ = writeln!(std::io::stdout(), "{text}");
+        }
+    }
+    ExitCode::from(2)
+}
+
+/// The nginx version: the flag, else `nginx -v` of the nginx on PATH, else unknown.
+fn nginx_version(flag: Option<&str>) -> anyhow::Result<(Option<Version>, String)> {
+    if let Some(v) = flag {
+        let Some(parsed) = Version::parse(v) else {
+            bail!("--nginx-version {v:?}: expected X.Y.Z (e.g. 1.22.1), as `nginx -v` prints it");
+        };
+        return Ok((Some(parsed), "--nginx-version".into()));
+    }
+    if let Ok(out) = std::process::Command::new("nginx").arg("-v").output() {
+        let text = String::from_utf8_lossy(&out.stderr);
+        if let Some(v) = text
+            .lines()
+            .find_map(|l| l.split("nginx/").nth(1))
+            .and_then(Version::parse)
+        {
+            return Ok((Some(v), "nginx -v on this machine".into()));
+        }
+    }
+    Ok((
+        None,
+        "unknown (no --nginx-version, no nginx on PATH): assuming a version before 1.29.7, where proxy_http_version defaults to 1.0".into(),
+    ))
+}
+
+/// Whether an `access_log` path names `file` (same file, or the same name when the config's
+/// paths are another machine's or relative to nginx's prefix).
+fn same_log(config_path: &str, file: &Path) -> bool {
+    let cp = Path::new(config_path);
+    if let (Ok(a), Ok(b)) = (std::fs::canonicalize(cp), std::fs::canonicalize(file)) {
+        if a == b {
+            return true;
+        }
+    }
+    cp.file_name().is_some() && cp.file_name() == file.file_name()
+}
+
+/// The `access_log` directives of server `s` (its own level or http's, and its locations').
+fn access_logs_of<'c>(http: &Http<'c>, s: usize) -> Vec<&'c Directive> {
+    let server = &http.servers[s];
+    let levels: [&[Directive]; 2] = [http.directives, server.block.children()];
+    let mut out: Vec<&Directive> = array(&levels, "access_log")
+        .map(|(_, l)| l)
+        .unwrap_or_default();
+    for loc in &server.locations {
+        out.extend(
+            loc.block
+                .children()
+                .iter()
+                .filter(|d| d.name == "access_log"),
+        );
+    }
+    out
+}
+
+/// The servers whose `access_log` writes `file`; all servers when none names it.
+fn servers_writing(_cfg: &Config, http: &Http<'_>, file: &Path) -> Vec<usize> {
+    let hits: Vec<usize> = (0..http.servers.len())
+        .filter(|&s| {
+            access_logs_of(http, s)
+                .iter()
+                .any(|d| same_log(d.arg(0), file))
+        })
+        .collect();
+    if hits.is_empty() {
+        (0..http.servers.len()).collect()
+    } else {
+        hits
+    }
+}
+
+/// The first non-empty line of a (possibly gzip) file.
+fn first_line(file: &Path) -> Option<Vec<u8>> {
+    let (input, _) = crate::history::open(file).ok()?;
+    let mut head = Vec::new();
+    input.take(64 * 1024).read_to_end(&mut head).ok()?;
+    head.split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .find(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+}
+
+/// The classifier for an access log: `--log-format` when given; else the `log_format` of the
+/// `access_log` directive that writes the file, if it reads the file's first line; else `auto`.
+fn access_classifier(
+    args: &DoctorArgs,
+    ccfg: &ClassifyConfig,
+    http: &Http<'_>,
+    cfg: &Config,
+    file: &Path,
+    candidates: &[usize],
+) -> anyhow::Result<(Classifier, String)> {
+    let chosen = args.log_format.as_deref().unwrap_or("auto");
+    if chosen != "auto" || args.classify.regex.is_some() {
+        return Ok((args.classify.classifier(chosen)?, chosen.to_string()));
+    }
+    let _ = cfg;
+    let named: Option<String> = candidates
+        .iter()
+        .flat_map(|&s| access_logs_of(http, s))
+        .find(|d| same_log(d.arg(0), file))
+        .map(|d| d.args.get(1).cloned().unwrap_or_else(|| "combined".into()));
+    if let Some(name) = named {
+        let format = if name == "combined" {
+            LineFormat::compile("combined").ok()
+        } else {
+            let escape = http
+                .directives
+                .iter()
+                .find(|d| d.name == "log_format" && d.arg(0) == name)
+                .and_then(|d| d.args.iter().find(|a| a.starts_with("escape=")))
+                .map_or(Escape::Default, |e| {
+                    if e == "escape=json" {
+                        Escape::Json
+                    } else {
+                        Escape::Default
+                    }
+                });
+            log_format_template(http, &name)
+                .and_then(|t| LineFormat::compile_template(&t, escape).ok())
+        };
+        if let Some(format) = format {
+            let mut c = Classifier::new(format.clone(), ccfg).map_err(|e| anyhow::anyhow!(e))?;
+            // The config may be newer or older than the log: its format must read the first line.
+            if first_line(file).is_none_or(|l| c.access(&l).is_ok()) {
+                let c = Classifier::new(format, ccfg).map_err(|e| anyhow::anyhow!(e))?;
+                return Ok((c, format!("log_format {name} (from the config)")));
+            }
+        }
+    }
+    Ok((
+        Classifier::auto(ccfg).map_err(|e| anyhow::anyhow!(e))?,
+        "auto".into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nginx_conf::locations::{find_location, normalise_uri};
+    use proptest::prelude::*;
+
+    /// Tokens that make configs nginx-like enough to reach the checks.
+    const VOCAB: &[&str] = &[
+        "http",
+        "server",
+        "location",
+        "if",
+        "map",
+        "upstream",
+        "events",
+        "{",
+        "}",
+        ";",
+        " ",
+        "\n",
+        "'",
+        "\"",
+        "\\",
+        "#",
+        "$",
+        "${x}",
+        "~",
+        "~*",
+        "=",
+        "^~",
+        "/ws/",
+        "/",
+        "@n",
+        "^/ws/(a|b)$",
+        "proxy_pass",
+        "http://b",
+        "proxy_set_header",
+        "Upgrade",
+        "Connection",
+        "$http_upgrade",
+        "$connection_upgrade",
+        "upgrade",
+        "proxy_http_version",
+        "1.0",
+        "1.1",
+        "proxy_read_timeout",
+        "60s",
+        "large_client_header_buffers",
+        "4",
+        "32k",
+        "access_log",
+        "log_format",
+        "off",
+        "include",
+        "*.conf",
+        "content_by_lua_block",
+        "listen",
+        "server_name",
+        "default",
+        "$http_upgrade $connection_upgrade",
+        "x",
+        "(",
+        ")",
+    ];
+
+    fn check_all(data: Vec<u8>) {
+        let Ok(cfg) = load(&Source::Bytes {
+            name: "fuzz.conf".into(),
+            data,
+        }) else {
+            return;
+        };
+        let http = Http::of(&cfg);
+        let logs = Logs::default();
+        let prefixes = vec!["/ws/".to_string()];
+        let checks = Checks {
+            cfg: &cfg,
+            http: &http,
+            version: None,
+            ws_prefixes: &prefixes,
+            logs: &logs,
+        };
+        for f in checks.run() {
+            assert!(!f.id.is_empty());
+        }
+        for s in &http.servers {
+            for uri in ["/", "/ws/chat", "/ws/a", "//x/../ws/"] {
+                if let Some(i) = find_location(s, &normalise_uri(uri.as_bytes())) {
+                    assert!(i < s.locations.len());
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            check_all(data);
+        }
+
+        #[test]
+        fn config_like_tokens_never_panic(words in proptest::collection::vec(0..VOCAB.len(), 0..300)) {
+            let text: String = words.iter().map(|&i| VOCAB[i]).collect::<Vec<_>>().join(" ");
+            check_all(text.into_bytes());
+        }
+    }
+}
