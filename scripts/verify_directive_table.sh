@@ -24,8 +24,9 @@
 # stderr: each disagreement with the table and a summary; exit status 1 on a disagreement.
 #
 # Environment: NGINX (default /usr/sbin/nginx), NGINX_MODULES (space-separated .so paths to
-# load_module first). Only `nginx -t` runs, in a temporary prefix (-p/-c/-e) that is removed
-# afterwards; no server is started and /etc/nginx is not read.
+# load_module first), TABLE (default src/nginx_conf/directives.rs). Only `nginx -t` runs,
+# in a temporary prefix (-p/-c/-e) that is removed afterwards; no server is started and
+# /etc/nginx is not read.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -39,7 +40,7 @@ while (($#)); do
     case $1 in
         --args) WANT_ARGS=1 ;;
         --jobs) JOBS=$2; shift ;;
-        -h | --help) sed -n '2,32p' "$0"; exit 0 ;;
+        -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) ONLY+=("$1") ;;
     esac
@@ -257,6 +258,7 @@ export TMP NGINX WANT_ARGS HAVE_STREAM HAVE_MAIL
 # Arrays do not cross `export`; hand them over as declarations.
 decls=$(declare -p MODULES KEYS ALL_KEYS NAME_OF_KEY SAMPLE)
 export decls
+# shellcheck disable=SC2016 # $decls and $1 are the child shell's
 results=$(printf '%s\n' "${NAMES[@]}" |
     xargs -P "$JOBS" -I{} bash -c 'eval "$decls"; check_one "$1"' _ {} | LC_ALL=C sort)
 printf '%s\n' "$results"
