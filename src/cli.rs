@@ -245,15 +245,17 @@ impl HealthcheckArgs {
 /// `backfill` flags.
 #[derive(Args, Debug, Clone)]
 pub struct BackfillArgs {
-    /// Access log to replay: plain or gzip, rotated files in any order. Repeatable.
+    /// Access logs to replay: plain or gzip, rotated files in any order; several after one flag
+    /// (`--access-log access.log*`), the flag repeated, or a comma list in the env variable.
     #[arg(
         long = "access-log",
         env = "NGINXLOG_ACCESS_LOG",
-        value_delimiter = ','
+        value_delimiter = ',',
+        num_args = 1..
     )]
     pub access_log: Vec<PathBuf>,
-    /// Error log to replay: plain or gzip, rotated files in any order. Repeatable.
-    #[arg(long = "error-log", env = "NGINXLOG_ERROR_LOG", value_delimiter = ',')]
+    /// Error logs to replay: plain or gzip, rotated files in any order; several after one flag.
+    #[arg(long = "error-log", env = "NGINXLOG_ERROR_LOG", value_delimiter = ',', num_args = 1..)]
     pub error_log: Vec<PathBuf>,
     /// OpenMetrics file to write (`-` for stdout); written to FILE.tmp, renamed when complete.
     #[arg(long, short = 'o', env = "NGINXLOG_BACKFILL_OUTPUT")]
@@ -280,23 +282,30 @@ pub struct BackfillArgs {
     /// Parser threads (default: the number of cores).
     #[arg(long, env = "NGINXLOG_THREADS")]
     pub threads: Option<usize>,
+    /// A constant label on every series, NAME=VALUE (repeatable): `--label job=nginxlog
+    /// --label instance=web-1` puts the past beside the live series in the dashboards.
+    #[arg(long = "label", value_name = "NAME=VALUE")]
+    pub label: Vec<String>,
 }
 
 /// `compare` flags.
 #[derive(Args, Debug, Clone)]
 pub struct CompareArgs {
-    /// Access log to replay, split at --split: plain or gzip, rotated files in any order.
+    /// Access logs to replay, split at --split: plain or gzip, rotated files in any order;
+    /// several after one flag (`--access-log access.log*`), or the flag repeated.
     #[arg(
         long = "access-log",
         env = "NGINXLOG_ACCESS_LOG",
-        value_delimiter = ','
+        value_delimiter = ',',
+        num_args = 1..
     )]
     pub access_log: Vec<PathBuf>,
-    /// Error log to replay, split at --split.
-    #[arg(long = "error-log", env = "NGINXLOG_ERROR_LOG", value_delimiter = ',')]
+    /// Error logs to replay, split at --split; several after one flag.
+    #[arg(long = "error-log", env = "NGINXLOG_ERROR_LOG", value_delimiter = ',', num_args = 1..)]
     pub error_log: Vec<PathBuf>,
-    /// The moment of the change: RFC 3339 (2026-11-29T02:16:58Z, +01:00 offsets too), `YYYY-MM-DD
-    /// HH:MM:SS` (UTC), Unix seconds, or @FILE to read it from a file.
+    /// The moment of the change: RFC 3339 / $time_iso8601 (2026-11-29T02:16:58Z, +01:00 offsets
+    /// too), $time_local as nginx logs it (29/Nov/2026:02:16:58 +0000), `YYYY-MM-DD HH:MM:SS`
+    /// (UTC), Unix seconds, or @FILE to read it from a file.
     #[arg(long, env = "NGINXLOG_SPLIT")]
     pub split: Option<String>,
     /// How much log time on each side of --split is compared.
@@ -304,16 +313,16 @@ pub struct CompareArgs {
     pub window: Duration,
     /// Access logs from before the change. With --before/--after, --access-log, --error-log
     /// and --split are not used (they may come from NGINXLOG_* variables meant for `run`).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
     pub before: Vec<PathBuf>,
     /// Access logs from after the change (with --before).
-    #[arg(long, value_delimiter = ',', requires = "before")]
+    #[arg(long, value_delimiter = ',', num_args = 1.., requires = "before")]
     pub after: Vec<PathBuf>,
     /// Error logs from before the change (with --before).
-    #[arg(long = "before-error-log", value_delimiter = ',', requires = "before")]
+    #[arg(long = "before-error-log", value_delimiter = ',', num_args = 1.., requires = "before")]
     pub before_error_log: Vec<PathBuf>,
     /// Error logs from after the change (with --before).
-    #[arg(long = "after-error-log", value_delimiter = ',', requires = "before")]
+    #[arg(long = "after-error-log", value_delimiter = ',', num_args = 1.., requires = "before")]
     pub after_error_log: Vec<PathBuf>,
     /// Report format: table (aligned for a terminal), markdown, json (docs/compare-json-schema.md)
     /// or html (one self-contained file with SVG charts). A log format given here instead (a
@@ -339,6 +348,23 @@ pub struct CompareArgs {
     /// Parser threads (default: the number of cores).
     #[arg(long, env = "NGINXLOG_THREADS")]
     pub threads: Option<usize>,
+    /// CI gate: exit 3 when a gated path's 101 share after the change is below SHARE (0..1), or
+    /// it has no upgrade attempts after; the report is printed either way.
+    #[arg(long = "fail-under", value_name = "SHARE", value_parser = parse_share)]
+    pub fail_under: Option<f64>,
+    /// A path label the gate checks (repeatable); default: every path with attempts after.
+    #[arg(long = "gate-path", value_name = "LABEL", requires = "fail_under")]
+    pub gate_path: Vec<String>,
+}
+
+/// Reads `--fail-under`: a share between 0 and 1.
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a share: give a number from 0 to 1 (0.9 = 90% of upgrade attempts get a 101)"
+        )),
+    }
 }
 
 /// `doctor` flags.
@@ -455,5 +481,84 @@ mod tests {
         ])
         .expect("parses");
         assert!(matches!(c.command, Some(Command::Parse(_))));
+    }
+
+    fn compare_args(argv: &[&str]) -> CompareArgs {
+        let mut v = vec!["nginxlog-sidecar", "compare"];
+        v.extend_from_slice(argv);
+        match Cli::try_parse_from(v).expect("parses").command {
+            Some(Command::Compare(a)) => a,
+            other => panic!("not compare: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn file_flags_take_several_values_and_repeat() {
+        let a = compare_args(&[
+            "--access-log",
+            "a.log",
+            "a.log.1",
+            "a.log.2.gz",
+            "--error-log",
+            "e.log",
+            "e.log.1",
+            "--access-log",
+            "b.log",
+            "--split",
+            "1795918618",
+        ]);
+        let paths = |v: &[PathBuf]| {
+            v.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            paths(&a.access_log),
+            ["a.log", "a.log.1", "a.log.2.gz", "b.log"]
+        );
+        assert_eq!(paths(&a.error_log), ["e.log", "e.log.1"]);
+        assert_eq!(a.split.as_deref(), Some("1795918618"));
+        let a = compare_args(&[
+            "--before",
+            "b1",
+            "b2",
+            "--after",
+            "a1",
+            "a2,a3",
+            "--before-error-log",
+            "be1",
+            "be2",
+            "--after-error-log",
+            "ae1",
+            "--fail-under",
+            "0.9",
+        ]);
+        assert_eq!(paths(&a.before), ["b1", "b2"]);
+        assert_eq!(paths(&a.after), ["a1", "a2", "a3"]);
+        assert_eq!(paths(&a.before_error_log), ["be1", "be2"]);
+        assert_eq!(paths(&a.after_error_log), ["ae1"]);
+        assert_eq!(a.fail_under, Some(0.9));
+        let c = Cli::try_parse_from([
+            "nginxlog-sidecar",
+            "backfill",
+            "--access-log",
+            "x.log",
+            "x.log.1",
+            "-o",
+            "out.om",
+            "--label",
+            "job=nginxlog",
+        ])
+        .expect("parses");
+        let Some(Command::Backfill(b)) = c.command else {
+            panic!("not backfill")
+        };
+        assert_eq!(paths(&b.access_log), ["x.log", "x.log.1"]);
+        assert_eq!(b.output, PathBuf::from("out.om"));
+        assert_eq!(b.label, ["job=nginxlog"]);
+        // A share outside 0..1 is refused by the parser.
+        assert!(
+            Cli::try_parse_from(["nginxlog-sidecar", "compare", "--fail-under", "1e309"]).is_err()
+        );
     }
 }
