@@ -12,7 +12,15 @@
 //! - the `log` label is the file name without rotation suffixes (`access.log` for
 //!   `access.log.2.gz`), so a log's counters continue across its rotated files;
 //! - a line older than the step being built (nginx writes lines at request end, so they are not
-//!   strictly ordered) is counted in that step, as a scrape would have seen it.
+//!   strictly ordered) is counted in that step, as a scrape would have seen it;
+//! - except a 101: nginx writes it when the WebSocket closes, possibly hours after the handshake.
+//!   Its request and upgrade counters and its handshake histogram are back-dated to the step of
+//!   its handshake (logged time minus `$request_time`, [`crate::classify::AccessEvent::handshake_time`]),
+//!   before the first line's step too; the session histogram and the bytes stay at close time
+//!   (that is when they are known). Back-dated increments are kept in memory per series and
+//!   pair of steps, and added to the spooled samples when the file is written;
+//! - `--label NAME=VALUE` adds constant labels (`job`, `instance`) to every series, so backfilled
+//!   series sit beside the scraped ones in the dashboards.
 //!
 //! OpenMetrics forbids interleaving metric families, and a series' samples must come together in
 //! time order, while sampling produces one time step of every series at a time. Samples are
@@ -28,7 +36,7 @@ use crate::pipeline::{LogId, Sink};
 use crate::route::{PathLabels, OTHER};
 use crate::signature;
 use anyhow::{bail, Context};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
@@ -140,14 +148,19 @@ struct Meta {
     width: usize,
     /// Offset of the series' values in a spool record.
     off: usize,
-    /// First step the series exists at.
+    /// First spool record the series is in.
     first: u64,
 }
+
+/// Increments of one series back-dated to the steps `from..to` (a 101 whose handshake lies
+/// before the step it was read in); step indices may be negative (before the first line).
+type Late = HashMap<Key, BTreeMap<(i64, i64), Vec<f64>>>;
 
 /// What a backfill wrote.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Summary {
-    /// Distinct series (a histogram counts once).
+    /// Distinct series as Prometheus counts them: each histogram bucket, `_sum` and `_count` is
+    /// one (what `promtool tsdb create-blocks-from openmetrics` reports).
     pub series: usize,
     /// Sample lines written.
     pub samples: u64,
@@ -180,6 +193,9 @@ pub struct Backfill {
     seen_file: Vec<bool>,
     log_started: Vec<bool>,
     failed: Option<String>,
+    late: Late,
+    /// Constant labels (`name="value",...`, escaped), from `--label`.
+    constant: String,
 }
 
 impl Backfill {
@@ -218,7 +234,71 @@ impl Backfill {
             seen_file: vec![false; files],
             log_started: vec![false; logs.len()],
             failed: None,
+            late: HashMap::new(),
+            constant: String::new(),
         })
+    }
+
+    /// Adds constant labels to every series (validated by [`parse_labels`]).
+    pub fn with_labels(mut self, labels: &[(String, String)]) -> Backfill {
+        self.constant = labels
+            .iter()
+            .map(|(n, v)| format!("{n}=\"{}\"", escape(v)))
+            .collect::<Vec<_>>()
+            .join(",");
+        self
+    }
+
+    /// The step (spool record index) whose sample first includes an event at `t`: samples at
+    /// `t0 + j * step` include what happened before that instant.
+    fn step_of(&self, t: f64) -> i64 {
+        let t0 = self.t0.unwrap_or(t);
+        let j = ((t - t0) / self.step).floor() + 1.0;
+        // Clamped: a nonsense time cannot ask for billions of steps (MAX_STEPS guards below).
+        j.clamp(-(MAX_STEPS as f64), MAX_STEPS as f64) as i64
+    }
+
+    /// Back-dates the handshake part of a 101 read after its handshake's step was sampled.
+    fn back_date(&mut self, ev: &crate::classify::AccessEvent, at: f64) {
+        let from = self.step_of(at);
+        let to = self.steps as i64;
+        if from >= to {
+            return;
+        }
+        let add = |late: &mut Late, key: Key, delta: &[f64]| {
+            let d = late
+                .entry(key)
+                .or_default()
+                .entry((from, to))
+                .or_insert_with(|| vec![0.0; delta.len()]);
+            for (a, b) in d.iter_mut().zip(delta) {
+                *a += b;
+            }
+        };
+        add(
+            &mut self.late,
+            Key::Requests {
+                path: ev.path,
+                method: ev.method,
+                status: ev.status,
+            },
+            &[1.0],
+        );
+        add(
+            &mut self.late,
+            Key::Upgrades(ev.path, ev.status, ev.answered_by),
+            &[1.0],
+        );
+        if let Some(h) = ev.handshake_seconds {
+            let bounds = &self.buckets.handshake;
+            let i = bounds.partition_point(|b| *b < h);
+            let mut d: Vec<f64> = (0..bounds.len())
+                .map(|k| if k >= i { 1.0 } else { 0.0 })
+                .collect();
+            d.push(1.0);
+            d.push(h);
+            add(&mut self.late, Key::Handshake(ev.path), &d);
+        }
     }
 
     fn put(&mut self, key: Key, values: &[f64]) {
@@ -335,21 +415,43 @@ impl Backfill {
             logs: &self.metrics.logs,
             t0,
             step: self.step,
+            constant: &self.constant,
         };
+        let steps = self.steps;
+        // Each series starts at its first spool record, or earlier when a 101 was back-dated;
+        // the whole output starts at the earliest of them (`lead` steps before the first line).
+        let firsts: Vec<i64> = self
+            .metas
+            .iter()
+            .map(|m| {
+                let late = self
+                    .late
+                    .get(&m.key)
+                    .and_then(|d| d.keys().map(|k| k.0).min());
+                late.map_or(m.first as i64, |l| l.min(m.first as i64))
+            })
+            .collect();
+        let gfirst = firsts.iter().copied().min().unwrap_or(0).min(0);
+        if (steps as i64 - gfirst) as u64 > MAX_STEPS {
+            bail!(
+                "the logs span more than {MAX_STEPS} steps of {}s: use a larger --step",
+                self.step
+            );
+        }
         let mut order: Vec<usize> = (0..self.metas.len()).collect();
         order.sort_by_key(|&i| self.metas[i].key);
         let mut out = BufWriter::with_capacity(1 << 20, out);
-        let steps = self.steps;
         let mut samples = 0u64;
         let mut last_family = None;
         let mut start = 0;
+        let len = |i: usize| (steps as i64 - firsts[i]) as usize;
         while start < order.len() {
             // One pass: as many series (in output order) as fit the budget.
             let mut end = start;
             let mut cost = 0usize;
             while end < order.len() {
-                let m = &self.metas[order[end]];
-                let c = m.width * (steps - m.first) as usize * 8;
+                let i = order[end];
+                let c = self.metas[i].width * len(i) * 8;
                 if end > start && cost + c > TRANSPOSE_BUDGET {
                     break;
                 }
@@ -361,7 +463,10 @@ impl Backfill {
                 .iter()
                 .map(|&i| {
                     let m = &self.metas[i];
-                    Vec::with_capacity(m.width * (steps - m.first) as usize)
+                    let mut b = Vec::with_capacity(m.width * len(i));
+                    // Steps before the first spool record: only back-dated increments.
+                    b.resize(m.width * (m.first as i64 - firsts[i]) as usize, 0.0);
+                    b
                 })
                 .collect();
             spool.seek(SeekFrom::Start(0))?;
@@ -387,22 +492,43 @@ impl Backfill {
             drop(r);
             for (k, &i) in pass.iter().enumerate() {
                 let m = &self.metas[i];
+                if let Some(deltas) = self.late.get(&m.key) {
+                    for (&(from, to), d) in deltas {
+                        for j in from.max(firsts[i])..to {
+                            let at = (j - firsts[i]) as usize * m.width;
+                            if let Some(v) = bufs[k].get_mut(at..at + m.width) {
+                                for (v, d) in v.iter_mut().zip(d) {
+                                    *v += d;
+                                }
+                            }
+                        }
+                    }
+                }
                 let fam = family(&m.key);
                 if last_family != Some(fam.0) {
                     ctx.header(&mut out, fam)?;
                     last_family = Some(fam.0);
                 }
-                samples += ctx.series(&mut out, m, fam.1, &bufs[k])?;
+                samples += ctx.series(&mut out, m, fam.1, firsts[i], gfirst, &bufs[k])?;
             }
             start = end;
         }
         out.write_all(b"# EOF\n")?;
         out.flush()?;
+        let series = self
+            .metas
+            .iter()
+            .map(|m| match family(&m.key).1 {
+                // Buckets (+Inf included), _count and _sum.
+                Kind::Histogram => m.width + 1,
+                Kind::Counter | Kind::Gauge => 1,
+            })
+            .sum();
         Ok(Summary {
-            series: self.metas.len(),
+            series,
             samples,
-            steps,
-            first_timestamp: t0,
+            steps: (steps as i64 - gfirst) as u64,
+            first_timestamp: t0 + gfirst as f64 * self.step,
             last_timestamp: t0 + (steps - 1) as f64 * self.step,
         })
     }
@@ -411,7 +537,10 @@ impl Backfill {
 impl HistorySink for Backfill {
     #[inline]
     fn line(&mut self, file: &FileMeta, time: Option<f64>, event: &Event) {
-        if let Some(t) = time.filter(|t| t.is_finite()) {
+        // Steps advance with the times written in the lines (they are nearly sorted); a 101 is
+        // then back-dated to its handshake (`time`).
+        let clock = event.logged_time().or(time);
+        if let Some(t) = clock.filter(|t| t.is_finite()) {
             if self.t0.is_none() {
                 let t0 = (t / self.step).floor() * self.step;
                 self.t0 = Some(t0);
@@ -450,6 +579,11 @@ impl HistorySink for Backfill {
             Event::Access(ev) => {
                 if ev.path == OTHER {
                     self.metrics.overflow += 1;
+                }
+                if ev.upgrade && ev.status == 101 {
+                    if let Some(h) = time.filter(|h| h.is_finite()) {
+                        self.back_date(ev, h);
+                    }
                 }
                 self.metrics.access(log, ev, &self.no_labels);
             }
@@ -498,6 +632,8 @@ struct Writer<'a> {
     logs: &'a [crate::metrics::LogStats],
     t0: f64,
     step: f64,
+    /// `--label` pairs, rendered.
+    constant: &'a str,
 }
 
 impl Writer<'_> {
@@ -567,29 +703,35 @@ impl Writer<'_> {
         (name, labels)
     }
 
-    /// Writes every sample of one series; returns how many lines were written.
+    /// Writes every sample of one series, from step `first` (the output starts at `gfirst`);
+    /// returns how many lines were written.
     fn series<W: Write>(
         &self,
         out: &mut W,
         m: &Meta,
         kind: Kind,
+        first: i64,
+        gfirst: i64,
         values: &[f64],
     ) -> io::Result<u64> {
         let (name, labels) = self.name_labels(&m.key);
         let braces = |extra: &str| -> String {
-            match (labels.is_empty(), extra.is_empty()) {
-                (true, true) => String::new(),
-                (true, false) => format!("{{{extra}}}"),
-                (false, true) => format!("{{{labels}}}"),
-                (false, false) => format!("{{{labels},{extra}}}"),
+            let parts: Vec<&str> = [labels.as_str(), self.constant, extra]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect();
+            if parts.is_empty() {
+                String::new()
+            } else {
+                format!("{{{}}}", parts.join(","))
             }
         };
         let mut lines = 0u64;
         match kind {
             Kind::Counter | Kind::Gauge => {
                 let series = format!("{name}{}", braces(""));
-                if kind == Kind::Counter && m.first > 0 {
-                    writeln!(out, "{series} 0 {}", self.ts(m.first - 1))?;
+                if kind == Kind::Counter && first > gfirst {
+                    writeln!(out, "{series} 0 {}", self.ts(first - 1))?;
                     lines += 1;
                 }
                 for (j, v) in values.iter().enumerate() {
@@ -597,7 +739,7 @@ impl Writer<'_> {
                         out,
                         "{series} {} {}",
                         fmt_f64(*v),
-                        self.ts(m.first + j as u64)
+                        self.ts(first + j as i64)
                     )?;
                     lines += 1;
                 }
@@ -622,13 +764,13 @@ impl Writer<'_> {
                 let sum = format!("{name}_sum{}", braces(""));
                 let n = bounds.len();
                 let zero = vec![0.0; n + 2];
-                let points = std::iter::once((m.first.wrapping_sub(1), zero.as_slice()))
-                    .filter(|_| m.first > 0)
+                let points = std::iter::once((first - 1, zero.as_slice()))
+                    .filter(|_| first > gfirst)
                     .chain(
                         values
                             .chunks_exact(m.width)
                             .enumerate()
-                            .map(|(j, v)| (m.first + j as u64, v)),
+                            .map(|(j, v)| (first + j as i64, v)),
                     );
                 for (step, v) in points {
                     let ts = self.ts(step);
@@ -644,7 +786,7 @@ impl Writer<'_> {
         Ok(lines)
     }
 
-    fn ts(&self, step: u64) -> String {
+    fn ts(&self, step: i64) -> String {
         fmt_f64(self.t0 + step as f64 * self.step)
     }
 }
@@ -654,6 +796,57 @@ fn help_escape(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('\n', "\\n")
         .replace('"', "\\\"")
+}
+
+/// Labels the backfilled metrics carry themselves (and `le` of histogram buckets): a constant
+/// label of the same name would make two different series look alike.
+pub const OWN_LABELS: &[&str] = &[
+    "path",
+    "method",
+    "status",
+    "answered_by",
+    "level",
+    "signature",
+    "log",
+    "version",
+    "le",
+];
+
+/// Reads `--label NAME=VALUE` flags. NAME is a Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`,
+/// not `__` reserved, not one of [`OWN_LABELS`]), given once; VALUE is non-empty text without
+/// control characters (quotes and backslashes are escaped in the output).
+pub fn parse_labels(flags: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for f in flags {
+        let Some((name, value)) = f.split_once('=') else {
+            bail!("--label {f:?}: expected NAME=VALUE, e.g. --label job=nginxlog --label instance=web-1");
+        };
+        let valid_name = name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid_name {
+            bail!("--label {f:?}: {name:?} is not a Prometheus label name (a letter or _, then letters, digits or _)");
+        }
+        if name.starts_with("__") {
+            bail!("--label {f:?}: names starting with __ are reserved by Prometheus");
+        }
+        if OWN_LABELS.contains(&name) {
+            bail!(
+                "--label {f:?}: {name} is a label of the metrics themselves ({}); choose another name (job, instance, cluster, ...)",
+                OWN_LABELS.join(", ")
+            );
+        }
+        if value.is_empty() || value.chars().any(char::is_control) {
+            bail!("--label {f:?}: the value must be non-empty text without control characters (newlines, tabs)");
+        }
+        if out.iter().any(|(n, _)| n == name) {
+            bail!("--label {name} is given twice");
+        }
+        out.push((name.to_string(), value.to_string()));
+    }
+    Ok(out)
 }
 
 /// The inputs of a `backfill` or `compare` run, access logs first.
@@ -696,6 +889,7 @@ pub fn run(args: &crate::cli::BackfillArgs) -> anyhow::Result<()> {
             bail!("{name}: bounds must be positive and strictly increasing, got {b:?}");
         }
     }
+    let labels = parse_labels(&args.label)?;
     let make = || args.classify.classifier(&args.log_format.format);
     make()?;
     let inputs = inputs(&args.access_log, &args.error_log, Phase::ByTime);
@@ -712,7 +906,8 @@ pub fn run(args: &crate::cli::BackfillArgs) -> anyhow::Result<()> {
         &args.namespace,
         buckets,
         crate::run::VERSION,
-    )?;
+    )?
+    .with_labels(&labels);
     let hist = reader.run(&mut sink)?;
     let stderr = io::stderr();
     hist.report_malformed(&mut stderr.lock())?;

@@ -91,6 +91,21 @@ pub struct AccessEvent {
     pub bytes: u64,
 }
 
+impl AccessEvent {
+    /// When the request began, where history modes (`compare`, `backfill`) place it. nginx
+    /// writes a proxied WebSocket's line when the session closes, so for a 101 line this is the
+    /// logged time minus `$request_time` (the session length): the handshake. Any other line is
+    /// written as soon as it is answered and keeps its logged time. Live counters cannot be
+    /// back-dated and count at read time; the session-length histogram stays at close time.
+    #[inline]
+    pub fn handshake_time(&self) -> Option<f64> {
+        match (self.time, self.status, self.request_seconds) {
+            (Some(t), 101, Some(rt)) if rt.is_finite() && rt >= 0.0 => Some(t - rt),
+            (t, _, _) => t,
+        }
+    }
+}
+
 /// A classified error line.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ErrorEvent {

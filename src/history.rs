@@ -11,6 +11,10 @@
 //!   Before reading, every file is probed (its first lines parsed) for its first timestamp, and
 //!   files are opened in that order. `access.log.2.gz access.log access.log.1` therefore reads
 //!   like the one file they were rotated from.
+//! - **Handshake time.** nginx writes a 101 line when the WebSocket closes; the sink is given
+//!   its handshake time ([`Event::time`]: logged time minus `$request_time`), so refusals and
+//!   101s of the same moment land on the same side of a split. The merge itself orders by the
+//!   logged time, which keeps each file nearly sorted.
 //! - **Time order.** Files are merged like a k-way merge sort: the next event is always taken
 //!   from the open file whose next line is the oldest; a file joins the merge when the merge
 //!   reaches its first timestamp. Within a file lines keep their order (nginx writes them
@@ -116,9 +120,22 @@ pub enum Event {
 }
 
 impl Event {
-    /// The time written in the line, if it has one.
+    /// The time the event belongs to in history: for an access line its
+    /// [`AccessEvent::handshake_time`] (a 101 counts when its handshake happened, not when the
+    /// session closed), for an error line the time written in it.
     #[inline]
     pub fn time(&self) -> Option<f64> {
+        match self {
+            Event::Access(e) => e.handshake_time(),
+            Event::Error(e) => e.time,
+            Event::Malformed | Event::Continuation => None,
+        }
+    }
+
+    /// The time written in the line. The merge orders files by it: it is what keeps a log
+    /// nearly sorted (a 101 line's handshake time may lie hours before its neighbours').
+    #[inline]
+    pub fn logged_time(&self) -> Option<f64> {
         match self {
             Event::Access(e) => e.time,
             Event::Error(e) => e.time,
@@ -142,8 +159,10 @@ pub struct FileMeta {
 
 /// Receives the merged stream.
 pub trait HistorySink {
-    /// One line, in merged time order. `time` is the line's time or, for a line without one, the
-    /// time of the file's previous line (`None` only before a file's first timed line).
+    /// One line, in merged order of the times written in the lines. `time` is the event's
+    /// [`Event::time`] (the handshake time of a 101) or, for a line without one, the logged time
+    /// of the file's previous line (`None` only before a file's first timed line). Sinks place
+    /// the event at `time`; only the order of calls follows the logged times.
     fn line(&mut self, file: &FileMeta, time: Option<f64>, event: &Event);
 }
 
@@ -581,7 +600,7 @@ impl Cursor {
     fn head(&self) -> f64 {
         match &self.cur {
             Some(c) => c.events[self.pos]
-                .time()
+                .logged_time()
                 .or(self.last_time)
                 .unwrap_or(f64::NEG_INFINITY),
             None => f64::INFINITY,
@@ -849,14 +868,14 @@ impl<'a> HistoryReader<'a> {
                     let events = &chunk.events;
                     while c.pos < events.len() {
                         let ev = &events[c.pos];
-                        let t = ev.time().or(c.last_time);
+                        let t = ev.logged_time().or(c.last_time);
                         let tk = t.unwrap_or(f64::NEG_INFINITY);
                         if emitted && (tk > limit.0 || (tk == limit.0 && c.rank > limit.1)) {
                             break 'run;
                         }
                         emitted = true;
                         c.last_time = t;
-                        sink.line(&meta, t, ev);
+                        sink.line(&meta, ev.time().or(t), ev);
                         c.pos += 1;
                     }
                     if !c.fill(&mut files)? {
@@ -1017,7 +1036,7 @@ fn probe(
             first_bad.get_or_insert((checked, reason));
         }
         if first_time.is_none() {
-            first_time = p.sink.events.first().and_then(Event::time);
+            first_time = p.sink.events.first().and_then(Event::logged_time);
         }
     }
     if checked > 0 && bad * 2 > checked {
