@@ -444,7 +444,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             ))
         }
     };
-    Ok(Duration::from_secs_f64(n * mult))
+    // try_: a huge number must be an error, not a panic.
+    Duration::try_from_secs_f64(n * mult).map_err(|_| format!("duration {s:?} is too long"))
 }
 
 #[cfg(test)]
@@ -457,6 +458,8 @@ mod tests {
         assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
         assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
         assert!(parse_duration("5x").is_err());
+        assert!(parse_duration(&format!("{}h", "9".repeat(400))).is_err());
+        assert!(parse_duration("99999999999999999999999d").is_err());
     }
 
     #[test]

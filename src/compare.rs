@@ -290,7 +290,7 @@ impl HistorySink for Compare {
                     if let Some(d) = ev.session_seconds {
                         s.session.insert(d);
                     }
-                    if let Some(t) = ev.time {
+                    if let Some(t) = ev.handshake_time() {
                         self.timeline.add(t, ev.status);
                     }
                 }
@@ -302,7 +302,12 @@ impl HistorySink for Compare {
     }
 }
 
-/// Reads a `--split` value: RFC 3339, `YYYY-MM-DD HH:MM:SS` (UTC), Unix seconds, or `@FILE`.
+/// Latest `--split` accepted (9999-12-31T23:59:59Z): beyond it no log time can follow.
+const MAX_SPLIT: f64 = 253_402_300_799.0;
+
+/// Reads a `--split` value: RFC 3339 / `$time_iso8601`, `$time_local` as nginx writes it
+/// (`29/Nov/2026:02:16:58 +0000`, with or without the log's brackets: users copy it from a
+/// line), `YYYY-MM-DD HH:MM:SS` (UTC), Unix seconds, or `@FILE` holding one of these.
 pub fn parse_split(s: &str) -> anyhow::Result<f64> {
     let owned;
     let s = match s.strip_prefix('@') {
@@ -313,21 +318,25 @@ pub fn parse_split(s: &str) -> anyhow::Result<f64> {
         }
         None => s.trim(),
     };
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        if let Ok(v) = s.parse::<f64>() {
-            return Ok(v);
-        }
-    }
-    let iso = if s.len() == 19 {
-        format!("{s}Z")
+    let bare = s
+        .strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(s);
+    let t = if !bare.is_empty() && bare.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        bare.parse::<f64>().ok()
+    } else if bare.len() == 19 {
+        crate::values::parse_time_iso8601(format!("{bare}Z").as_bytes())
     } else {
-        s.to_string()
+        crate::values::parse_time_iso8601(bare.as_bytes())
+            .or_else(|| crate::values::parse_time_local(bare.as_bytes()))
     };
-    crate::values::parse_time_iso8601(iso.as_bytes()).ok_or_else(|| {
-        anyhow::anyhow!(
-            "--split {s:?}: expected RFC 3339 (2026-11-29T02:16:58Z), `YYYY-MM-DD HH:MM:SS` (UTC), Unix seconds, or @FILE"
-        )
-    })
+    match t {
+        Some(t) if t.is_finite() && (0.0..=MAX_SPLIT).contains(&t) => Ok(t),
+        _ => bail!(
+            "--split {:?}: expected RFC 3339 or $time_iso8601 (2026-11-29T02:16:58Z, 2026-11-29T03:16:58+01:00), $time_local (29/Nov/2026:02:16:58 +0000), `YYYY-MM-DD HH:MM:SS` (UTC), Unix seconds (up to year 9999), or @FILE",
+            s.chars().take(80).collect::<String>()
+        ),
+    }
 }
 
 /// Builds the report from what was read.
@@ -335,8 +344,51 @@ pub fn build_report(cmp: &Compare, hist: &History) -> Report {
     report::build(cmp, hist)
 }
 
-/// `nginxlog-sidecar compare`.
-pub fn run(args: &crate::cli::CompareArgs) -> anyhow::Result<()> {
+/// Exit status of `compare` when the `--fail-under` gate fails.
+pub const GATE_FAILED: u8 = 3;
+
+/// The `--fail-under` gate: the gated paths (`--gate-path`, default every path with upgrade
+/// attempts after the split) whose 101 share after is below `min`, or that have no attempts
+/// after, each with the reason. Fails closed: no gated path at all is a failure too, so a gate
+/// over the wrong files (or an empty window) cannot pass.
+pub fn gate(rep: &Report, min: f64, paths: &[String]) -> Vec<String> {
+    let mut failed = Vec::new();
+    let gated: Vec<&str> = if paths.is_empty() {
+        rep.paths
+            .iter()
+            .filter(|p| p.after.upgrade_attempts > 0)
+            .map(|p| p.path.as_str())
+            .collect()
+    } else {
+        paths.iter().map(String::as_str).collect()
+    };
+    if gated.is_empty() {
+        failed.push("no path has upgrade attempts after the change".to_string());
+    }
+    for g in gated {
+        match rep.paths.iter().find(|p| p.path == g) {
+            Some(p) if p.after.upgrade_attempts > 0 => {
+                let share = p.after.share_101.unwrap_or(0.0);
+                if share < min {
+                    failed.push(format!(
+                        "{g}: 101 share after {:.1}% is below {:.1}% ({} of {} attempts, cause {})",
+                        share * 100.0,
+                        min * 100.0,
+                        p.after.switched_101,
+                        p.after.upgrade_attempts,
+                        p.after.cause
+                    ));
+                }
+            }
+            _ => failed.push(format!("{g}: no upgrade attempts after the change")),
+        }
+    }
+    failed
+}
+
+/// `nginxlog-sidecar compare`: prints (or writes) the report; exit 0, or [`GATE_FAILED`] when
+/// `--fail-under` is given and the gate fails.
+pub fn run(args: &crate::cli::CompareArgs) -> anyhow::Result<std::process::ExitCode> {
     let (inputs, split) = if !args.before.is_empty() {
         if args.after.is_empty() {
             bail!("--before needs --after (the access logs from after the change)");
@@ -419,7 +471,17 @@ pub fn run(args: &crate::cli::CompareArgs) -> anyhow::Result<()> {
             out.flush()?;
         }
     }
-    Ok(())
+    if let Some(min) = args.fail_under {
+        let failed = gate(&rep, min, &args.gate_path);
+        if !failed.is_empty() {
+            let mut e = std::io::stderr().lock();
+            for f in &failed {
+                writeln!(e, "gate failed: {f}")?;
+            }
+            return Ok(std::process::ExitCode::from(GATE_FAILED));
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
@@ -452,7 +514,27 @@ mod tests {
         assert_eq!(parse_split("2026-11-29T03:16:58+01:00").ok(), Some(want));
         assert_eq!(parse_split("2026-11-29 02:16:58").ok(), Some(want));
         assert_eq!(parse_split("1795918618").ok(), Some(want));
-        assert!(parse_split("yesterday").is_err());
+        assert_eq!(parse_split("29/Nov/2026:02:16:58 +0000").ok(), Some(want));
+        assert_eq!(parse_split("[29/Nov/2026:03:16:58 +0100]").ok(), Some(want));
+        assert_eq!(parse_split("2026-11-29T02:16:58+00:00").ok(), Some(want));
+        assert_eq!(parse_split("1795918618.5").ok(), Some(want + 0.5));
+        for bad in [
+            "yesterday",
+            "",
+            ".",
+            "1.2.3",
+            &"9".repeat(400),
+            "99999999999999999999",
+            "253402300800",
+            "32/Nov/2026:02:16:58 +0000",
+            "29/Nov/2026:02:16:58 +9999",
+            "-5",
+            "1e400",
+            "2026-11-29T02:16:58+99:00",
+        ] {
+            let e = parse_split(bad).expect_err(bad).to_string();
+            assert!(e.contains("$time_local"), "{e}");
+        }
     }
 
     #[test]

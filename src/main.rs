@@ -15,9 +15,7 @@ fn main() -> ExitCode {
         Some(Command::Backfill(args)) => {
             nginxlog_sidecar::backfill::run(&args).map(|()| ExitCode::SUCCESS)
         }
-        Some(Command::Compare(args)) => {
-            nginxlog_sidecar::compare::run(&args).map(|()| ExitCode::SUCCESS)
-        }
+        Some(Command::Compare(args)) => nginxlog_sidecar::compare::run(&args),
         Some(Command::Doctor(args)) => nginxlog_sidecar::doctor::run(&args),
     };
     match result {

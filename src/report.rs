@@ -93,6 +93,9 @@ pub struct PathPhase {
     pub other_failures: Vec<StatusCount>,
     /// Who answered the attempts that did not get a 101.
     pub failures_answered_by: AnsweredBy,
+    /// Why the failed attempts failed: `none`, `upgrade_not_forwarded`, `app_refused`,
+    /// `nginx_refused`, `upstream_unavailable` or `unknown` (see [`cause`]).
+    pub cause: &'static str,
     pub handshake_seconds: Quantiles,
     pub session_seconds: SessionQuantiles,
 }
@@ -174,6 +177,64 @@ fn share(n: u64, d: u64) -> Option<f64> {
     (d > 0).then(|| n as f64 / d as f64)
 }
 
+/// The cause of a phase's failed upgrade attempts, from who answered them and with what; with
+/// several kinds of failure, the kind with most attempts (ties in the order below):
+/// - `upgrade_not_forwarded`: the upstream refused and no attempt switched, i.e. the backend
+///   never saw an upgrade (the headers are not forwarded);
+/// - `app_refused`: the upstream refused some beside 101s (tokens, origin checks);
+/// - `nginx_refused`: nginx answered with a 4xx itself (`deny`, `limit_req`, auth);
+/// - `upstream_unavailable`: nginx answered with a 5xx itself (502 refused, 504 timeout);
+/// - `unknown`: the format does not log `$upstream_header_time`, so who answered is unknown;
+/// - `none`: no failed attempt.
+pub fn cause(statuses: &std::collections::BTreeMap<u16, [u64; 3]>) -> &'static str {
+    let switched = statuses.get(&101).map_or(0, |v| v.iter().sum::<u64>());
+    // [upstream refusals, nginx 4xx (and other non-5xx), nginx 5xx, unknown]
+    let mut n = [0u64; 4];
+    for (&st, v) in statuses {
+        if st == 101 {
+            continue;
+        }
+        n[0] += v[0];
+        if st >= 500 {
+            n[2] += v[1];
+        } else {
+            n[1] += v[1];
+        }
+        n[3] += v[2];
+    }
+    let upstream = if switched == 0 {
+        "upgrade_not_forwarded"
+    } else {
+        "app_refused"
+    };
+    let names = [upstream, "nginx_refused", "upstream_unavailable", "unknown"];
+    let mut best = None;
+    for (i, &c) in n.iter().enumerate() {
+        if c > 0 && best.is_none_or(|b: usize| c > n[b]) {
+            best = Some(i);
+        }
+    }
+    best.map_or("none", |i| names[i])
+}
+
+/// A cause in words, for the table, markdown and HTML reports.
+pub fn cause_words(cause: &str) -> &'static str {
+    match cause {
+        "none" => "no failed attempts",
+        "upgrade_not_forwarded" => {
+            "the backend answered every upgrade attempt without switching: it never saw an upgrade (nginx does not forward Upgrade/Connection with proxy_http_version 1.1)"
+        }
+        "app_refused" => {
+            "the application refused some upgrades while others switched (tokens, origin checks)"
+        }
+        "nginx_refused" => "nginx refused them itself with a 4xx (deny, limit_req, auth)",
+        "upstream_unavailable" => {
+            "nginx answered with a 5xx itself: the backend was unreachable or too slow (502, 504)"
+        }
+        _ => "the log format does not log $upstream_header_time, so who answered is not known",
+    }
+}
+
 fn path_phase(s: Option<&PathStats>) -> PathPhase {
     let empty = PathStats::default();
     let s = s.unwrap_or(&empty);
@@ -209,6 +270,7 @@ fn path_phase(s: Option<&PathStats>) -> PathPhase {
             })
             .collect(),
         failures_answered_by: by,
+        cause: cause(&s.statuses),
         handshake_seconds: Quantiles {
             count: s.handshake.count(),
             p50: s.handshake.quantile(0.50),
@@ -254,6 +316,12 @@ pub fn verdict(path: &str, b: &PathPhase, a: &PathPhase) -> String {
     } else {
         "no change"
     };
+    // Whatever the 101 share does, more of one failure (a 403 share 6% -> 50%) is a regression.
+    let what = if what != "upgrades fail now" && failure_share_rose(b, a) {
+        "worse"
+    } else {
+        what
+    };
     format!(
         "{path}: 403 share {} -> {}, 101 share {} -> {} ({} -> {} attempts: {what})",
         pct(b.share_403),
@@ -263,6 +331,25 @@ pub fn verdict(path: &str, b: &PathPhase, a: &PathPhase) -> String {
         b.upgrade_attempts,
         a.upgrade_attempts
     )
+}
+
+/// Whether the share of any failure status rose by 5 points or more.
+fn failure_share_rose(b: &PathPhase, a: &PathPhase) -> bool {
+    let shares = |p: &PathPhase| {
+        let mut v: Vec<(u16, f64)> = p
+            .other_failures
+            .iter()
+            .map(|s| (s.status, s.share))
+            .collect();
+        v.push((403, p.share_403.unwrap_or(0.0)));
+        v
+    };
+    let before = shares(b);
+    shares(a).into_iter().any(|(st, after)| {
+        let was = before.iter().find(|x| x.0 == st).map_or(0.0, |x| x.1);
+        // A hair below 0.05 so that 6% -> 11% counts despite binary fractions.
+        after - was >= 0.05 - 1e-9
+    })
 }
 
 fn phase_summary(p: &PhaseStats, window: Option<(f64, f64)>) -> PhaseSummary {
@@ -611,6 +698,63 @@ fn table(r: &Report) -> String {
     if r.verdicts.is_empty() {
         out.push_str("(no WebSocket paths)\n");
     }
+    let causes = cause_lines(r);
+    if !causes.is_empty() {
+        let _ = writeln!(out, "\nWho answered the failed upgrades, and why");
+        for c in causes {
+            let _ = writeln!(out, "{c}");
+        }
+    }
+    out
+}
+
+/// One sentence per path and phase with failed attempts: who answered them and the cause in
+/// words; `upgrade_not_forwarded` points at `doctor`, which names the directive to fix.
+pub fn cause_lines(r: &Report) -> Vec<String> {
+    let access: Vec<&str> = r
+        .inputs
+        .iter()
+        .filter(|f| f.log == "access")
+        .map(|f| f.path.as_str())
+        .collect();
+    let mut files = access.iter().take(3).copied().collect::<Vec<_>>().join(" ");
+    if access.len() > 3 {
+        files.push_str(" ...");
+    }
+    let mut out = Vec::new();
+    for p in &r.paths {
+        for (phase, x) in [("before", &p.before), ("after", &p.after)] {
+            let failed = x.upgrade_attempts.saturating_sub(x.switched_101);
+            if failed == 0 {
+                continue;
+            }
+            let by = &x.failures_answered_by;
+            let who: Vec<String> = [
+                ("the upstream", by.upstream),
+                ("nginx", by.nginx),
+                ("unknown", by.unknown),
+            ]
+            .into_iter()
+            .filter(|w| w.1 > 0)
+            .map(|(w, n)| format!("{w} ({n})"))
+            .collect();
+            let mut line = format!(
+                "{} {phase}: {failed} of {} attempts failed, answered by {}; cause {}: {}.",
+                p.path,
+                x.upgrade_attempts,
+                who.join(", "),
+                x.cause,
+                cause_words(x.cause)
+            );
+            if x.cause == "upgrade_not_forwarded" {
+                let _ = write!(
+                    line,
+                    " Find the directive: nginxlog-sidecar doctor --config /etc/nginx/nginx.conf --access-log {files}"
+                );
+            }
+            out.push(line);
+        }
+    }
     out
 }
 
@@ -645,6 +789,13 @@ fn markdown(r: &Report) -> String {
     }
     if r.verdicts.is_empty() {
         out.push_str("- no WebSocket paths\n");
+    }
+    let causes = cause_lines(r);
+    if !causes.is_empty() {
+        out.push_str("\n### Who answered the failed upgrades, and why\n\n");
+        for c in causes {
+            let _ = writeln!(out, "- {}", md(&c));
+        }
     }
     out.push_str("\n### Upgrade attempts by path\n\n");
     let _ = writeln!(out, "| {} |", HEAD.join(" | "));
@@ -984,6 +1135,14 @@ fn html(r: &Report) -> String {
     if r.paths.is_empty() {
         out.push_str("<p>No WebSocket upgrade attempts in either phase.</p>\n");
     }
+    let causes = cause_lines(r);
+    if !causes.is_empty() {
+        out.push_str("<h2>Who answered the failed upgrades, and why</h2>\n<ul>\n");
+        for c in causes {
+            let _ = writeln!(out, "<li>{}</li>", html_escape(&c));
+        }
+        out.push_str("</ul>\n");
+    }
     let _ = writeln!(
         out,
         "<h2>Upgrade outcomes per {}</h2>\n{}",
@@ -1059,6 +1218,7 @@ mod tests {
             share_403: share(forbidden, attempts),
             other_failures: Vec::new(),
             failures_answered_by: AnsweredBy::default(),
+            cause: "none",
             handshake_seconds: Quantiles {
                 count: 0,
                 p50: None,
@@ -1083,6 +1243,55 @@ mod tests {
         );
         assert!(verdict("/ws/x", &phase(0, 0, 0), &phase(5, 5, 0))
             .contains("no upgrade attempts before"));
+    }
+
+    #[test]
+    fn a_rising_failure_share_is_worse_whatever_the_101_share_does() {
+        // 403 share 6% -> 50%, 101 share unchanged at 50% (the rest were 502s).
+        let mut b = phase(100, 50, 6);
+        b.other_failures.push(StatusCount {
+            status: 502,
+            count: 44,
+            share: 0.44,
+        });
+        let a = phase(100, 50, 50);
+        assert!(verdict("/ws/x", &b, &a).ends_with("attempts: worse)"));
+        // 6% -> 11%: exactly 5 points.
+        assert!(verdict("/ws/x", &phase(100, 94, 6), &phase(100, 89, 11)).ends_with("worse)"));
+        // 6% -> 10%: below the threshold.
+        assert!(verdict("/ws/x", &phase(100, 94, 6), &phase(100, 90, 10)).ends_with("no change)"));
+        // A new failure status rising is worse too, and "fail now" stays "fail now".
+        let mut a = phase(100, 90, 0);
+        a.other_failures.push(StatusCount {
+            status: 426,
+            count: 10,
+            share: 0.1,
+        });
+        assert!(verdict("/ws/x", &phase(100, 100, 0), &a).ends_with("worse)"));
+        assert!(
+            verdict("/ws/x", &phase(10, 10, 0), &phase(10, 0, 10)).ends_with("upgrades fail now)")
+        );
+    }
+
+    #[test]
+    fn causes_follow_who_answered() {
+        use std::collections::BTreeMap;
+        let m = |v: &[(u16, [u64; 3])]| v.iter().copied().collect::<BTreeMap<_, _>>();
+        assert_eq!(cause(&m(&[])), "none");
+        assert_eq!(cause(&m(&[(101, [5, 0, 0])])), "none");
+        assert_eq!(cause(&m(&[(403, [27, 0, 0])])), "upgrade_not_forwarded");
+        assert_eq!(
+            cause(&m(&[(101, [18, 0, 0]), (403, [9, 0, 0])])),
+            "app_refused"
+        );
+        assert_eq!(cause(&m(&[(403, [0, 3, 0])])), "nginx_refused");
+        assert_eq!(
+            cause(&m(&[(502, [0, 4, 0]), (403, [0, 1, 0])])),
+            "upstream_unavailable"
+        );
+        assert_eq!(cause(&m(&[(403, [0, 0, 7])])), "unknown");
+        // The most failures win.
+        assert_eq!(cause(&m(&[(403, [2, 5, 0])])), "nginx_refused");
     }
 
     #[test]

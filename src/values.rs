@@ -243,6 +243,12 @@ pub fn parse_error_time(v: &[u8]) -> Option<f64> {
 
 /// Formats Unix seconds as RFC 3339 UTC (`2026-11-28T01:53:32Z`, millis when fractional).
 pub fn rfc3339(t: f64) -> String {
+    // Clamped (about year 318,000 either way), so no input can overflow the arithmetic below.
+    let t = if t.is_finite() {
+        t.clamp(-1e13, 1e13)
+    } else {
+        0.0
+    };
     let secs = t.floor() as i64;
     let millis = ((t - secs as f64) * 1000.0).round() as i64;
     let (secs, millis) = if millis >= 1000 {
