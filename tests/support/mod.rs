@@ -268,6 +268,17 @@ http {{
         )
     }
 
+    /// Rewrites `nginx.conf` for `setup` on the same port and checks it with `nginx -t`; send
+    /// `HUP` ([`Nginx::signal`]) to apply it, as `nginx -s reload` does.
+    pub fn rewrite_config(&self, setup: &NginxSetup) {
+        write_prefix(
+            &self.dir,
+            &[("nginx.conf", &Self::config(&self.dir, self.port, setup))],
+        );
+        let check = nginx_check(&self.dir);
+        assert!(check.ok, "nginx -t failed: {}", check.stderr);
+    }
+
     /// Path of the access log.
     pub fn access_log(&self) -> PathBuf {
         self.dir.join("logs/access.log")
