@@ -222,7 +222,7 @@ pub fn cause_words(cause: &str) -> &'static str {
     match cause {
         "none" => "no failed attempts",
         "upgrade_not_forwarded" => {
-            "the backend answered every upgrade attempt without switching: it never saw an upgrade (nginx does not forward Upgrade/Connection with proxy_http_version 1.1)"
+            "the backend answered every upgrade attempt without switching: it never saw an upgrade (nginx does not pass the Upgrade and Connection headers on)"
         }
         "app_refused" => {
             "the application refused some upgrades while others switched (tokens, origin checks)"

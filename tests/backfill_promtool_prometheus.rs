@@ -237,3 +237,121 @@ fn promtool_accepts_backfill_and_prometheus_answers_before_and_after() {
         (114 + 18) as f64
     );
 }
+
+/// `--label job=... --label instance=...` puts constant labels on every series, so a query
+/// filtered on them (what the dashboards' `job`/`instance` variables do) finds the backfilled
+/// history in a real Prometheus; the summary counts series as promtool does (each histogram
+/// bucket, `_sum` and `_count` is one). A bad label exits 2 and names what is accepted.
+#[test]
+fn backfill_labels_select_the_history_in_prometheus() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fx = support::repo().join("fixtures/broken-then-fixed");
+    let om = tmp.path().join("history.om");
+    let out = Command::new(support::sidecar_bin())
+        .args(["backfill", "--format", "ws_timing", "--step", "1s"])
+        .args([
+            "--label",
+            "job=nginxlog-history",
+            "--label",
+            "instance=web-1 \"a\"",
+        ])
+        .arg("--access-log")
+        .arg(fx.join("access.log"))
+        .arg("--error-log")
+        .arg(fx.join("error.log"))
+        .arg("--output")
+        .arg(&om)
+        .output()
+        .expect("run backfill");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "backfill failed: {stderr}");
+    let text = std::fs::read_to_string(&om).expect("output written");
+    // Every sample line carries both labels (escaped).
+    let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(!samples.is_empty());
+    for l in &samples {
+        assert!(
+            l.contains(r#"job="nginxlog-history",instance="web-1 \"a\"""#),
+            "{l}"
+        );
+    }
+    // The series count is the number of distinct sample names + label sets.
+    let mut distinct: Vec<&str> = samples
+        .iter()
+        .filter_map(|l| l.rsplitn(3, ' ').nth(2))
+        .collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert!(
+        stderr.contains(&format!("-> {} series,", distinct.len())),
+        "{stderr}"
+    );
+
+    let data = tmp.path().join("data");
+    let pt = Command::new(tool("PROMTOOL", "promtool"))
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&om)
+        .arg(&data)
+        .output()
+        .expect("run promtool");
+    assert!(
+        pt.status.success(),
+        "promtool rejected the backfill: {}{}",
+        String::from_utf8_lossy(&pt.stdout),
+        String::from_utf8_lossy(&pt.stderr)
+    );
+    let end = 1_795_918_618.0 + 60.0;
+    let prom = Prometheus::start(&data, tmp.path());
+    let sel = r#"job="nginxlog-history",instance="web-1 \"a\"""#;
+    assert_eq!(
+        prom.value(
+            &format!(
+                "sum(nginxlog_ws_upgrade_requests_total{{{sel},path=~\"/ws/.*\",status=\"101\"}})"
+            ),
+            end
+        ),
+        24.0
+    );
+    assert_eq!(
+        prom.value(
+            &format!(
+                "sum(nginxlog_ws_upgrade_requests_total{{{sel},path=~\"/ws/.*\",status=\"403\"}})"
+            ),
+            end
+        ),
+        42.0
+    );
+    // The dashboards' variables come from nginxlog_build_info's job label.
+    assert_eq!(
+        prom.value(&format!("count(nginxlog_build_info{{{sel}}})"), end),
+        1.0
+    );
+    assert_eq!(
+        prom.value(
+            r#"count(nginxlog_build_info{job="other"}) or vector(0)"#,
+            end
+        ),
+        0.0
+    );
+
+    for (bad, says) in [
+        ("path=/x", "label of the metrics themselves"),
+        ("1job=x", "not a Prometheus label name"),
+        ("__name__=x", "reserved"),
+        ("job", "NAME=VALUE"),
+        ("job=", "non-empty text without control characters"),
+        ("job=a\nb", "non-empty text without control characters"),
+    ] {
+        let out = Command::new(support::sidecar_bin())
+            .args(["backfill", "--format", "ws_timing", "--label", bad])
+            .arg("--access-log")
+            .arg(fx.join("access.log"))
+            .arg("--output")
+            .arg(tmp.path().join("bad.om"))
+            .output()
+            .expect("run backfill");
+        assert_eq!(out.status.code(), Some(2), "--label {bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "--label {bad:?}: {err}");
+    }
+}

@@ -397,3 +397,44 @@ fn design_spelling_detects_the_log_format_and_takes_format_as_the_report_format(
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("| /ws/chat |"));
 }
+
+/// Causes: before the fix the backend refused every upgrade and none switched
+/// (`upgrade_not_forwarded`); after it the bad tokens are refused beside 101s (`app_refused`);
+/// nginx's own `deny` is `nginx_refused` in both. JSON carries them per path and phase, the
+/// table, markdown and HTML say who answered and why, and point at `doctor` for the headers.
+#[test]
+fn causes_name_who_answered_in_every_format() {
+    let r = json(&split_args());
+    let chat = path(&r, "/ws/chat");
+    assert_eq!(chat["before"]["cause"], "upgrade_not_forwarded");
+    assert_eq!(chat["after"]["cause"], "app_refused");
+    let notif = path(&r, "/ws/notifications");
+    assert_eq!(notif["before"]["cause"], "upgrade_not_forwarded");
+    assert_eq!(notif["after"]["cause"], "none");
+    let denied = path(&r, "/denied/socket");
+    assert_eq!(denied["before"]["cause"], "nginx_refused");
+    assert_eq!(denied["after"]["cause"], "nginx_refused");
+
+    let args = split_args();
+    let base: Vec<&str> = args.iter().map(String::as_str).collect();
+    let before = "/ws/chat before: 27 of 27 attempts failed, answered by the upstream (27); cause upgrade_not_forwarded";
+    let after =
+        "/ws/chat after: 9 of 27 attempts failed, answered by the upstream (9); cause app_refused";
+    let doctor = "nginxlog-sidecar doctor --config /etc/nginx/nginx.conf --access-log";
+    let deny =
+        "/denied/socket after: 3 of 3 attempts failed, answered by nginx (3); cause nginx_refused";
+    for format in ["table", "markdown", "html"] {
+        let mut a = base.clone();
+        a.extend(["--report-format", format]);
+        let (ok, out, err) = compare(&a);
+        assert!(ok, "{err}");
+        for want in [before, after, doctor, deny] {
+            assert!(out.contains(want), "{format}: no {want:?} in\n{out}");
+        }
+        assert_eq!(
+            out.matches(doctor).count(),
+            2,
+            "{format}: doctor only for the headers"
+        );
+    }
+}
