@@ -431,7 +431,12 @@ impl Backfill {
                 late.map_or(m.first as i64, |l| l.min(m.first as i64))
             })
             .collect();
-        let gfirst = firsts.iter().copied().min().unwrap_or(0).min(0);
+        // One more step before a back-dated start, for the series' leading 0 sample (rate()
+        // and increase() then count its first events).
+        let gfirst = match firsts.iter().copied().min() {
+            Some(f) if f < 0 => f - 1,
+            _ => 0,
+        };
         if (steps as i64 - gfirst) as u64 > MAX_STEPS {
             bail!(
                 "the logs span more than {MAX_STEPS} steps of {}s: use a larger --step",
