@@ -1,11 +1,11 @@
 //! The checks: which locations carry WebSocket traffic, and what in their effective
 //! configuration stops an upgrade from reaching the backend.
 //!
-//! Finding ids are a contract (docs/architecture.md lists them): alerts, dashboards and users'
+//! Finding ids are a contract (DESIGN.md and the README list them): alerts, dashboards and users'
 //! scripts key on them. Messages say what happens to the client; fixes are the exact lines.
 
 use super::evidence::{describe_refusals, Evidence, Key, Logs};
-use crate::nginx_conf::effective::{array, parse_time, scalar, Http, Matcher, Server};
+use crate::nginx_conf::effective::{array, parse_time, scalar, Http, Location, Matcher, Server};
 use crate::nginx_conf::{Config, Directive};
 use serde::Serialize;
 
@@ -77,6 +77,8 @@ pub enum WsReason {
     Logs,
     Prefix(String),
     SetsUpgrade,
+    /// A named location that this WebSocket location hands requests to (`try_files ... @app`).
+    Via(String),
 }
 
 /// Settings of a check run.
@@ -104,6 +106,26 @@ impl Checks<'_> {
 
     /// Whether location `i` of server `s` carries WebSocket traffic, and why.
     pub fn websocket(&self, s: usize, i: usize) -> Option<WsReason> {
+        if let Some(r) = self.direct_websocket(s, i) {
+            return Some(r);
+        }
+        // A named location that a WebSocket location hands its requests to.
+        let server = &self.http.servers[s];
+        let Matcher::Named = server.locations[i].matcher else {
+            return None;
+        };
+        let name = server.locations[i].block.arg(0);
+        server.locations.iter().enumerate().find_map(|(j, l)| {
+            let hands_over = l.block.children().iter().any(|d| {
+                matches!(d.name.as_str(), "try_files" | "error_page")
+                    && d.args.last().is_some_and(|a| a == name)
+            });
+            (j != i && hands_over && self.direct_websocket(s, j).is_some())
+                .then(|| WsReason::Via(l.text.clone()))
+        })
+    }
+
+    fn direct_websocket(&self, s: usize, i: usize) -> Option<WsReason> {
         let server = &self.http.servers[s];
         let loc = &server.locations[i];
         if self
@@ -119,10 +141,8 @@ impl Checks<'_> {
                 Matcher::Exact(u) | Matcher::Prefix(u) | Matcher::NoRegex(u) => {
                     u.starts_with(p.as_str()) || (u.len() > 1 && p.starts_with(u.as_str()))
                 }
-                Matcher::Regex(Some(re)) => {
-                    re.is_match(p) || re.is_match(&format!("{p}x")) || loc.text.contains(p.as_str())
-                }
-                Matcher::Regex(None) => loc.text.contains(p.as_str()),
+                // By its text only: a catch-all `~ ^/.*$` matches every prefix.
+                Matcher::Regex(_) => loc.text.contains(p.as_str()),
                 Matcher::Named => false,
             };
             if hit {
@@ -142,75 +162,60 @@ impl Checks<'_> {
         let mut out = Vec::new();
         self.misplaced(&mut out);
         self.map_missing(&mut out);
-        let mut log_servers = Vec::new();
+        let mut ws = Vec::new();
         for (s, server) in self.http.servers.iter().enumerate() {
-            let mut any_ws = false;
             for i in 0..server.locations.len() {
                 if let Some(reason) = self.websocket(s, i) {
-                    any_ws = true;
+                    ws.push((s, i));
                     self.location(s, i, &reason, &mut out);
                 }
             }
-            if any_ws {
-                log_servers.push(s);
-            }
         }
-        self.log_format(&log_servers, &mut out);
+        self.log_format(&ws, &mut out);
         // Stable: a location's findings keep the order an operator fixes them in.
         out.sort_by(|a, b| (a.severity, &a.file, a.line).cmp(&(b.severity, &b.file, b.line)));
-        out.dedup();
         out
     }
 
-    /// The server and location a directive at `file:line` sits in.
-    fn owner(&self, file: usize, line: u32) -> (String, String) {
-        fn contains(ds: &[Directive], file: usize, line: u32) -> bool {
-            ds.iter()
-                .any(|d| (d.file == file && d.line == line) || contains(d.children(), file, line))
-        }
-        for server in &self.http.servers {
-            if !contains(server.block.children(), file, line) {
-                continue;
+    /// The server and innermost location directive `id` sits in (names; empty outside).
+    fn owner(&self, id: usize) -> (String, String) {
+        match self.http.owner(id) {
+            Some((s, loc)) => {
+                let server = &self.http.servers[s];
+                let loc = loc.map_or(String::new(), |i| server.locations[i].text.clone());
+                (server.name.clone(), loc)
             }
-            // The innermost location holding it.
-            let mut best = String::new();
-            for loc in &server.locations {
-                let own_if = loc
-                    .block
-                    .children()
-                    .iter()
-                    .filter(|d| d.name != "location")
-                    .any(|d| {
-                        (d.file == file && d.line == line) || contains(d.children(), file, line)
-                    });
-                if own_if {
-                    best = loc.text.clone();
-                }
-            }
-            return (server.name.clone(), best);
+            None => (String::new(), String::new()),
         }
-        (String::new(), String::new())
     }
 
     fn misplaced(&self, out: &mut Vec<Finding>) {
         for m in &self.cfg.misplaced {
-            let (server, location) = self.owner(m.file, m.line);
+            let (server, location) = self.owner(m.id);
             let allowed = m.allowed.join(", ");
             let line = if m.args.is_empty() {
                 format!("{};", m.name)
             } else {
                 format!("{} {};", m.name, m.args.join(" "))
             };
-            let target = match m.allowed.first().copied() {
-                Some("server") | Some("http") if m.allowed.contains(&"server") => {
-                    if server.is_empty() {
-                        "the server {} block".to_string()
-                    } else {
-                        format!("the server {{}} block of {server}")
-                    }
+            // The innermost enclosing context that allows it: moved further out, a
+            // proxy_set_header would be dropped by the location's own ones.
+            let enclosing: &[&str] = match m.context {
+                "if in location" | "limit_except" => &["location", "server", "http"],
+                "if in server" | "location" => &["server", "http"],
+                "server" | "upstream" => &["http"],
+                _ => &[],
+            };
+            let target = match enclosing.iter().find(|c| m.allowed.contains(c)) {
+                Some(&"location") => format!("the enclosing location {location} {{}} block"),
+                Some(&"server") if !server.is_empty() => {
+                    format!("the server {{}} block of {server}")
                 }
-                Some(first) => format!("a {first} {{}} block"),
-                None => "another block".to_string(),
+                Some(c) => format!("the enclosing {c} {{}} block"),
+                None => match m.allowed.first() {
+                    Some(first) => format!("a {first} {{}} block"),
+                    None => "another block".to_string(),
+                },
             };
             out.push(Finding {
                 id: "directive_not_allowed_here",
@@ -236,16 +241,17 @@ impl Checks<'_> {
         }
         let mut uses = Vec::new();
         self.http.walk(|d| {
-            if d.args
-                .iter()
-                .any(|a| a.contains("$connection_upgrade") || a.contains("${connection_upgrade}"))
+            if d.name != "map"
+                && d.args
+                    .iter()
+                    .any(|a| uses_variable(a, "connection_upgrade"))
             {
                 uses.push(d);
             }
         });
         for d in uses {
             let (file, line) = self.at(d);
-            let (server, location) = self.owner(d.file, d.line);
+            let (server, location) = self.owner(d.id);
             out.push(Finding {
                 id: "connection_upgrade_map_missing",
                 severity: Severity::Error,
@@ -295,7 +301,12 @@ impl Checks<'_> {
         let server = &self.http.servers[s];
         let loc = &server.locations[i];
         let own = loc.block.children();
-        if !own.iter().any(|d| d.name == "proxy_pass") {
+        // `if` in a location is a nested location inheriting this one's proxy settings.
+        let proxies = own.iter().any(|d| {
+            d.name == "proxy_pass"
+                || (d.name == "if" && d.children().iter().any(|c| c.name == "proxy_pass"))
+        });
+        if !proxies {
             return;
         }
         let levels = server.levels(self.http, i);
@@ -306,6 +317,7 @@ impl Checks<'_> {
             WsReason::Logs => "it serves upgrade attempts in the access log".to_string(),
             WsReason::Prefix(p) => format!("its path is under {p}"),
             WsReason::SetsUpgrade => "it sets an Upgrade header".to_string(),
+            WsReason::Via(from) => format!("location {from} hands its requests to it"),
         };
         let finding =
             |id: &'static str, sev: Severity, at: (String, u32), message: String, fix: String| {
@@ -322,6 +334,20 @@ impl Checks<'_> {
             };
         let loc_at = (lfile.clone(), lline);
         let add_here = format!("add inside location {} ({lfile}:{lline}):", loc.text);
+        // Where a missing proxy_set_header goes: beside the ones the location inherits (one of
+        // its own would drop them all), else into the location.
+        let headers_at = array(&levels, "proxy_set_header");
+        let add_header = match &headers_at {
+            Some((lvl, hs)) if *lvl + 1 < levels.len() => {
+                let (f, l) = self.at(hs[0]);
+                format!(
+                    "add beside the proxy_set_header lines that location {} inherits from {} ({f}:{l}), so they stay inherited:",
+                    loc.text,
+                    level_name(&levels, *lvl, server, loc)
+                )
+            }
+            _ => add_here.clone(),
+        };
 
         // Headers: the effective proxy_set_header list, and what an outer level would have given.
         let headers = array(&levels, "proxy_set_header");
@@ -344,6 +370,13 @@ impl Checks<'_> {
                     if lost_upgrade || lost_connection {
                         let first = own_headers[0];
                         let outer_at = self.at(outer[0]);
+                        let lost = match (lost_upgrade, lost_connection) {
+                            (true, true) => "the Upgrade and Connection headers",
+                            (true, false) => "the Upgrade header",
+                            _ => "the Connection header",
+                        };
+                        let outer_lvl =
+                            array(&levels[..*lvl], "proxy_set_header").map_or(0, |(l, _)| l);
                         let lines: Vec<String> = outer
                             .iter()
                             .filter(|o| find(&eff, o.arg(0)).is_none())
@@ -354,8 +387,9 @@ impl Checks<'_> {
                             Severity::Error,
                             self.at(first),
                             format!(
-                                "location {} sets its own proxy_set_header ({}), so nginx drops every proxy_set_header inherited from the enclosing level ({}:{}), the Upgrade/Connection headers included: the backend sees a plain GET.{ev}",
-                                loc.text, first.arg(0), outer_at.0, outer_at.1
+                                                                "{} sets its own proxy_set_header ({} at {}:{}), so nginx drops every proxy_set_header inherited from {} ({}:{}), {lost} included: the backend sees a plain GET.{ev}",
+                                level_name(&levels, *lvl, server, loc), first.arg(0), self.cfg.file(first.file), first.line,
+                                level_name(&levels, outer_lvl, server, loc), outer_at.0, outer_at.1
                             ),
                             format!("repeat the inherited headers beside this location's own proxy_set_header:\n{}", indent(&lines.join("\n"))),
                         ));
@@ -374,7 +408,7 @@ impl Checks<'_> {
                     "location {} proxies WebSocket traffic ({why}) without passing the client's Upgrade header: nginx drops hop-by-hop headers, the backend sees a plain GET and refuses it (403/404/426/400 depending on the framework).{ev}",
                     loc.text
                 ),
-                format!("{add_here}\n    proxy_set_header Upgrade $http_upgrade;"),
+                                format!("{add_header}\n    proxy_set_header Upgrade $http_upgrade;"),
             )),
             Some(d) if !self.carries_upgrade_value(d.arg(1)) => out.push(finding(
                 "ws_upgrade_value_wrong",
@@ -394,7 +428,8 @@ impl Checks<'_> {
         let map_exists = self.http.defines_variable("connection_upgrade");
         match connection {
             None if !lost_connection => {
-                let mut fix = format!("{add_here}\n    proxy_set_header Connection $connection_upgrade;");
+                                let mut fix =
+                    format!("{add_header}\n    proxy_set_header Connection $connection_upgrade;");
                 if !map_exists {
                     fix.push_str(&format!("\nand in the http {{}} block:\n{}", indent(MAP_FIX)));
                 }
@@ -543,13 +578,15 @@ impl Checks<'_> {
             }
             let maps = self.http.maps_of(name);
             if maps.is_empty() {
-                if self.http.defines_variable(name) {
+                if self.http.defines_variable(name) || builtin_variable(name) {
                     return ConnValue::Ok;
                 }
                 return if name == "connection_upgrade" {
                     ConnValue::Undefined
                 } else {
-                    ConnValue::Ok
+                    ConnValue::Wrong(format!(
+                        "an unknown variable (nginx -t refuses it: unknown \"{name}\" variable; a typo of $connection_upgrade?)"
+                    ))
                 };
             }
             let carries = maps.iter().any(|m| {
@@ -579,32 +616,41 @@ impl Checks<'_> {
 
     /// Servers with WebSocket locations whose access log cannot time handshakes or tell who
     /// answered.
-    fn log_format(&self, servers: &[usize], out: &mut Vec<Finding>) {
-        for &s in servers {
+    fn log_format(&self, ws: &[(usize, usize)], out: &mut Vec<Finding>) {
+        // One finding per access_log directive (or per server logging to nginx's default).
+        let mut seen = std::collections::HashSet::new();
+        for &(s, i) in ws {
             let server: &Server<'_> = &self.http.servers[s];
-            let levels: [&[Directive]; 2] = [self.http.directives, server.block.children()];
+            let levels = server.levels(self.http, i);
             let logs = array(&levels, "access_log")
                 .map(|(_, l)| l)
                 .unwrap_or_default();
-            let (at, format_name, path) = match logs.iter().find(|d| d.arg(0) != "off") {
+            let (at, format_name, path, key) = match logs.iter().find(|d| d.arg(0) != "off") {
                 Some(d) => (
                     self.at(d),
                     d.args.get(1).cloned().unwrap_or_else(|| "combined".into()),
                     d.arg(0).to_string(),
+                    d.id,
                 ),
                 None if logs.is_empty() => (
                     self.at(server.block),
                     "combined".into(),
                     "logs/access.log".into(),
+                    server.block.id,
                 ),
                 None => continue,
             };
+            if !seen.insert(key) {
+                continue;
+            }
             let template = if format_name == "combined" {
                 Some(COMBINED.to_string())
             } else {
                 log_format_template(self.http, &format_name)
             };
-            let Some(template) = template else { continue };
+            let Some(template) = template else {
+                continue;
+            };
             let lacks: Vec<&str> = ["$upstream_header_time", "$http_upgrade"]
                 .into_iter()
                 .filter(|v| {
@@ -646,7 +692,7 @@ enum ConnValue {
 
 /// The template of `log_format NAME` in http (its strings joined, `escape=` dropped).
 pub fn log_format_template(http: &Http<'_>, name: &str) -> Option<String> {
-    http.directives
+    http.settings
         .iter()
         .find(|d| d.name == "log_format" && d.arg(0) == name)
         .map(|d| {
@@ -656,6 +702,137 @@ pub fn log_format_template(http: &Http<'_>, name: &str) -> Option<String> {
                 .cloned()
                 .collect::<String>()
         })
+}
+
+/// Whether `arg` uses `$name` itself (not `$name_more`).
+fn uses_variable(arg: &str, name: &str) -> bool {
+    if arg.contains(&format!("${{{name}}}")) {
+        return true;
+    }
+    let pat = format!("${name}");
+    arg.match_indices(&pat).any(|(i, _)| {
+        arg[i + pat.len()..]
+            .bytes()
+            .next()
+            .is_none_or(|b| !(b.is_ascii_alphanumeric() || b == b'_'))
+    })
+}
+
+/// nginx's own variables (core, proxy, upstream, ssl, realip, ... and the prefixed families),
+/// so a typo in a header value can be told from a variable nginx provides.
+fn builtin_variable(name: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "http_",
+        "sent_http_",
+        "sent_trailer_",
+        "cookie_",
+        "arg_",
+        "upstream_http_",
+        "upstream_cookie_",
+        "upstream_trailer_",
+        "ssl_",
+        "proxy_",
+        "realip_",
+        "limit_",
+        "upstream_",
+        "jwt_",
+        "geoip_",
+        "secure_link",
+        "invalid_referer",
+        "memcached_",
+    ];
+    const NAMES: &[&str] = &[
+        "args",
+        "binary_remote_addr",
+        "body_bytes_sent",
+        "bytes_sent",
+        "connection",
+        "connection_requests",
+        "connection_time",
+        "content_length",
+        "content_type",
+        "document_root",
+        "document_uri",
+        "host",
+        "hostname",
+        "https",
+        "is_args",
+        "msec",
+        "nginx_version",
+        "pid",
+        "pipe",
+        "query_string",
+        "realpath_root",
+        "remote_addr",
+        "remote_port",
+        "remote_user",
+        "request",
+        "request_body",
+        "request_body_file",
+        "request_completion",
+        "request_filename",
+        "request_id",
+        "request_length",
+        "request_method",
+        "request_time",
+        "request_uri",
+        "scheme",
+        "server_addr",
+        "server_name",
+        "server_port",
+        "server_protocol",
+        "status",
+        "tcpinfo_rtt",
+        "tcpinfo_rttvar",
+        "tcpinfo_snd_cwnd",
+        "tcpinfo_rcv_space",
+        "time_iso8601",
+        "time_local",
+        "uri",
+        "gzip_ratio",
+        "fastcgi_script_name",
+        "fastcgi_path_info",
+        "date_local",
+        "date_gmt",
+        "remote_addr",
+        "server_addr",
+        "auth_type",
+        "mirror",
+        "binary_remote_addr",
+        "connections_active",
+        "connections_reading",
+        "connections_writing",
+        "connections_waiting",
+        "modern_browser",
+        "ancient_browser",
+        "msie",
+        "uid_got",
+        "uid_set",
+        "uid_reset",
+        "embedded_variable",
+        "spdy",
+        "http2",
+        "http3",
+        "request_port",
+    ];
+    PREFIXES.iter().any(|p| name.starts_with(p))
+        || NAMES.contains(&name)
+        || name.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// How a message names merge level `lvl` of a location's levels (http, server, locations).
+fn level_name(
+    levels: &[&[Directive]],
+    lvl: usize,
+    server: &Server<'_>,
+    loc: &Location<'_>,
+) -> String {
+    match lvl {
+        0 => "the http {} block".to_string(),
+        1 => format!("the server {{}} block of {}", server.name),
+        _ if lvl + 1 == levels.len() => format!("location {}", loc.text),
+        _ => "an enclosing location".to_string(),
+    }
 }
 
 fn indent(s: &str) -> String {

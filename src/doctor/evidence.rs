@@ -140,10 +140,21 @@ pub fn read_access(
                 Some(k) => *k,
                 None => {
                     let host = host.map(String::from_utf8_lossy);
-                    let k = find_server(&http.servers, candidates, host.as_deref()).map(|s| {
-                        let uri = normalise_uri(path);
-                        (s, find_location(&http.servers[s], &uri))
-                    });
+                    let uri = normalise_uri(path);
+                    // Without a logged Host, prefer the servers that have a location for it
+                    // (a port-80 redirect server beside the TLS one serves no /ws/ location).
+                    let serving: Vec<usize> = candidates
+                        .iter()
+                        .copied()
+                        .filter(|&s| find_location(&http.servers[s], &uri).is_some())
+                        .collect();
+                    let pool = if host.is_none() && !serving.is_empty() {
+                        &serving[..]
+                    } else {
+                        candidates
+                    };
+                    let k = find_server(&http.servers, pool, host.as_deref())
+                        .map(|s| (s, find_location(&http.servers[s], &uri)));
                     if cache.len() < MAX_CACHE {
                         cache.insert(key_buf.clone(), k);
                     }

@@ -273,9 +273,9 @@ fn same_log(config_path: &str, file: &Path) -> bool {
 }
 
 /// The `access_log` directives of server `s` (its own level or http's, and its locations').
-fn access_logs_of<'c>(http: &Http<'c>, s: usize) -> Vec<&'c Directive> {
+fn access_logs_of<'c>(http: &'c Http<'c>, s: usize) -> Vec<&'c Directive> {
     let server = &http.servers[s];
-    let levels: [&[Directive]; 2] = [http.directives, server.block.children()];
+    let levels: [&[Directive]; 2] = [&http.settings, &server.settings];
     let mut out: Vec<&Directive> = array(&levels, "access_log")
         .map(|(_, l)| l)
         .unwrap_or_default();
@@ -463,6 +463,127 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// (id, line, server, location) of every finding of `conf`.
+    fn ids(conf: &str) -> Vec<(String, u32, String, String)> {
+        let cfg = load(&Source::Bytes {
+            name: "t.conf".into(),
+            data: conf.as_bytes().to_vec(),
+        })
+        .expect("parses");
+        let http = Http::of(&cfg);
+        let logs = Logs::default();
+        let prefixes = vec!["/ws/".to_string()];
+        Checks {
+            cfg: &cfg,
+            http: &http,
+            version: Some(Version(1, 22, 1)),
+            ws_prefixes: &prefixes,
+            logs: &logs,
+        }
+        .run()
+        .into_iter()
+        .map(|f| (f.id.to_string(), f.line, f.server, f.location))
+        .collect()
+    }
+
+    fn has(found: &[(String, u32, String, String)], id: &str) -> bool {
+        found.iter().any(|f| f.0 == id)
+    }
+
+    const GOOD: &str = "proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade; proxy_read_timeout 1h;";
+
+    #[test]
+    fn review_cases() {
+        // A map of another name is not $connection_upgrade.
+        let f = ids(&format!("http {{ map $http_upgrade $connection_upgrade_ws {{ default upgrade; '' close; }} server {{ location /ws/ {{ proxy_pass http://b; {} }} }} }}",
+            GOOD.replace("$connection_upgrade", "$connection_upgrade_ws")));
+        assert!(
+            f.iter().all(|x| x.0 == "log_format_lacks_ws_fields"),
+            "{f:?}"
+        );
+        // A catch-all regex is not a WebSocket location by itself.
+        let f = ids("http { server { location ~ ^/.*$ { proxy_pass http://b; } } }");
+        assert!(f.is_empty(), "{f:?}");
+        // One-line config: each misplaced directive in its own server and location.
+        let f = ids("http { server { server_name a; location /x/ { large_client_header_buffers 4 8k; } } server { server_name b; location /y/ { large_client_header_buffers 4 8k; } } }");
+        let owners: Vec<(&str, &str)> = f.iter().map(|x| (x.2.as_str(), x.3.as_str())).collect();
+        assert_eq!(owners, vec![("a", "/x/"), ("b", "/y/")]);
+        // proxy_pass inside `if` still proxies without the headers.
+        let f = ids(
+            "http { server { location /ws/ { if ($http_upgrade) { proxy_pass http://b; } } } }",
+        );
+        assert!(has(&f, "ws_upgrade_header_missing"), "{f:?}");
+        // A named location a WebSocket location hands over to.
+        let f = ids("http { server { location /ws/ { try_files /x @app; } location @app { proxy_pass http://b; } } }");
+        assert!(
+            f.iter()
+                .any(|x| x.0 == "ws_upgrade_header_missing" && x.3 == "@app"),
+            "{f:?}"
+        );
+        // A typo in the Connection variable: nginx -t refuses it.
+        let f = ids(&format!("http {{ map $http_upgrade $connection_upgrade {{ default upgrade; }} server {{ location /ws/ {{ proxy_pass http://b; {} }} }} }}",
+            GOOD.replace("Connection $connection_upgrade", "Connection $conection_upgrade")));
+        assert!(has(&f, "ws_upgrade_value_wrong"), "{f:?}");
+        // The location's own access_log decides the format warning.
+        let f = ids(&format!("http {{ log_format ws '$upstream_header_time $http_upgrade'; map $http_upgrade $connection_upgrade {{ default upgrade; }} server {{ location /ws/ {{ access_log /l/ws.log ws; proxy_pass http://b; {GOOD} }} }} }}"));
+        assert!(f.is_empty(), "{f:?}");
+        // Headers inherited from the server: the fix goes beside them, not into the location.
+        let cfg = "http {\n map $http_upgrade $connection_upgrade { default upgrade; }\n server {\n  proxy_http_version 1.1;\n  proxy_set_header Host $host;\n  proxy_set_header Connection $connection_upgrade;\n  location /ws/ { proxy_pass http://b; proxy_read_timeout 1h; }\n }\n}\n";
+        let c = load(&Source::Bytes {
+            name: "t.conf".into(),
+            data: cfg.as_bytes().to_vec(),
+        })
+        .expect("parses");
+        let http = Http::of(&c);
+        let logs = Logs::default();
+        let prefixes = vec!["/ws/".to_string()];
+        let found = Checks {
+            cfg: &c,
+            http: &http,
+            version: None,
+            ws_prefixes: &prefixes,
+            logs: &logs,
+        }
+        .run();
+        let up = found
+            .iter()
+            .find(|f| f.id == "ws_upgrade_header_missing")
+            .expect("finding");
+        assert!(
+            up.fix.contains("inherits from the server {} block") && up.fix.contains("t.conf:5"),
+            "{}",
+            up.fix
+        );
+    }
+
+    #[test]
+    fn includes_in_map_and_dotfiles() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let main = dir.path().join("nginx.conf");
+        std::fs::write(
+            dir.path().join("m.map"),
+            "default upgrade; '' close; index 1; root 2;\n",
+        )
+        .expect("write");
+        std::fs::create_dir(dir.path().join("conf.d")).expect("mkdir");
+        std::fs::write(dir.path().join("conf.d/.off.conf"), "this is { broken\n").expect("write");
+        std::fs::write(&main, format!("http {{ map $http_upgrade $connection_upgrade {{ include m.map; }} include conf.d/*.conf; server {{ location /ws/ {{ proxy_pass http://b; {GOOD} }} }} }}\n")).expect("write");
+        let cfg = load(&Source::Path(main))
+            .expect("parses: map entries are not directives, dotfiles are not globbed");
+        assert!(cfg.misplaced.is_empty(), "{:?}", cfg.misplaced);
+    }
+
+    #[test]
+    fn unquoted_regex_with_braces_is_an_unknown_directive() {
+        let e = load(&Source::Bytes {
+            name: "t.conf".into(),
+            data: b"http {\n server {\n  location ~ ^/a{1,2}$ { return 200; }\n }\n}\n".to_vec(),
+        })
+        .unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.starts_with("unknown directive \"1,2}$\""), "{e}");
     }
 
     proptest! {

@@ -8,6 +8,7 @@
 //! are not levels of this model (nginx's `if` is its own location and a known trap).
 
 use super::load::{Config, Directive};
+use std::collections::HashMap;
 
 /// How a location matches, from its modifier.
 #[derive(Clone, Debug)]
@@ -35,6 +36,9 @@ pub struct Location<'c> {
     pub parent: Option<usize>,
     /// Indices of nested locations, in config order.
     pub children: Vec<usize>,
+    /// Its simple directives (no blocks): what merging looks up, without scanning nested
+    /// locations again for every lookup.
+    pub settings: Vec<Directive>,
 }
 
 /// A `server` block of `http`.
@@ -50,6 +54,8 @@ pub struct Server<'c> {
     pub locations: Vec<Location<'c>>,
     /// Indices of the server's own (outermost) locations.
     pub top: Vec<usize>,
+    /// The server's own simple directives (see [`Location::settings`]).
+    pub settings: Vec<Directive>,
 }
 
 /// The `http` context.
@@ -57,7 +63,14 @@ pub struct Server<'c> {
 pub struct Http<'c> {
     /// The http block's own directives (empty without an http block).
     pub directives: &'c [Directive],
+    /// The http block's own simple directives: a lookup need not pass every server block.
+    pub settings: Vec<Directive>,
     pub servers: Vec<Server<'c>>,
+    /// Variables defined by `map`, `geo`, `split_clients` or `set` anywhere in http (names
+    /// without `$`), with the `map` blocks that define them.
+    defined: HashMap<String, Vec<&'c Directive>>,
+    /// Which server and innermost location each directive (by [`Directive::id`]) sits in.
+    owners: HashMap<usize, (usize, Option<usize>)>,
 }
 
 impl<'c> Http<'c> {
@@ -70,16 +83,65 @@ impl<'c> Http<'c> {
         else {
             return Http::default();
         };
-        let servers = http
+        let servers: Vec<Server<'c>> = http
             .children()
             .iter()
             .filter(|d| d.name == "server" && d.block.is_some())
             .map(Server::of)
             .collect();
-        Http {
+        let mut h = Http {
             directives: http.children(),
+            settings: simple(http.children()),
             servers,
+            defined: HashMap::new(),
+            owners: HashMap::new(),
+        };
+        let mut defined: HashMap<String, Vec<&'c Directive>> = HashMap::new();
+        h.walk(|d| {
+            let var = match d.name.as_str() {
+                "map" | "split_clients" => d.args.get(1),
+                "geo" => d.args.last(),
+                "set" | "set_by_lua_block" | "set_by_lua" => d.args.first(),
+                _ => None,
+            };
+            if let Some(name) = var.and_then(|v| v.strip_prefix('$')) {
+                let maps = defined.entry(name.to_string()).or_default();
+                if d.name == "map" {
+                    maps.push(d);
+                }
+            }
+        });
+        h.defined = defined;
+        let mut owners = HashMap::new();
+        for (s, server) in h.servers.iter().enumerate() {
+            fn own(
+                ds: &[Directive],
+                s: usize,
+                loc: Option<usize>,
+                locs: &HashMap<usize, usize>,
+                out: &mut HashMap<usize, (usize, Option<usize>)>,
+            ) {
+                for d in ds {
+                    out.insert(d.id, (s, loc));
+                    let inner = locs.get(&d.id).copied().or(loc);
+                    own(d.children(), s, inner, locs, out);
+                }
+            }
+            let locs: HashMap<usize, usize> = server
+                .locations
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l.block.id, i))
+                .collect();
+            own(server.block.children(), s, None, &locs, &mut owners);
         }
+        h.owners = owners;
+        h
+    }
+
+    /// The server (index into [`Http::servers`]) and innermost location a directive sits in.
+    pub fn owner(&self, d: usize) -> Option<(usize, Option<usize>)> {
+        self.owners.get(&d).copied()
     }
 
     /// Every directive of the http context, at any depth, with its block path (for searches
@@ -96,31 +158,12 @@ impl<'c> Http<'c> {
 
     /// Whether `$name` is defined by a `map`, `geo`, `split_clients` or `set` anywhere in http.
     pub fn defines_variable(&self, name: &str) -> bool {
-        let var = format!("${name}");
-        let mut found = false;
-        self.walk(|d| {
-            let defined = match d.name.as_str() {
-                "map" => d.args.get(1) == Some(&var),
-                "split_clients" => d.args.get(1) == Some(&var),
-                "geo" => d.args.last() == Some(&var),
-                "set" | "set_by_lua_block" | "set_by_lua" => d.args.first() == Some(&var),
-                _ => false,
-            };
-            found |= defined;
-        });
-        found
+        self.defined.contains_key(name)
     }
 
     /// The `map` blocks that define `$name`.
-    pub fn maps_of(&self, name: &str) -> Vec<&'c Directive> {
-        let var = format!("${name}");
-        let mut out = Vec::new();
-        self.walk(|d| {
-            if d.name == "map" && d.args.get(1) == Some(&var) {
-                out.push(d);
-            }
-        });
-        out
+    pub fn maps_of(&self, name: &str) -> &[&'c Directive] {
+        self.defined.get(name).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -156,6 +199,7 @@ impl<'c> Server<'c> {
             default_server,
             locations: Vec::new(),
             top: Vec::new(),
+            settings: simple(block.children()),
         };
         s.top = s.collect(block.children(), None);
         s
@@ -174,6 +218,7 @@ impl<'c> Server<'c> {
                 text: d.args.join(" "),
                 parent,
                 children: Vec::new(),
+                settings: simple(d.children()),
             });
             let kids = self.collect(d.children(), Some(i));
             self.locations[i].children = kids;
@@ -184,18 +229,23 @@ impl<'c> Server<'c> {
 
     /// The levels whose directives location `loc` merges, outermost first: http, server, then
     /// each enclosing location down to `loc`.
-    pub fn levels(&self, http: &Http<'c>, loc: usize) -> Vec<&'c [Directive]> {
-        let mut chain = Vec::new();
+    pub fn levels<'a>(&'a self, http: &'a Http<'c>, loc: usize) -> Vec<&'a [Directive]> {
+        let mut chain: Vec<&'a [Directive]> = Vec::new();
         let mut at = Some(loc);
         while let Some(i) = at {
-            chain.push(self.locations[i].block.children());
+            chain.push(&self.locations[i].settings);
             at = self.locations[i].parent;
         }
-        chain.push(self.block.children());
-        chain.push(http.directives);
+        chain.push(&self.settings);
+        chain.push(&http.settings);
         chain.reverse();
         chain
     }
+}
+
+/// The simple (non-block) directives of a block.
+fn simple(ds: &[Directive]) -> Vec<Directive> {
+    ds.iter().filter(|d| d.block.is_none()).cloned().collect()
 }
 
 /// The location modifier and URI of a `location` directive's arguments.
@@ -263,6 +313,10 @@ pub fn parse_time(v: &str) -> Option<f64> {
     }
     while i < bytes.len() {
         let c = bytes[i];
+        if c == b' ' {
+            i += 1;
+            continue;
+        }
         if c.is_ascii_digit() {
             num.push(c as char);
             i += 1;
@@ -342,5 +396,6 @@ mod tests {
         assert_eq!(parse_time("500ms"), Some(0.5));
         assert_eq!(parse_time("1h"), Some(3600.0));
         assert_eq!(parse_time("x"), None);
+        assert_eq!(parse_time("1m 30s"), Some(90.0));
     }
 }

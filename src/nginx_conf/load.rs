@@ -13,6 +13,12 @@ use std::path::{Path, PathBuf};
 
 /// Most bytes read over all files (a 10 MB config is fine; a runaway glob is not).
 const MAX_BYTES: usize = 64 << 20;
+/// POSIX glob(3) as nginx calls it: `*` does not cross `/` nor match a leading dot.
+const GLOB: glob::MatchOptions = glob::MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: true,
+};
 /// Most files (includes) read.
 const MAX_FILES: usize = 4096;
 /// Deepest include chain and block nesting.
@@ -27,6 +33,8 @@ pub struct Directive {
     pub file: usize,
     /// Line of the directive's name.
     pub line: u32,
+    /// Unique in its [`Config`] (directives of a one-line config share file and line).
+    pub id: usize,
     /// The body of a block directive (includes spliced in); `None` for a simple directive.
     pub block: Option<Vec<Directive>>,
 }
@@ -46,6 +54,8 @@ impl Directive {
 /// A directive in a context nginx rejects ("... directive is not allowed here").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Misplaced {
+    /// The directive's [`Directive::id`].
+    pub id: usize,
     pub name: String,
     pub args: Vec<String>,
     pub file: usize,
@@ -120,6 +130,7 @@ pub fn load(source: &Source) -> Result<Config, ConfigError> {
         prefix: PathBuf::new(),
         stack: Vec::new(),
         bytes: 0,
+        next_id: 0,
     };
     match split_dump(&data) {
         Some(files) => {
@@ -135,14 +146,14 @@ pub fn load(source: &Source) -> Result<Config, ConfigError> {
                 .first()
                 .map(|(_, b)| b.clone())
                 .unwrap_or_default();
-            loader.cfg.root = loader.parse_file(main, &body, ctx::MAIN, 0)?;
+            loader.cfg.root = loader.parse_file(main, &body, Body::Directives(ctx::MAIN), 0)?;
         }
         None => {
             loader.prefix = match source {
                 Source::Path(p) => p.parent().map(Path::to_path_buf).unwrap_or_default(),
                 Source::Bytes { .. } => PathBuf::new(),
             };
-            loader.cfg.root = loader.parse_file(name, &data, ctx::MAIN, 0)?;
+            loader.cfg.root = loader.parse_file(name, &data, Body::Directives(ctx::MAIN), 0)?;
         }
     }
     Ok(loader.cfg)
@@ -228,6 +239,8 @@ struct Loader {
     /// Files being read (include loop detection).
     stack: Vec<String>,
     bytes: usize,
+    /// Directives made so far (the next [`Directive::id`]).
+    next_id: usize,
 }
 
 /// How the body of a block is read.
@@ -292,7 +305,7 @@ impl Loader {
         &mut self,
         name: String,
         data: &[u8],
-        c: u32,
+        body: Body,
         depth: usize,
     ) -> Result<Vec<Directive>, ConfigError> {
         self.bytes += data.len();
@@ -322,14 +335,7 @@ impl Loader {
         self.stack.push(name.clone());
         let mut lexer = Lexer::new(data);
         let mut out = Vec::new();
-        let r = self.parse_body(
-            &mut lexer,
-            index,
-            Body::Directives(c),
-            depth,
-            false,
-            &mut out,
-        );
+        let r = self.parse_body(&mut lexer, index, body, depth, false, &mut out);
         self.stack.pop();
         r.map_err(|e| self.hint(e, data))?;
         Ok(out)
@@ -407,9 +413,31 @@ impl Loader {
                 line: Some(st.end_line),
                 message,
             };
+            let id = self.next_id;
+            self.next_id += 1;
             if let Body::Directives(c) = body {
-                self.check(&name, &args, c, st.end, file, line)
-                    .map_err(at)?;
+                // Every directive of nginx and its modules is a word of [a-z0-9_]; anything else
+                // is a stray token, typically an unquoted regex with `{`: `~ ^/a{1,2}$`.
+                if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    return Err(ConfigError {
+                        file: fname.clone(),
+                        line: Some(line),
+                        message: format!(
+                            "unknown directive \"{name}\" (a regex with {{ or ; must be quoted)"
+                        ),
+                    });
+                }
+                if let Some(allowed) = Self::check(&name, &args, c, st.end).map_err(at)? {
+                    self.cfg.misplaced.push(Misplaced {
+                        id,
+                        name: name.clone(),
+                        args: args.clone(),
+                        file,
+                        line,
+                        context: context_name(c),
+                        allowed: directives::context_names(allowed),
+                    });
+                }
             }
             if st.end == End::Semicolon && name == "include" && body != Body::Unknown {
                 if args.len() != 1 {
@@ -417,11 +445,7 @@ impl Loader {
                         "invalid number of arguments in \"include\" directive".into()
                     ));
                 }
-                let c = match body {
-                    Body::Directives(c) => c,
-                    _ => 0,
-                };
-                self.include(&args[0], &fname, line, c, depth, out)?;
+                self.include(&args[0], &fname, line, body, depth, out)?;
                 continue;
             }
             let block = match st.end {
@@ -442,34 +466,21 @@ impl Loader {
                 args,
                 file,
                 line,
+                id,
                 block,
             });
         }
     }
 
-    /// nginx's checks of a known directive: its context, its block form, its argument count.
-    fn check(
-        &mut self,
-        name: &str,
-        args: &[String],
-        c: u32,
-        end: End,
-        file: usize,
-        line: u32,
-    ) -> Result<(), String> {
+    /// nginx's checks of a known directive: its block form and argument count (an error, as
+    /// nginx -t fails), then its context (`Some(allowed contexts)` when nginx rejects it here,
+    /// reported as a finding so every misplaced directive is listed, not only the first).
+    fn check(name: &str, args: &[String], c: u32, end: End) -> Result<Option<u32>, String> {
         let Some(spec) = directives::lookup(name) else {
-            return Ok(());
+            return Ok(None);
         };
         if spec.contexts & c == 0 {
-            self.cfg.misplaced.push(Misplaced {
-                name: name.to_string(),
-                args: args.to_vec(),
-                file,
-                line,
-                context: context_name(c),
-                allowed: directives::context_names(spec.contexts),
-            });
-            return Ok(());
+            return Ok(Some(spec.contexts));
         }
         // `server` is a block in http, stream and mail and a simple directive in upstream.
         let block = match name {
@@ -487,7 +498,7 @@ impl Loader {
                 "invalid number of arguments in \"{name}\" directive"
             ));
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Reads the files an `include` names into `out`.
@@ -496,7 +507,7 @@ impl Loader {
         pattern: &str,
         from: &str,
         line: u32,
-        c: u32,
+        body: Body,
         depth: usize,
         out: &mut Vec<Directive>,
     ) -> Result<(), ConfigError> {
@@ -516,10 +527,7 @@ impl Loader {
             if is_glob {
                 let pat = glob::Pattern::new(&full_s)
                     .map_err(|e| err(format!("include \"{pattern}\": invalid pattern ({e})")))?;
-                let opts = glob::MatchOptions {
-                    require_literal_separator: true,
-                    ..Default::default()
-                };
+                let opts = GLOB;
                 let mut m: Vec<String> = self
                     .dump
                     .iter()
@@ -537,7 +545,7 @@ impl Loader {
                 )));
             }
         } else if is_glob {
-            let paths = glob::glob(&full_s)
+            let paths = glob::glob_with(&full_s, GLOB)
                 .map_err(|e| err(format!("include \"{pattern}\": invalid pattern ({e})")))?;
             let mut m: Vec<String> = paths
                 .filter_map(Result::ok)
@@ -568,7 +576,7 @@ impl Loader {
             } else {
                 read_file(Path::new(&name), &name, Some((from, line)))?
             };
-            let mut part = self.parse_file(name, &data, c, depth + 1)?;
+            let mut part = self.parse_file(name, &data, body, depth + 1)?;
             out.append(&mut part);
         }
         Ok(())

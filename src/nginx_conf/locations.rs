@@ -61,23 +61,16 @@ pub fn find_location(server: &Server<'_>, uri: &str) -> Option<usize> {
     chosen
 }
 
-/// What the search of one level ended with (nginx's NGX_OK / NGX_DONE / NGX_AGAIN / DECLINED).
-#[derive(PartialEq, Eq)]
-enum Found {
-    /// Exact match or `^~` prefix: the search is over.
-    Final,
-    /// A prefix matched; regexes may still win.
-    Prefix,
-    None,
-}
-
-fn find_in(server: &Server<'_>, level: &[usize], uri: &str, chosen: &mut Option<usize>) -> Found {
+/// Searches one level; true when the search is over (an exact or a regex match). A `^~`
+/// prefix only skips this level's regexes: an enclosing level's regexes still run, as in
+/// nginx (its NGX_DONE stops at the level that matched).
+fn find_in(server: &Server<'_>, level: &[usize], uri: &str, chosen: &mut Option<usize>) -> bool {
     let mut best: Option<(usize, usize, bool)> = None;
     for &i in level {
         match &server.locations[i].matcher {
             Matcher::Exact(u) if u == uri => {
                 *chosen = Some(i);
-                return Found::Final;
+                return true;
             }
             Matcher::Prefix(u) | Matcher::NoRegex(u) if uri.starts_with(u.as_str()) => {
                 let noregex = matches!(server.locations[i].matcher, Matcher::NoRegex(_));
@@ -88,19 +81,15 @@ fn find_in(server: &Server<'_>, level: &[usize], uri: &str, chosen: &mut Option<
             _ => {}
         }
     }
-    let mut found = Found::None;
-    let mut noregex = false;
-    if let Some((i, _, nr)) = best {
+    if let Some((i, _, noregex)) = best {
         *chosen = Some(i);
-        noregex = nr;
-        found = Found::Prefix;
         let nested = &server.locations[i].children;
-        if !nested.is_empty() && find_in(server, nested, uri, chosen) == Found::Final {
-            return Found::Final;
+        if !nested.is_empty() && find_in(server, nested, uri, chosen) {
+            return true;
         }
-    }
-    if noregex {
-        return Found::Final;
+        if noregex {
+            return false;
+        }
     }
     for &i in level {
         if let Matcher::Regex(Some(re)) = &server.locations[i].matcher {
@@ -110,11 +99,11 @@ fn find_in(server: &Server<'_>, level: &[usize], uri: &str, chosen: &mut Option<
                 if !nested.is_empty() {
                     find_in(server, nested, uri, chosen);
                 }
-                return Found::Final;
+                return true;
             }
         }
     }
-    found
+    false
 }
 
 /// The server that answers a request for `host` (`None`: the Host is not logged), among
@@ -231,6 +220,14 @@ mod tests {
                 assert_eq!(loc(h, "/other"), "/");
                 assert_eq!(loc(h, "//ws//legacy"), "~ ^/ws/legacy");
                 assert_eq!(loc(h, "/x/../ws/%63hat"), "/ws/");
+            },
+        );
+        // A nested ^~ skips only its own level's regexes (checked with a real nginx).
+        with_server(
+            "http { server { location /ws/ { location ^~ /ws/n/ { } } location ~ ^/ws/n/ { } } }",
+            |h| {
+                assert_eq!(loc(h, "/ws/n/a"), "~ ^/ws/n/");
+                assert_eq!(loc(h, "/ws/x"), "/ws/");
             },
         );
     }
