@@ -153,8 +153,16 @@ struct Meta {
 }
 
 /// Increments of one series back-dated to the steps `from..to` (a 101 whose handshake lies
-/// before the step it was read in); step indices may be negative (before the first line).
-type Late = HashMap<Key, BTreeMap<(i64, i64), Vec<f64>>>;
+/// before the step it was read in), as a difference array: `+delta` at `from`, `-delta` at
+/// `to`, so memory is one entry per step and not per (from, to) pair. Values are in integer
+/// micro-units, so the running sum returns to exactly 0 at `to` (floats would leave residues
+/// that make a counter dip, which Prometheus reads as a reset); a sum is floored to the
+/// micro-unit so the back-dated part never exceeds what the registry counts from `to` on.
+/// Step indices may be negative (before the first line).
+type Late = HashMap<Key, BTreeMap<i64, Vec<i64>>>;
+
+/// Back-dated values are kept in millionths.
+const MICRO: f64 = 1e6;
 
 /// What a backfill wrote.
 #[derive(Clone, Debug, PartialEq)]
@@ -266,13 +274,12 @@ impl Backfill {
             return;
         }
         let add = |late: &mut Late, key: Key, delta: &[f64]| {
-            let d = late
-                .entry(key)
-                .or_default()
-                .entry((from, to))
-                .or_insert_with(|| vec![0.0; delta.len()]);
-            for (a, b) in d.iter_mut().zip(delta) {
-                *a += b;
+            let diffs = late.entry(key).or_default();
+            for (step, sign) in [(from, 1i64), (to, -1i64)] {
+                let d = diffs.entry(step).or_insert_with(|| vec![0; delta.len()]);
+                for (a, b) in d.iter_mut().zip(delta) {
+                    *a += sign * (b * MICRO).floor() as i64;
+                }
             }
         };
         add(
@@ -424,17 +431,19 @@ impl Backfill {
             .metas
             .iter()
             .map(|m| {
-                let late = self
-                    .late
-                    .get(&m.key)
-                    .and_then(|d| d.keys().map(|k| k.0).min());
+                let late = self.late.get(&m.key).and_then(|d| d.keys().next().copied());
                 late.map_or(m.first as i64, |l| l.min(m.first as i64))
             })
             .collect();
         // One more step before a back-dated start, for the series' leading 0 sample (rate()
         // and increase() then count its first events).
+        let back_dated_to_start = self
+            .late
+            .values()
+            .filter_map(|d| d.keys().next().copied())
+            .any(|from| from <= 0);
         let gfirst = match firsts.iter().copied().min() {
-            Some(f) if f < 0 => f - 1,
+            Some(f) if f < 0 || back_dated_to_start => f.min(0) - 1,
             _ => 0,
         };
         if (steps as i64 - gfirst) as u64 > MAX_STEPS {
@@ -497,14 +506,25 @@ impl Backfill {
             drop(r);
             for (k, &i) in pass.iter().enumerate() {
                 let m = &self.metas[i];
-                if let Some(deltas) = self.late.get(&m.key) {
-                    for (&(from, to), d) in deltas {
-                        for j in from.max(firsts[i])..to {
-                            let at = (j - firsts[i]) as usize * m.width;
-                            if let Some(v) = bufs[k].get_mut(at..at + m.width) {
-                                for (v, d) in v.iter_mut().zip(d) {
-                                    *v += d;
-                                }
+                if let Some(diffs) = self.late.get(&m.key) {
+                    let mut run = vec![0i64; m.width];
+                    let mut next = diffs.iter().peekable();
+                    for j in firsts[i]..steps as i64 {
+                        while let Some((_, d)) = next.next_if(|(&s, _)| s <= j) {
+                            for (r, d) in run.iter_mut().zip(d) {
+                                *r += d;
+                            }
+                        }
+                        if run.iter().all(|&r| r == 0) {
+                            if next.peek().is_none() {
+                                break;
+                            }
+                            continue;
+                        }
+                        let at = (j - firsts[i]) as usize * m.width;
+                        if let Some(v) = bufs[k].get_mut(at..at + m.width) {
+                            for (v, r) in v.iter_mut().zip(&run) {
+                                *v += *r as f64 / MICRO;
                             }
                         }
                     }
@@ -739,13 +759,17 @@ impl Writer<'_> {
                     writeln!(out, "{series} 0 {}", self.ts(first - 1))?;
                     lines += 1;
                 }
+                // A counter never falls: back-dated parts and the registry's own sum may differ
+                // in the last float bit, and Prometheus reads any dip as a reset.
+                let mut high = f64::NEG_INFINITY;
                 for (j, v) in values.iter().enumerate() {
-                    writeln!(
-                        out,
-                        "{series} {} {}",
-                        fmt_f64(*v),
-                        self.ts(first + j as i64)
-                    )?;
+                    let v = if kind == Kind::Counter {
+                        high = high.max(*v);
+                        high
+                    } else {
+                        *v
+                    };
+                    writeln!(out, "{series} {} {}", fmt_f64(v), self.ts(first + j as i64))?;
                     lines += 1;
                 }
             }
@@ -777,8 +801,14 @@ impl Writer<'_> {
                             .enumerate()
                             .map(|(j, v)| (first + j as i64, v)),
                     );
+                // Every part of a histogram is a counter: never falling (see above).
+                let mut high = vec![f64::NEG_INFINITY; n + 2];
                 for (step, v) in points {
                     let ts = self.ts(step);
+                    for (hi, x) in high.iter_mut().zip(v) {
+                        *hi = hi.max(*x);
+                    }
+                    let v = &high;
                     for (h, c) in heads.iter().zip(v) {
                         writeln!(out, "{h} {} {ts}", fmt_f64(*c))?;
                     }

@@ -100,11 +100,18 @@ impl AccessEvent {
     #[inline]
     pub fn handshake_time(&self) -> Option<f64> {
         match (self.time, self.status, self.request_seconds) {
-            (Some(t), 101, Some(rt)) if rt.is_finite() && rt >= 0.0 => Some(t - rt),
+            // A session longer than a week is a broken clock or value, not a handshake to
+            // back-date (it would stretch a backfill over years).
+            (Some(t), 101, Some(rt)) if rt.is_finite() && (0.0..=MAX_BACKDATE).contains(&rt) => {
+                Some(t - rt)
+            }
             (t, _, _) => t,
         }
     }
 }
+
+/// The longest `$request_time` a 101 line is back-dated by (a week).
+pub const MAX_BACKDATE: f64 = 7.0 * 86_400.0;
 
 /// A classified error line.
 #[derive(Clone, Copy, Debug, PartialEq)]

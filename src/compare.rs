@@ -318,10 +318,17 @@ pub fn parse_split(s: &str) -> anyhow::Result<f64> {
         }
         None => s.trim(),
     };
-    let bare = s
-        .strip_prefix('[')
-        .and_then(|x| x.strip_suffix(']'))
-        .unwrap_or(s);
+    // Brackets as copied from a log line, either or both.
+    let bare = s.strip_prefix('[').unwrap_or(s);
+    let bare = bare.strip_suffix(']').unwrap_or(bare).trim();
+    // `$time_local` without its offset (`29/Nov/2026:02:16:58`) is taken as UTC.
+    let with_zone;
+    let bare = if bare.len() == 20 && bare.as_bytes().get(2) == Some(&b'/') {
+        with_zone = format!("{bare} +0000");
+        with_zone.as_str()
+    } else {
+        bare
+    };
     let t = if !bare.is_empty() && bare.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         bare.parse::<f64>().ok()
     } else if bare.len() == 19 {
@@ -333,7 +340,7 @@ pub fn parse_split(s: &str) -> anyhow::Result<f64> {
     match t {
         Some(t) if t.is_finite() && (0.0..=MAX_SPLIT).contains(&t) => Ok(t),
         _ => bail!(
-            "--split {:?}: expected RFC 3339 or $time_iso8601 (2026-11-29T02:16:58Z, 2026-11-29T03:16:58+01:00), $time_local (29/Nov/2026:02:16:58 +0000), `YYYY-MM-DD HH:MM:SS` (UTC), Unix seconds (up to year 9999), or @FILE",
+            "--split {:?}: expected RFC 3339 or $time_iso8601 (2026-11-29T02:16:58Z, 2026-11-29T03:16:58+01:00), $time_local (29/Nov/2026:02:16:58 +0000), `YYYY-MM-DD HH:MM:SS` or `DD/Mon/YYYY:HH:MM:SS` (both UTC), Unix seconds (up to year 9999), or @FILE",
             s.chars().take(80).collect::<String>()
         ),
     }
@@ -515,6 +522,9 @@ mod tests {
         assert_eq!(parse_split("2026-11-29 02:16:58").ok(), Some(want));
         assert_eq!(parse_split("1795918618").ok(), Some(want));
         assert_eq!(parse_split("29/Nov/2026:02:16:58 +0000").ok(), Some(want));
+        assert_eq!(parse_split("[29/Nov/2026:02:16:58 +0000").ok(), Some(want));
+        assert_eq!(parse_split("29/Nov/2026:02:16:58 +0000]").ok(), Some(want));
+        assert_eq!(parse_split("29/Nov/2026:02:16:58").ok(), Some(want));
         assert_eq!(parse_split("[29/Nov/2026:03:16:58 +0100]").ok(), Some(want));
         assert_eq!(parse_split("2026-11-29T02:16:58+00:00").ok(), Some(want));
         assert_eq!(parse_split("1795918618.5").ok(), Some(want + 0.5));

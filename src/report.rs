@@ -183,21 +183,22 @@ fn share(n: u64, d: u64) -> Option<f64> {
 ///   never saw an upgrade (the headers are not forwarded);
 /// - `app_refused`: the upstream refused some beside 101s (tokens, origin checks);
 /// - `nginx_refused`: nginx answered with a 4xx itself (`deny`, `limit_req`, auth);
-/// - `upstream_unavailable`: nginx answered with a 5xx itself (502 refused, 504 timeout);
+/// - `upstream_unavailable`: a 5xx, from nginx (502 refused, 504 timeout) or the backend;
 /// - `unknown`: the format does not log `$upstream_header_time`, so who answered is unknown;
 /// - `none`: no failed attempt.
 pub fn cause(statuses: &std::collections::BTreeMap<u16, [u64; 3]>) -> &'static str {
     let switched = statuses.get(&101).map_or(0, |v| v.iter().sum::<u64>());
-    // [upstream refusals, nginx 4xx (and other non-5xx), nginx 5xx, unknown]
+    // [upstream refusals (non-5xx), nginx 4xx (and other non-5xx), 5xx (nginx's or the
+    // upstream's: a backend failing is not a missing header), unknown]
     let mut n = [0u64; 4];
     for (&st, v) in statuses {
         if st == 101 {
             continue;
         }
-        n[0] += v[0];
         if st >= 500 {
-            n[2] += v[1];
+            n[2] += v[0] + v[1];
         } else {
+            n[0] += v[0];
             n[1] += v[1];
         }
         n[3] += v[2];
@@ -317,7 +318,10 @@ pub fn verdict(path: &str, b: &PathPhase, a: &PathPhase) -> String {
         "no change"
     };
     // Whatever the 101 share does, more of one failure (a 403 share 6% -> 50%) is a regression.
-    let what = if what != "upgrades fail now" && failure_share_rose(b, a) {
+    // A fix that lets upgrades through shows the app's own refusals (bad tokens): when the 101
+    // share rose by 5 points, a rising 403 share is not a regression.
+    let improved = what == "upgrades succeed now" || what == "better";
+    let what = if what != "upgrades fail now" && !improved && failure_share_rose(b, a) {
         "worse"
     } else {
         what
@@ -717,10 +721,18 @@ pub fn cause_lines(r: &Report) -> Vec<String> {
         .filter(|f| f.log == "access")
         .map(|f| f.path.as_str())
         .collect();
-    let mut files = access.iter().take(3).copied().collect::<Vec<_>>().join(" ");
-    if access.len() > 3 {
-        files.push_str(" ...");
-    }
+    // Shell-quoted, so the command can be pasted as it is.
+    let quote = |p: &str| format!("'{}'", p.replace('\'', "'\\''"));
+    let files = access
+        .iter()
+        .take(3)
+        .map(|p| quote(p))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let more = match access.len() {
+        n if n > 3 => format!(" (and the other {} access logs)", n - 3),
+        _ => String::new(),
+    };
     let mut out = Vec::new();
     for p in &r.paths {
         for (phase, x) in [("before", &p.before), ("after", &p.after)] {
@@ -749,7 +761,7 @@ pub fn cause_lines(r: &Report) -> Vec<String> {
             if x.cause == "upgrade_not_forwarded" {
                 let _ = write!(
                     line,
-                    " Find the directive: nginxlog-sidecar doctor --config /etc/nginx/nginx.conf --access-log {files}"
+                                        " Find the directive: nginxlog-sidecar doctor --config /etc/nginx/nginx.conf --access-log {files}{more}"
                 );
             }
             out.push(line);
@@ -1292,6 +1304,17 @@ mod tests {
         assert_eq!(cause(&m(&[(403, [0, 0, 7])])), "unknown");
         // The most failures win.
         assert_eq!(cause(&m(&[(403, [2, 5, 0])])), "nginx_refused");
+        // A backend answering 503 to everything is failing, not missing the upgrade headers.
+        assert_eq!(cause(&m(&[(503, [6, 0, 0])])), "upstream_unavailable");
+    }
+
+    #[test]
+    fn a_fix_that_lets_upgrades_through_is_not_worse_for_the_apps_own_refusals() {
+        // Before: 10 refusals (upgrade not forwarded); after: 9 switched, 1 bad token.
+        let v = verdict("/ws/chat", &phase(10, 0, 0), &phase(10, 9, 1));
+        assert!(v.ends_with("upgrades succeed now)"), "{v}");
+        let v = verdict("/ws/chat", &phase(100, 50, 0), &phase(100, 90, 10));
+        assert!(v.ends_with("better)"), "{v}");
     }
 
     #[test]
