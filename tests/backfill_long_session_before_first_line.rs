@@ -23,26 +23,7 @@ fn a_session_older_than_the_log_is_counted_at_its_handshake() {
         ),
     )
     .expect("write");
-    let out = Command::new(support::sidecar_bin())
-        .args([
-            "backfill",
-            "--format",
-            "ws_timing",
-            "--step",
-            "60s",
-            "-o",
-            "-",
-            "--access-log",
-        ])
-        .arg(&log)
-        .output()
-        .expect("run backfill");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let om = String::from_utf8_lossy(&out.stdout);
+    let om = backfill(&log, "60s");
     let series = |s: &str| -> Vec<String> {
         om.lines()
             .filter_map(|l| l.strip_prefix(s)?.strip_prefix(' ').map(str::to_string))

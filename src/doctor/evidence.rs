@@ -81,28 +81,18 @@ pub struct Logs {
     pub unattributed: u64,
 }
 
-/// Reads an access log; `candidates` are the servers that write it (all when unknown).
-pub fn read_access(
-    http: &Http<'_>,
+/// Frames every line of a (possibly gzip) file and hands it to `f`, which says whether it
+/// parsed; counts lines and malformed ones (oversized lines included) into `summary`.
+fn each_line(
     path: &Path,
-    candidates: &[usize],
-    classifier: &mut Classifier,
-    format_name: String,
     max_line: usize,
-    logs: &mut Logs,
+    summary: &mut FileSummary,
+    mut f: impl FnMut(&[u8]) -> bool,
 ) -> anyhow::Result<()> {
     let shown = path.display().to_string();
     let (mut input, _) =
         crate::history::open(path).with_context(|| format!("cannot open {shown}"))?;
     let mut lb = LineBuffer::new(max_line);
-    let mut cache: HashMap<Vec<u8>, Option<Key>> = HashMap::new();
-    let mut key_buf = Vec::new();
-    let mut summary = FileSummary {
-        path: shown.clone(),
-        lines: 0,
-        malformed: 0,
-        format: format_name,
-    };
     loop {
         let read = lb
             .fill_from(&mut input)
@@ -117,75 +107,100 @@ pub fn read_access(
                 None => break,
             };
             summary.lines += 1;
-            let Frame::Line(line) = frame else {
+            let parsed = match frame {
+                Frame::Line(line) => f(line),
+                Frame::Oversized(_) => false,
+            };
+            if !parsed {
                 summary.malformed += 1;
-                continue;
-            };
-            let Ok(ev) = classifier.access(line) else {
-                summary.malformed += 1;
-                continue;
-            };
-            if !ev.upgrade {
-                continue;
-            }
-            let rec = classifier.record(line);
-            let target = rec.request().target.unwrap_or(b"/");
-            let path = crate::route::path_of(target).unwrap_or(b"/");
-            let host = rec.get(Var::Host);
-            key_buf.clear();
-            key_buf.extend_from_slice(host.unwrap_or(b""));
-            key_buf.push(0);
-            key_buf.extend_from_slice(path);
-            let key = match cache.get(&key_buf) {
-                Some(k) => *k,
-                None => {
-                    let host = host.map(String::from_utf8_lossy);
-                    let uri = normalise_uri(path);
-                    // Without a logged Host, prefer the servers that have a location for it
-                    // (a port-80 redirect server beside the TLS one serves no /ws/ location).
-                    let serving: Vec<usize> = candidates
-                        .iter()
-                        .copied()
-                        .filter(|&s| find_location(&http.servers[s], &uri).is_some())
-                        .collect();
-                    let pool = if host.is_none() && !serving.is_empty() {
-                        &serving[..]
-                    } else {
-                        candidates
-                    };
-                    let k = find_server(&http.servers, pool, host.as_deref())
-                        .map(|s| (s, find_location(&http.servers[s], &uri)));
-                    if cache.len() < MAX_CACHE {
-                        cache.insert(key_buf.clone(), k);
-                    }
-                    k
-                }
-            };
-            let Some(key) = key else {
-                logs.unattributed += 1;
-                continue;
-            };
-            let e = logs.by_location.entry(key).or_default();
-            e.upgrade_attempts += 1;
-            if ev.status == 101 {
-                e.switched += 1;
-                if let Some(s) = ev.session_seconds {
-                    *e.sessions.entry((s * 10.0).round() as u64).or_insert(0) += 1;
-                }
-            }
-            *e.by_status.entry(ev.status).or_insert(0) += 1;
-            *e.answered_by.entry(ev.answered_by.as_str()).or_insert(0) += 1;
-            let label = classifier.labels.name(ev.path);
-            if let Some(n) = e.paths.get_mut(label) {
-                *n += 1;
-            } else if e.paths.len() < MAX_PATHS {
-                e.paths.insert(label.to_string(), 1);
             }
         }
         if read == 0 {
-            break;
+            return Ok(());
         }
     }
+}
+
+/// Reads an access log; `candidates` are the servers that write it (all when unknown).
+pub fn read_access(
+    http: &Http<'_>,
+    path: &Path,
+    candidates: &[usize],
+    classifier: &mut Classifier,
+    format_name: String,
+    max_line: usize,
+    logs: &mut Logs,
+) -> anyhow::Result<()> {
+    let mut cache: HashMap<Vec<u8>, Option<Key>> = HashMap::new();
+    let mut key_buf = Vec::new();
+    let mut summary = FileSummary {
+        path: path.display().to_string(),
+        lines: 0,
+        malformed: 0,
+        format: format_name,
+    };
+    each_line(path, max_line, &mut summary, |line| {
+        let Ok(ev) = classifier.access(line) else {
+            return false;
+        };
+        if !ev.upgrade {
+            return true;
+        }
+        let rec = classifier.record(line);
+        let target = rec.request().target.unwrap_or(b"/");
+        let path = crate::route::path_of(target).unwrap_or(b"/");
+        let host = rec.get(Var::Host);
+        key_buf.clear();
+        key_buf.extend_from_slice(host.unwrap_or(b""));
+        key_buf.push(0);
+        key_buf.extend_from_slice(path);
+        let key = match cache.get(&key_buf) {
+            Some(k) => *k,
+            None => {
+                let host = host.map(String::from_utf8_lossy);
+                let uri = normalise_uri(path);
+                // Without a logged Host, prefer the servers that have a location for it
+                // (a port-80 redirect server beside the TLS one serves no /ws/ location).
+                let serving: Vec<usize> = candidates
+                    .iter()
+                    .copied()
+                    .filter(|&s| find_location(&http.servers[s], &uri).is_some())
+                    .collect();
+                let pool = if host.is_none() && !serving.is_empty() {
+                    &serving[..]
+                } else {
+                    candidates
+                };
+                let k = find_server(&http.servers, pool, host.as_deref())
+                    .map(|s| (s, find_location(&http.servers[s], &uri)));
+                if cache.len() < MAX_CACHE {
+                    cache.insert(key_buf.clone(), k);
+                }
+                k
+            }
+        };
+        let Some(key) = key else {
+            logs.unattributed += 1;
+            return true;
+        };
+        let e = logs.by_location.entry(key).or_default();
+        e.upgrade_attempts += 1;
+        if ev.status == 101 {
+            e.switched += 1;
+            if let Some(s) = ev.session_seconds {
+                *e.sessions.entry((s * 10.0).round() as u64).or_insert(0) += 1;
+            }
+        }
+        *e.by_status.entry(ev.status).or_insert(0) += 1;
+        *e.answered_by.entry(ev.answered_by.as_str()).or_insert(0) += 1;
+        let label = classifier.labels.name(ev.path);
+        if let Some(n) = e.paths.get_mut(label) {
+            *n += 1;
+        } else if e.paths.len() < MAX_PATHS {
+            e.paths.insert(label.to_string(), 1);
+        }
+        true
+    })?;
     if let Some(name) = classifier.detected() {
         summary.format = format!("{name} (detected)");
     }
@@ -202,76 +217,49 @@ pub fn read_error(
     max_line: usize,
     logs: &mut Logs,
 ) -> anyhow::Result<()> {
-    let shown = path.display().to_string();
-    let (mut input, _) =
-        crate::history::open(path).with_context(|| format!("cannot open {shown}"))?;
-    let mut lb = LineBuffer::new(max_line);
     let all: Vec<usize> = (0..http.servers.len()).collect();
     let mut summary = FileSummary {
-        path: shown.clone(),
+        path: path.display().to_string(),
         lines: 0,
         malformed: 0,
         format: "error log".into(),
     };
-    loop {
-        let read = lb
-            .fill_from(&mut input)
-            .with_context(|| format!("cannot read {shown}"))?;
-        loop {
-            let frame = match lb.next_frame() {
-                Some(f) => f,
-                None if read == 0 => match lb.take_partial() {
-                    Some(f) => f,
-                    None => break,
-                },
-                None => break,
-            };
-            summary.lines += 1;
-            let Frame::Line(line) = frame else {
-                summary.malformed += 1;
-                continue;
-            };
-            let ev = match classifier.error(line) {
-                Ok(ErrorLine::Event(ev)) => ev,
-                Ok(ErrorLine::Continuation) => continue,
-                Err(_) => {
-                    summary.malformed += 1;
-                    continue;
-                }
-            };
-            let sig = crate::signature::name(ev.signature);
-            let upstream = sig == "ws_upstream_idle_timeout";
-            if !upstream && sig != "ws_client_idle_timeout" {
-                continue;
-            }
-            let Ok(rec) = crate::error_log::parse(line) else {
-                continue;
-            };
-            let host = rec
-                .server
-                .or(rec.host)
-                .map(|h| String::from_utf8_lossy(h).into_owned());
-            let Some(server) = find_server(&http.servers, &all, host.as_deref()) else {
-                logs.unattributed += 1;
-                continue;
-            };
-            let target = rec
-                .request
-                .and_then(|r| crate::access::split_request(r).target)
-                .unwrap_or(b"/");
-            let uri = normalise_uri(crate::route::path_of(target).unwrap_or(b"/"));
-            let loc = find_location(&http.servers[server], &uri);
-            let e = logs.by_location.entry((server, loc)).or_default();
-            if upstream {
-                e.upstream_idle_timeouts += 1;
-            } else {
-                e.client_idle_timeouts += 1;
-            }
+    each_line(path, max_line, &mut summary, |line| {
+        let ev = match classifier.error(line) {
+            Ok(ErrorLine::Event(ev)) => ev,
+            Ok(ErrorLine::Continuation) => return true,
+            Err(_) => return false,
+        };
+        let sig = crate::signature::name(ev.signature);
+        let upstream = sig == "ws_upstream_idle_timeout";
+        if !upstream && sig != "ws_client_idle_timeout" {
+            return true;
         }
-        if read == 0 {
-            break;
+        let Ok(rec) = crate::error_log::parse(line) else {
+            return true;
+        };
+        let host = rec
+            .server
+            .or(rec.host)
+            .map(|h| String::from_utf8_lossy(h).into_owned());
+        let Some(server) = find_server(&http.servers, &all, host.as_deref()) else {
+            logs.unattributed += 1;
+            return true;
+        };
+        let target = rec
+            .request
+            .and_then(|r| crate::access::split_request(r).target)
+            .unwrap_or(b"/");
+        let uri = normalise_uri(crate::route::path_of(target).unwrap_or(b"/"));
+        let loc = find_location(&http.servers[server], &uri);
+        let e = logs.by_location.entry((server, loc)).or_default();
+        if upstream {
+            e.upstream_idle_timeouts += 1;
+        } else {
+            e.client_idle_timeouts += 1;
         }
-    }
+        true
+    })?;
     logs.files.push(summary);
     Ok(())
 }
