@@ -159,7 +159,7 @@ struct Meta {
 /// that make a counter dip, which Prometheus reads as a reset); a sum is floored to the
 /// micro-unit so the back-dated part never exceeds what the registry counts from `to` on.
 /// Step indices may be negative (before the first line).
-type Late = HashMap<Key, BTreeMap<i64, Vec<i64>>>;
+type Late = HashMap<Key, BTreeMap<i64, Vec<i64>>, ahash::RandomState>;
 
 /// Back-dated values are kept in millionths.
 const MICRO: f64 = 1e6;
@@ -192,7 +192,8 @@ pub struct Backfill {
     t0: Option<f64>,
     next: f64,
     steps: u64,
-    index: HashMap<Key, usize>,
+    /// Looked up for every line: ahash, as the path labels (route.rs), not SipHash.
+    index: HashMap<Key, usize, ahash::RandomState>,
     metas: Vec<Meta>,
     cur: Vec<f64>,
     scratch: Vec<f64>,
@@ -202,6 +203,8 @@ pub struct Backfill {
     log_started: Vec<bool>,
     failed: Option<String>,
     late: Late,
+    /// The handshake histogram's delta of the 101 being back-dated.
+    late_scratch: Vec<f64>,
     /// Constant labels (`name="value",...`, escaped), from `--label`.
     constant: String,
 }
@@ -233,7 +236,7 @@ impl Backfill {
             t0: None,
             next: 0.0,
             steps: 0,
-            index: HashMap::new(),
+            index: HashMap::default(),
             metas: Vec::new(),
             cur: Vec::new(),
             scratch: Vec::new(),
@@ -242,7 +245,8 @@ impl Backfill {
             seen_file: vec![false; files],
             log_started: vec![false; logs.len()],
             failed: None,
-            late: HashMap::new(),
+            late: HashMap::default(),
+            late_scratch: Vec::new(),
             constant: String::new(),
         })
     }
@@ -299,12 +303,14 @@ impl Backfill {
         if let Some(h) = ev.handshake_seconds {
             let bounds = &self.buckets.handshake;
             let i = bounds.partition_point(|b| *b < h);
-            let mut d: Vec<f64> = (0..bounds.len())
-                .map(|k| if k >= i { 1.0 } else { 0.0 })
-                .collect();
+            // Reused: no allocation per line.
+            let mut d = std::mem::take(&mut self.late_scratch);
+            d.clear();
+            d.extend((0..bounds.len()).map(|k| if k >= i { 1.0 } else { 0.0 }));
             d.push(1.0);
             d.push(h);
             add(&mut self.late, Key::Handshake(ev.path), &d);
+            self.late_scratch = d;
         }
     }
 
