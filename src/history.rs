@@ -189,6 +189,8 @@ pub struct FileInfo {
     pub first_time: Option<f64>,
     /// The preset `--format auto` found in the file's first lines (from the probe).
     pub detected_format: Option<&'static str>,
+    /// Its access format logs `$request_time`; without it a 101 stays at its close time.
+    pub logs_request_time: bool,
     /// Lines read.
     pub lines: u64,
     /// Lines that did not parse.
@@ -664,6 +666,7 @@ impl<'a> HistoryReader<'a> {
                 gzip: probe.gzip,
                 first_time: probe.first_time,
                 detected_format: probe.detected,
+                logs_request_time: probe.logs_request_time,
                 lines: 0,
                 malformed: 0,
                 malformed_examples: Vec::new(),
@@ -956,9 +959,17 @@ impl History {
         self.files.iter().map(|f| f.lines).sum()
     }
 
-    /// Writes `FILE:LINE: reason` for the first malformed lines of each file, and a count.
+    /// Writes `FILE:LINE: reason` for the first malformed lines of each file, and a count; and
+    /// for an access log without `$request_time`, that its 101s stay at their close time.
     pub fn report_malformed<W: io::Write>(&self, w: &mut W) -> io::Result<()> {
         for f in &self.files {
+            if f.meta.kind == LogKind::Access && !f.logs_request_time && f.lines > 0 {
+                writeln!(
+                    w,
+                    "note: {}: the format does not log $request_time, so its 101 lines are placed at their close time, not their handshake",
+                    f.path.display()
+                )?;
+            }
             if f.malformed == 0 {
                 continue;
             }
@@ -982,6 +993,8 @@ struct Probe {
     first_time: Option<f64>,
     /// The preset `--format auto` found in the first lines (None with an explicit format).
     detected: Option<&'static str>,
+    /// The access format logs `$request_time` (101s can be placed at their handshake).
+    logs_request_time: bool,
 }
 
 /// Parses the first lines of a file: its first time, and whether it is in the expected format.
@@ -1060,6 +1073,7 @@ fn probe(
         gzip,
         first_time,
         detected: p.classifier.detected(),
+        logs_request_time: p.classifier.format().logs(crate::format::Var::RequestTime),
     })
 }
 

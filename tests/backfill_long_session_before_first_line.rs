@@ -160,3 +160,28 @@ fn back_dated_counters_never_dip_and_absurd_sessions_stay_put() {
         .copied();
     assert_eq!(total, Some(301.0));
 }
+
+/// A format without `$request_time` cannot place a 101 at its handshake: compare and backfill
+/// say so instead of silently placing it at close time.
+#[test]
+fn a_format_without_request_time_is_said_to_keep_close_time() {
+    let log = support::repo().join("fixtures/combined/access.log");
+    for args in [
+        vec!["compare", "--split", "1795918615", "--access-log"],
+        vec!["backfill", "-o", "-", "--access-log"],
+    ] {
+        let out = Command::new(support::sidecar_bin())
+            .args(&args)
+            .arg(&log)
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(
+                "does not log $request_time, so its 101 lines are placed at their close time"
+            ),
+            "{args:?}: {err}"
+        );
+    }
+}
