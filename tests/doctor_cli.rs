@@ -280,3 +280,46 @@ fn large_config_parses() {
     assert_eq!(f["server"], "ws.example.com");
     assert_eq!(v["locations"].as_array().map(Vec::len), Some(n + 1));
 }
+
+/// Without --nginx-version the version comes from `nginx -v` of the nginx on PATH; with no
+/// nginx on PATH it is unknown, the older default is assumed and the report says so.
+#[test]
+fn nginx_version_from_path_or_assumed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let conf = write(
+        tmp.path(),
+        "nginx.conf",
+        "http { server { location /ws/ { proxy_pass http://b; } } }\n",
+    );
+    let nginx_dir = nginx_bin()
+        .parent()
+        .expect("nginx's directory")
+        .display()
+        .to_string();
+    let run = |path: &str| -> serde_json::Value {
+        let o = Command::new(sidecar_bin())
+            .args(["doctor", "--format", "json", "--config", &conf])
+            .env("PATH", path)
+            .output()
+            .expect("run doctor");
+        assert_eq!(code(&o), 1, "{:?}", text(&o));
+        serde_json::from_slice(&o.stdout).expect("json")
+    };
+    let real = nginx_version();
+    let v = run(&nginx_dir);
+    assert_eq!(v["nginx_version"], real.as_str(), "{v}");
+    assert_eq!(v["nginx_version_source"], "nginx -v on this machine");
+    let empty = tmp.path().join("empty-bin");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let v = run(&empty.display().to_string());
+    assert_eq!(v["nginx_version"], serde_json::Value::Null);
+    assert!(
+        v["nginx_version_source"]
+            .as_str()
+            .is_some_and(|s| s.contains("assuming a version before 1.29.7")),
+        "{v}"
+    );
+    assert!(v["findings"]
+        .as_array()
+        .is_some_and(|f| f.iter().any(|f| f["id"] == "ws_http_version_too_low")));
+}
