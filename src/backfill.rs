@@ -765,16 +765,8 @@ impl Writer<'_> {
                     writeln!(out, "{series} 0 {}", self.ts(first - 1))?;
                     lines += 1;
                 }
-                // A counter never falls: back-dated parts and the registry's own sum may differ
-                // in the last float bit, and Prometheus reads any dip as a reset.
-                let mut high = f64::NEG_INFINITY;
                 for (j, v) in values.iter().enumerate() {
-                    let v = if kind == Kind::Counter {
-                        high = high.max(*v);
-                        high
-                    } else {
-                        *v
-                    };
+                    let v = *v;
                     writeln!(out, "{series} {} {}", fmt_f64(v), self.ts(first + j as i64))?;
                     lines += 1;
                 }
@@ -807,14 +799,20 @@ impl Writer<'_> {
                             .enumerate()
                             .map(|(j, v)| (first + j as i64, v)),
                     );
-                // Every part of a histogram is a counter: never falling (see above).
-                let mut high = vec![f64::NEG_INFINITY; n + 2];
+                // `_sum` is a float total: a back-dated part (floored to micro-units) and the
+                // registry's own running sum may differ in the last bits, and Prometheus reads
+                // any dip as a reset. Only such rounding dips are evened out; counts are exact.
+                let mut sum_high = f64::NEG_INFINITY;
+                let mut row = vec![0.0; n + 2];
                 for (step, v) in points {
                     let ts = self.ts(step);
-                    for (hi, x) in high.iter_mut().zip(v) {
-                        *hi = hi.max(*x);
+                    row.copy_from_slice(v);
+                    let s = row[n + 1];
+                    if s < sum_high && sum_high - s <= 1e-6 * sum_high.abs().max(1.0) {
+                        row[n + 1] = sum_high;
                     }
-                    let v = &high;
+                    sum_high = sum_high.max(row[n + 1]);
+                    let v = &row;
                     for (h, c) in heads.iter().zip(v) {
                         writeln!(out, "{h} {} {ts}", fmt_f64(*c))?;
                     }

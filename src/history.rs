@@ -966,7 +966,7 @@ impl History {
             if f.meta.kind == LogKind::Access && !f.logs_request_time && f.lines > 0 {
                 writeln!(
                     w,
-                    "note: {}: the format does not log $request_time, so its 101 lines are placed at their close time, not their handshake",
+                    "note: {}: the format does not log $request_time, so its 101 lines (if any) are placed at their close time, not their handshake",
                     f.path.display()
                 )?;
             }

@@ -230,7 +230,7 @@ pub fn cause_words(cause: &str) -> &'static str {
         }
         "nginx_refused" => "nginx refused them itself with a 4xx (deny, limit_req, auth)",
         "upstream_unavailable" => {
-            "nginx answered with a 5xx itself: the backend was unreachable or too slow (502, 504)"
+            "a 5xx: nginx could not reach the backend in time (502, 504) or the backend failed (5xx)"
         }
         _ => "the log format does not log $upstream_header_time, so who answered is not known",
     }
@@ -320,8 +320,9 @@ pub fn verdict(path: &str, b: &PathPhase, a: &PathPhase) -> String {
     // Whatever the 101 share does, more of one failure (a 403 share 6% -> 50%) is a regression.
     // A fix that lets upgrades through shows the app's own refusals (bad tokens): when the 101
     // share rose by 5 points, a rising 403 share is not a regression.
-    let improved = what == "upgrades succeed now" || what == "better";
-    let what = if what != "upgrades fail now" && !improved && failure_share_rose(b, a) {
+    // 5xx rises stay regressions whatever the 101 share does.
+    let improved = a1 - b1 >= 0.05 - 1e-9;
+    let what = if what != "upgrades fail now" && failure_share_rose(b, a, improved) {
         "worse"
     } else {
         what
@@ -338,7 +339,8 @@ pub fn verdict(path: &str, b: &PathPhase, a: &PathPhase) -> String {
 }
 
 /// Whether the share of any failure status rose by 5 points or more.
-fn failure_share_rose(b: &PathPhase, a: &PathPhase) -> bool {
+/// With `only_5xx` (the 101 share rose), 4xx rises are the app's own refusals and do not count.
+fn failure_share_rose(b: &PathPhase, a: &PathPhase, only_5xx: bool) -> bool {
     let shares = |p: &PathPhase| {
         let mut v: Vec<(u16, f64)> = p
             .other_failures
@@ -349,11 +351,14 @@ fn failure_share_rose(b: &PathPhase, a: &PathPhase) -> bool {
         v
     };
     let before = shares(b);
-    shares(a).into_iter().any(|(st, after)| {
-        let was = before.iter().find(|x| x.0 == st).map_or(0.0, |x| x.1);
-        // A hair below 0.05 so that 6% -> 11% counts despite binary fractions.
-        after - was >= 0.05 - 1e-9
-    })
+    shares(a)
+        .into_iter()
+        .filter(|(st, _)| !only_5xx || *st >= 500)
+        .any(|(st, after)| {
+            let was = before.iter().find(|x| x.0 == st).map_or(0.0, |x| x.1);
+            // A hair below 0.05 so that 6% -> 11% counts despite binary fractions.
+            after - was >= 0.05 - 1e-9
+        })
 }
 
 fn phase_summary(p: &PhaseStats, window: Option<(f64, f64)>) -> PhaseSummary {
@@ -730,7 +735,7 @@ pub fn cause_lines(r: &Report) -> Vec<String> {
         .collect::<Vec<_>>()
         .join(" ");
     let more = match access.len() {
-        n if n > 3 => format!(" (and the other {} access logs)", n - 3),
+        n if n > 3 => format!(" (the first 3 of {n} access logs)"),
         _ => String::new(),
     };
     let mut out = Vec::new();
@@ -761,7 +766,7 @@ pub fn cause_lines(r: &Report) -> Vec<String> {
             if x.cause == "upgrade_not_forwarded" {
                 let _ = write!(
                     line,
-                                        " Find the directive: nginxlog-sidecar doctor --config /etc/nginx/nginx.conf --access-log {files}{more}"
+                                                            " Find the directive{more}: nginxlog-sidecar doctor --config /etc/nginx/nginx.conf --access-log {files}"
                 );
             }
             out.push(line);
@@ -1315,6 +1320,15 @@ mod tests {
         assert!(v.ends_with("upgrades succeed now)"), "{v}");
         let v = verdict("/ws/chat", &phase(100, 50, 0), &phase(100, 90, 10));
         assert!(v.ends_with("better)"), "{v}");
+        // A 5xx rise stays a regression even when more upgrades switch.
+        let mut a = phase(100, 56, 0);
+        a.other_failures.push(StatusCount {
+            status: 503,
+            count: 44,
+            share: 0.44,
+        });
+        let v = verdict("/ws/chat", &phase(100, 50, 0), &a);
+        assert!(v.ends_with("worse)"), "{v}");
     }
 
     #[test]

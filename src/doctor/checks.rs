@@ -77,7 +77,8 @@ pub enum WsReason {
     Logs,
     Prefix(String),
     SetsUpgrade,
-    /// A named location that this WebSocket location hands requests to (`try_files ... @app`).
+    /// A named location that this WebSocket location hands requests to (`try_files ... @app`;
+    /// an `error_page ... @x` fallback is not the WebSocket path).
     Via(String),
 }
 
@@ -116,10 +117,11 @@ impl Checks<'_> {
         };
         let name = server.locations[i].block.arg(0);
         server.locations.iter().enumerate().find_map(|(j, l)| {
-            let hands_over = l.block.children().iter().any(|d| {
-                matches!(d.name.as_str(), "try_files" | "error_page")
-                    && d.args.last().is_some_and(|a| a == name)
-            });
+            let hands_over = l
+                .block
+                .children()
+                .iter()
+                .any(|d| d.name == "try_files" && d.args.last().is_some_and(|a| a == name));
             (j != i && hands_over && self.direct_websocket(s, j).is_some())
                 .then(|| WsReason::Via(l.text.clone()))
         })
@@ -141,8 +143,14 @@ impl Checks<'_> {
                 Matcher::Exact(u) | Matcher::Prefix(u) | Matcher::NoRegex(u) => {
                     u.starts_with(p.as_str()) || (u.len() > 1 && p.starts_with(u.as_str()))
                 }
-                // By its text only: a catch-all `~ ^/.*$` matches every prefix.
-                Matcher::Regex(_) => loc.text.contains(p.as_str()),
+                // A regex that also matches an unrelated path is a catch-all (`~ ^/.*$`), not a
+                // WebSocket location; its text may still name the prefix.
+                Matcher::Regex(Some(re)) => {
+                    loc.text.contains(p.as_str())
+                        || ((re.is_match(p) || re.is_match(&format!("{p}x")))
+                            && !re.is_match("/__nginxlog_probe__/x"))
+                }
+                Matcher::Regex(None) => loc.text.contains(p.as_str()),
                 Matcher::Named => false,
             };
             if hit {
@@ -241,11 +249,13 @@ impl Checks<'_> {
         }
         let mut uses = Vec::new();
         self.http.walk(|d| {
-            if d.name != "map"
-                && d.args
-                    .iter()
-                    .any(|a| uses_variable(a, "connection_upgrade"))
-            {
+            let used = d
+                .args
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !(d.name == "map" && *i == 1))
+                .any(|(_, a)| uses_variable(a, "connection_upgrade"));
+            if used {
                 uses.push(d);
             }
         });
@@ -453,7 +463,14 @@ impl Checks<'_> {
                     "Connection \"upgrade\" is hard-coded: upgrades work, but plain requests to this location also ask the backend to upgrade and cannot reuse upstream keepalive connections".into(),
                     format!("optional: use the map instead:\n    proxy_set_header Connection $connection_upgrade;\n{}", if map_exists { String::new() } else { format!("and in the http {{}} block:\n{}", indent(MAP_FIX)) }),
                 )),
-                ConnValue::Undefined => {} // connection_upgrade_map_missing says it.
+                                ConnValue::Undefined => {} // connection_upgrade_map_missing says it.
+                ConnValue::Unknown(name) => out.push(finding(
+                    "ws_connection_variable_unknown",
+                    Severity::Warning,
+                    self.at(d),
+                    format!("the Connection header comes from ${name}, which nothing in this configuration defines: a typo of $connection_upgrade? (nginx -t refuses an unknown variable unless a module defines it)"),
+                    "if it is a typo, change this line to:\n    proxy_set_header Connection $connection_upgrade;".to_string(),
+                )),
                 ConnValue::Wrong(why_wrong) => out.push(finding(
                     "ws_upgrade_value_wrong",
                     Severity::Error,
@@ -566,6 +583,17 @@ impl Checks<'_> {
     }
 
     fn connection_value(&self, v: &str) -> ConnValue {
+        let exact_var = v.strip_prefix('$').is_some_and(|n| {
+            let n = n
+                .strip_prefix('{')
+                .and_then(|n| n.strip_suffix('}'))
+                .unwrap_or(n);
+            !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        });
+        if v.contains('$') && !exact_var {
+            // Several parts (`$connection_upgrade, keep-alive`): not evaluated.
+            return ConnValue::Ok;
+        }
         if let Some(name) = v
             .strip_prefix('$')
             .map(|n| n.trim_start_matches('{').trim_end_matches('}'))
@@ -584,9 +612,7 @@ impl Checks<'_> {
                 return if name == "connection_upgrade" {
                     ConnValue::Undefined
                 } else {
-                    ConnValue::Wrong(format!(
-                        "an unknown variable (nginx -t refuses it: unknown \"{name}\" variable; a typo of $connection_upgrade?)"
-                    ))
+                    ConnValue::Unknown(name.to_string())
                 };
             }
             let carries = maps.iter().any(|m| {
@@ -685,6 +711,8 @@ impl Checks<'_> {
 
 enum ConnValue {
     Ok,
+    /// A variable nothing in this config defines and nginx does not provide (a typo?).
+    Unknown(String),
     Hardcoded,
     Undefined,
     Wrong(String),

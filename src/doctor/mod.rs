@@ -503,9 +503,24 @@ mod tests {
             f.iter().all(|x| x.0 == "log_format_lacks_ws_fields"),
             "{f:?}"
         );
-        // A catch-all regex is not a WebSocket location by itself.
+        // A catch-all regex is not a WebSocket location by itself; a regex for the prefix is.
         let f = ids("http { server { location ~ ^/.*$ { proxy_pass http://b; } } }");
         assert!(f.is_empty(), "{f:?}");
+        let f = ids("http { server { location ~ ^/(ws|socket)/ { proxy_pass http://b; } } }");
+        assert!(has(&f, "ws_upgrade_header_missing"), "{f:?}");
+        // An error_page fallback is not the WebSocket path.
+        let f = ids(&format!("http {{ map $http_upgrade $connection_upgrade {{ default upgrade; }} server {{ location /ws/ {{ error_page 502 = @maint; proxy_pass http://b; {GOOD} }} location @maint {{ proxy_pass http://m; }} }} }}"));
+        assert!(
+            f.iter().all(|x| x.0 == "log_format_lacks_ws_fields"),
+            "{f:?}"
+        );
+        // Values of several parts are not judged; an unknown variable is only a warning.
+        let f = ids(&format!("http {{ map $http_upgrade $connection_upgrade {{ default upgrade; }} server {{ location /ws/ {{ proxy_pass http://b; {} }} }} }}",
+            GOOD.replace("Connection $connection_upgrade", "Connection \"$connection_upgrade, keep-alive\"")));
+        assert!(
+            f.iter().all(|x| x.0 == "log_format_lacks_ws_fields"),
+            "{f:?}"
+        );
         // One-line config: each misplaced directive in its own server and location.
         let f = ids("http { server { server_name a; location /x/ { large_client_header_buffers 4 8k; } } server { server_name b; location /y/ { large_client_header_buffers 4 8k; } } }");
         let owners: Vec<(&str, &str)> = f.iter().map(|x| (x.2.as_str(), x.3.as_str())).collect();
@@ -525,7 +540,10 @@ mod tests {
         // A typo in the Connection variable: nginx -t refuses it.
         let f = ids(&format!("http {{ map $http_upgrade $connection_upgrade {{ default upgrade; }} server {{ location /ws/ {{ proxy_pass http://b; {} }} }} }}",
             GOOD.replace("Connection $connection_upgrade", "Connection $conection_upgrade")));
-        assert!(has(&f, "ws_upgrade_value_wrong"), "{f:?}");
+        assert!(
+            has(&f, "ws_connection_variable_unknown") && !has(&f, "ws_upgrade_value_wrong"),
+            "{f:?}"
+        );
         // The location's own access_log decides the format warning.
         let f = ids(&format!("http {{ log_format ws '$upstream_header_time $http_upgrade'; map $http_upgrade $connection_upgrade {{ default upgrade; }} server {{ location /ws/ {{ access_log /l/ws.log ws; proxy_pass http://b; {GOOD} }} }} }}"));
         assert!(f.is_empty(), "{f:?}");

@@ -343,6 +343,12 @@ impl Loader {
 
     /// A syntax error in what looks like another server's configuration says so.
     fn hint(&self, mut e: ConfigError, data: &[u8]) -> ConfigError {
+        if data.starts_with(b"\xEF\xBB\xBF") {
+            e.message.push_str(
+                " (the file starts with a UTF-8 byte order mark, which nginx reads as part of the first directive: save it without one)",
+            );
+            return e;
+        }
         let text = String::from_utf8_lossy(&data[..data.len().min(64 * 1024)]);
         if [
             "<VirtualHost",
