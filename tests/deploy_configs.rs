@@ -733,14 +733,35 @@ impl NodeBackend {
                 _ => panic!("Node.js is not installed: it runs deploy/compose/ws-backend/server.js (Debian: apt-get install nodejs)"),
             }
         });
-        let port = free_port();
-        let child = Command::new(node)
+        // PORT=0: the kernel picks the port while node binds it, so no other process can take
+        // it between a free-port probe and node's bind; node prints the port it got.
+        let mut child = Command::new(node)
             .arg(repo().join("deploy/compose/ws-backend/server.js"))
-            .env("PORT", port.to_string())
-            .stdout(Stdio::null())
+            .env("PORT", "0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start node");
+        let stdout = child.stdout.take().expect("node's stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(p) = line
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.trim().parse::<u16>().ok())
+                {
+                    let _ = tx.send(p);
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the demo backend to print its port within 10 s");
         wait_for(
             "the demo backend to listen",
             Duration::from_secs(10),

@@ -116,5 +116,6 @@ function encodeFrame(opcode, payload, fin = true) {
   return Buffer.concat([head, payload]);
 }
 
-server.listen(PORT, () => console.log(`ws-backend listening on :${PORT}`));
+// PORT=0 takes a free port; the line names the port actually bound (tests read it).
+server.listen(PORT, () => console.log(`ws-backend listening on :${server.address().port}`));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
