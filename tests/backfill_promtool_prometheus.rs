@@ -157,18 +157,7 @@ fn promtool_accepts_backfill_and_prometheus_answers_before_and_after() {
     );
 
     let data = tmp.path().join("data");
-    let pt = Command::new(tool("PROMTOOL", "promtool"))
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&om)
-        .arg(&data)
-        .output()
-        .expect("run promtool");
-    assert!(
-        pt.status.success(),
-        "promtool rejected the backfill: {}{}",
-        String::from_utf8_lossy(&pt.stdout),
-        String::from_utf8_lossy(&pt.stderr)
-    );
+    create_blocks(&om, &data);
 
     let split: f64 = 1_795_918_618.0; // fixtures/broken-then-fixed/SPLIT, 2026-11-29T02:16:58Z
     let split_text = std::fs::read_to_string(fx.join("SPLIT")).expect("SPLIT");
@@ -288,18 +277,7 @@ fn backfill_labels_select_the_history_in_prometheus() {
     );
 
     let data = tmp.path().join("data");
-    let pt = Command::new(tool("PROMTOOL", "promtool"))
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&om)
-        .arg(&data)
-        .output()
-        .expect("run promtool");
-    assert!(
-        pt.status.success(),
-        "promtool rejected the backfill: {}{}",
-        String::from_utf8_lossy(&pt.stdout),
-        String::from_utf8_lossy(&pt.stderr)
-    );
+    create_blocks(&om, &data);
     let end = 1_795_918_618.0 + 60.0;
     let prom = Prometheus::start(&data, tmp.path());
     let sel = r#"job="nginxlog-history",instance="web-1 \"a\"""#;
@@ -354,4 +332,20 @@ fn backfill_labels_select_the_history_in_prometheus() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "--label {bad:?}: {err}");
     }
+}
+
+/// Loads an OpenMetrics backfill into TSDB blocks with promtool, which must accept it.
+fn create_blocks(om: &std::path::Path, data: &std::path::Path) {
+    let pt = Command::new(tool("PROMTOOL", "promtool"))
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(om)
+        .arg(data)
+        .output()
+        .expect("run promtool");
+    assert!(
+        pt.status.success(),
+        "promtool rejected the backfill: {}{}",
+        String::from_utf8_lossy(&pt.stdout),
+        String::from_utf8_lossy(&pt.stderr)
+    );
 }

@@ -5,6 +5,7 @@
 //! scripts key on them. Messages say what happens to the client; fixes are the exact lines.
 
 use super::evidence::{describe_refusals, Evidence, Key, Logs};
+use crate::format::Escape;
 use crate::nginx_conf::effective::{array, parse_time, scalar, Http, Location, Matcher, Server};
 use crate::nginx_conf::{Config, Directive};
 use serde::Serialize;
@@ -344,10 +345,10 @@ impl Checks<'_> {
             };
         let loc_at = (lfile.clone(), lline);
         let add_here = format!("add inside location {} ({lfile}:{lline}):", loc.text);
-        // Where a missing proxy_set_header goes: beside the ones the location inherits (one of
-        // its own would drop them all), else into the location.
-        let headers_at = array(&levels, "proxy_set_header");
-        let add_header = match &headers_at {
+        // The effective proxy_set_header list and its level. A missing header goes beside the
+        // ones the location inherits (one of its own would drop them all), else into it.
+        let headers = array(&levels, "proxy_set_header");
+        let add_header = match &headers {
             Some((lvl, hs)) if *lvl + 1 < levels.len() => {
                 let (f, l) = self.at(hs[0]);
                 format!(
@@ -359,8 +360,6 @@ impl Checks<'_> {
             _ => add_here.clone(),
         };
 
-        // Headers: the effective proxy_set_header list, and what an outer level would have given.
-        let headers = array(&levels, "proxy_set_header");
         let eff: Vec<&Directive> = headers.as_ref().map(|(_, h)| h.clone()).unwrap_or_default();
         fn find<'d>(hs: &[&'d Directive], name: &str) -> Option<&'d Directive> {
             hs.iter()
@@ -374,7 +373,8 @@ impl Checks<'_> {
         let mut lost_connection = false;
         if let Some((lvl, own_headers)) = &headers {
             if *lvl > 0 {
-                if let Some((_, outer)) = array(&levels[..*lvl], "proxy_set_header") {
+                // What the enclosing levels would have given without the own ones.
+                if let Some((outer_lvl, outer)) = array(&levels[..*lvl], "proxy_set_header") {
                     lost_upgrade = upgrade.is_none() && find(&outer, "upgrade").is_some();
                     lost_connection = connection.is_none() && find(&outer, "connection").is_some();
                     if lost_upgrade || lost_connection {
@@ -385,8 +385,7 @@ impl Checks<'_> {
                             (true, false) => "the Upgrade header",
                             _ => "the Connection header",
                         };
-                        let outer_lvl =
-                            array(&levels[..*lvl], "proxy_set_header").map_or(0, |(l, _)| l);
+
                         let lines: Vec<String> = outer
                             .iter()
                             .filter(|o| find(&eff, o.arg(0)).is_none())
@@ -435,14 +434,17 @@ impl Checks<'_> {
         }
 
         // Connection.
-        let map_exists = self.http.defines_variable("connection_upgrade");
+        // The map the Connection fixes rely on, when the config lacks it.
+        let map_tail = if self.http.defines_variable("connection_upgrade") {
+            String::new()
+        } else {
+            format!("\nand in the http {{}} block:\n{}", indent(MAP_FIX))
+        };
         match connection {
             None if !lost_connection => {
-                                let mut fix =
-                    format!("{add_header}\n    proxy_set_header Connection $connection_upgrade;");
-                if !map_exists {
-                    fix.push_str(&format!("\nand in the http {{}} block:\n{}", indent(MAP_FIX)));
-                }
+                let fix = format!(
+                    "{add_header}\n    proxy_set_header Connection $connection_upgrade;{map_tail}"
+                );
                 out.push(finding(
                     "ws_connection_header_missing",
                     Severity::Error,
@@ -461,7 +463,7 @@ impl Checks<'_> {
                     Severity::Info,
                     self.at(d),
                     "Connection \"upgrade\" is hard-coded: upgrades work, but plain requests to this location also ask the backend to upgrade and cannot reuse upstream keepalive connections".into(),
-                    format!("optional: use the map instead:\n    proxy_set_header Connection $connection_upgrade;\n{}", if map_exists { String::new() } else { format!("and in the http {{}} block:\n{}", indent(MAP_FIX)) }),
+                                        format!("optional: use the map instead:\n    proxy_set_header Connection $connection_upgrade;{map_tail}"),
                 )),
                                 ConnValue::Undefined => {} // connection_upgrade_map_missing says it.
                 ConnValue::Unknown(name) => out.push(finding(
@@ -478,7 +480,7 @@ impl Checks<'_> {
                     format!("the Connection header is set to {:?}, {why_wrong}: the backend is not asked to upgrade.{ev}", d.arg(1)),
                     format!(
                         "change this line to:\n    proxy_set_header Connection $connection_upgrade;{}",
-                        if map_exists { String::new() } else { format!("\nand in the http {{}} block:\n{}", indent(MAP_FIX)) }
+                                                map_tail
                     ),
                 )),
             },
@@ -669,12 +671,7 @@ impl Checks<'_> {
             if !seen.insert(key) {
                 continue;
             }
-            let template = if format_name == "combined" {
-                Some(COMBINED.to_string())
-            } else {
-                log_format_template(self.http, &format_name)
-            };
-            let Some(template) = template else {
+            let Some((template, _)) = log_format(self.http, &format_name) else {
                 continue;
             };
             let lacks: Vec<&str> = ["$upstream_header_time", "$http_upgrade"]
@@ -718,18 +715,26 @@ enum ConnValue {
     Wrong(String),
 }
 
-/// The template of `log_format NAME` in http (its strings joined, `escape=` dropped).
-pub fn log_format_template(http: &Http<'_>, name: &str) -> Option<String> {
-    http.settings
+/// The template of `log_format NAME` in http (its strings joined) and its `escape=` mode;
+/// `combined` is nginx's built-in one.
+pub fn log_format(http: &Http<'_>, name: &str) -> Option<(String, Escape)> {
+    if name == "combined" {
+        return Some((COMBINED.to_string(), Escape::Default));
+    }
+    let d = http
+        .settings
         .iter()
-        .find(|d| d.name == "log_format" && d.arg(0) == name)
-        .map(|d| {
-            d.args[1..]
-                .iter()
-                .filter(|a| !a.starts_with("escape="))
-                .cloned()
-                .collect::<String>()
-        })
+        .find(|d| d.name == "log_format" && d.arg(0) == name)?;
+    let escape = match d.args.iter().find_map(|a| a.strip_prefix("escape=")) {
+        Some("json") => Escape::Json,
+        _ => Escape::Default,
+    };
+    let template = d.args[1..]
+        .iter()
+        .filter(|a| !a.starts_with("escape="))
+        .cloned()
+        .collect::<String>();
+    Some((template, escape))
 }
 
 /// Whether `arg` uses `$name` itself (not `$name_more`).

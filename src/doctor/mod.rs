@@ -11,11 +11,11 @@ pub mod render;
 
 use crate::classify::{Classifier, ClassifyConfig};
 use crate::cli::DoctorArgs;
-use crate::format::{Escape, LineFormat};
+use crate::format::LineFormat;
 use crate::nginx_conf::effective::{array, Http};
-use crate::nginx_conf::{load, Config, ConfigError, Directive, Source};
+use crate::nginx_conf::{load, ConfigError, Directive, Source};
 use anyhow::{bail, Context};
-use checks::{log_format_template, Checks, Finding, Severity, Version};
+use checks::{log_format, Checks, Finding, Severity, Version};
 use evidence::{Evidence, Logs};
 use serde::Serialize;
 use std::io::{Read, Write};
@@ -96,9 +96,8 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
         max_paths: args.classify.max_paths,
     };
     for path in &args.access_log {
-        let candidates = servers_writing(&cfg, &http, path);
-        let (mut classifier, name) =
-            access_classifier(args, &ccfg, &http, &cfg, path, &candidates)?;
+        let candidates = servers_writing(&http, path);
+        let (mut classifier, name) = access_classifier(args, &ccfg, &http, path, &candidates)?;
         evidence::read_access(
             &http,
             path,
@@ -291,7 +290,7 @@ fn access_logs_of<'c>(http: &'c Http<'c>, s: usize) -> Vec<&'c Directive> {
 }
 
 /// The servers whose `access_log` writes `file`; all servers when none names it.
-fn servers_writing(_cfg: &Config, http: &Http<'_>, file: &Path) -> Vec<usize> {
+fn servers_writing(http: &Http<'_>, file: &Path) -> Vec<usize> {
     let hits: Vec<usize> = (0..http.servers.len())
         .filter(|&s| {
             access_logs_of(http, s)
@@ -323,7 +322,7 @@ fn access_classifier(
     args: &DoctorArgs,
     ccfg: &ClassifyConfig,
     http: &Http<'_>,
-    cfg: &Config,
+
     file: &Path,
     candidates: &[usize],
 ) -> anyhow::Result<(Classifier, String)> {
@@ -331,31 +330,15 @@ fn access_classifier(
     if chosen != "auto" || args.classify.regex.is_some() {
         return Ok((args.classify.classifier(chosen)?, chosen.to_string()));
     }
-    let _ = cfg;
+
     let named: Option<String> = candidates
         .iter()
         .flat_map(|&s| access_logs_of(http, s))
         .find(|d| same_log(d.arg(0), file))
         .map(|d| d.args.get(1).cloned().unwrap_or_else(|| "combined".into()));
     if let Some(name) = named {
-        let format = if name == "combined" {
-            LineFormat::compile("combined").ok()
-        } else {
-            let escape = http
-                .directives
-                .iter()
-                .find(|d| d.name == "log_format" && d.arg(0) == name)
-                .and_then(|d| d.args.iter().find(|a| a.starts_with("escape=")))
-                .map_or(Escape::Default, |e| {
-                    if e == "escape=json" {
-                        Escape::Json
-                    } else {
-                        Escape::Default
-                    }
-                });
-            log_format_template(http, &name)
-                .and_then(|t| LineFormat::compile_template(&t, escape).ok())
-        };
+        let format = log_format(http, &name)
+            .and_then(|(t, escape)| LineFormat::compile_template(&t, escape).ok());
         if let Some(format) = format {
             let mut c = Classifier::new(format.clone(), ccfg).map_err(|e| anyhow::anyhow!(e))?;
             // The config may be newer or older than the log: its format must read the first line.

@@ -126,12 +126,7 @@ impl<'a> Lexer<'a> {
                     });
                 }
                 b'#' => {
-                    while let Some(&c) = self.src.get(self.pos) {
-                        if c == b'\n' {
-                            break;
-                        }
-                        self.pos += 1;
-                    }
+                    self.skip_to_newline();
                     continue;
                 }
                 _ => {}
@@ -251,12 +246,7 @@ impl<'a> Lexer<'a> {
                         self.skip_long_bracket(level);
                         continue;
                     }
-                    while let Some(&c) = self.src.get(self.pos) {
-                        if c == b'\n' {
-                            break;
-                        }
-                        self.pos += 1;
-                    }
+                    self.skip_to_newline();
                     continue;
                 }
                 _ => {}
@@ -264,6 +254,12 @@ impl<'a> Lexer<'a> {
             self.pos += 1;
         }
         self.err("unexpected end of file, expecting \"}\"".into())
+    }
+
+    /// Skips a comment up to (not over) its newline, which the caller counts as a line.
+    fn skip_to_newline(&mut self) {
+        self.pos =
+            memchr::memchr(b'\n', &self.src[self.pos..]).map_or(self.src.len(), |i| self.pos + i);
     }
 
     /// At `[`: the level of a Lua long bracket opening here (`[[` is 0, `[==[` is 2).

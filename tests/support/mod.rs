@@ -428,14 +428,18 @@ async fn serve_conn(mut sock: tokio::net::TcpStream) {
     let _ = tx.close().await;
 }
 
+/// A single-threaded runtime for one blocking client call.
+fn client_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// Performs a WebSocket handshake at `url`, holds the session for `hold`, sends one echo
 /// message and closes. Returns the HTTP status of the handshake (101 on success).
 pub fn ws_client(url: &str, hold: Duration) -> u16 {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
+    client_runtime().block_on(async {
         use futures_util::{SinkExt, StreamExt};
         use tokio_tungstenite::tungstenite::Message;
         let fut = tokio_tungstenite::connect_async(url);
@@ -462,11 +466,7 @@ pub fn ws_client(url: &str, hold: Duration) -> u16 {
 /// `idle`. Returns the handshake status and whether the peer closed the session (close frame,
 /// EOF or reset) before `idle` was over; a session still open then is closed by the client.
 pub fn ws_client_idle(url: &str, idle: Duration) -> (u16, bool) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
+    client_runtime().block_on(async {
         use futures_util::StreamExt;
         let fut = tokio_tungstenite::connect_async(url);
         match tokio::time::timeout(Duration::from_secs(10), fut).await {
