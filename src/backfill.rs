@@ -632,27 +632,12 @@ impl HistorySink for Backfill {
 
 /// A temporary file that disappears when closed (unlinked right after creation).
 fn spool_file() -> anyhow::Result<File> {
-    let dir = std::env::temp_dir();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let path = dir.join(format!(
-        "nginxlog-backfill-{}-{nanos}.spool",
-        std::process::id()
-    ));
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .with_context(|| {
-            format!(
-                "cannot create a temporary file in {} (set TMPDIR)",
-                dir.display()
-            )
-        })?;
-    let _ = std::fs::remove_file(&path);
-    Ok(f)
+    tempfile::tempfile().with_context(|| {
+        format!(
+            "cannot create a temporary file in {} (set TMPDIR)",
+            std::env::temp_dir().display()
+        )
+    })
 }
 
 struct Writer<'a> {
@@ -954,21 +939,11 @@ pub fn run(args: &crate::cli::BackfillArgs) -> anyhow::Result<()> {
     let summary = if to_stdout {
         sink.finish(&hist.labels, io::stdout().lock())?
     } else {
-        let mut tmp = args.output.clone().into_os_string();
-        tmp.push(".tmp");
-        let tmp = std::path::PathBuf::from(tmp);
-        let f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        let s = sink
-            .finish(&hist.labels, f)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &args.output).with_context(|| {
-            format!(
-                "cannot rename {} to {}",
-                tmp.display(),
-                args.output.display()
-            )
-        })?;
-        s
+        crate::replace_file::write_replacing(&args.output, |f| {
+            sink.finish(&hist.labels, BufWriter::new(f))
+                .map_err(io::Error::other)
+        })
+        .with_context(|| format!("writing {}", args.output.display()))?
     };
     let mut e = stderr.lock();
     writeln!(

@@ -21,6 +21,7 @@ pub mod nginx_conf;
 pub mod parse_cmd;
 pub mod pipeline;
 pub mod redact;
+pub mod replace_file;
 pub mod report;
 pub mod route;
 pub mod run;

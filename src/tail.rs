@@ -565,11 +565,10 @@ impl StateFile {
 
     /// Writes atomically (temp file + rename).
     pub fn save(&self, path: &Path) -> io::Result<()> {
-        let tmp = path.with_extension("tmp");
-        fs::write(
-            &tmp,
-            serde_json::to_vec_pretty(self).map_err(io::Error::other)?,
-        )?;
-        fs::rename(tmp, path)
+        let body = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        crate::replace_file::write_replacing(path, |f| {
+            io::Write::write_all(f, &body)?;
+            f.sync_data()
+        })
     }
 }
