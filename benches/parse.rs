@@ -3,10 +3,10 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use nginxlog_sidecar::classify::{Classifier, ClassifyConfig};
-use nginxlog_sidecar::format::LineFormat;
-use nginxlog_sidecar::lines::{Frame, LineBuffer};
-use nginxlog_sidecar::metrics::{Buckets, Metrics};
+use nginxlog_sidecar::framing::{Frame, LineBuffer};
+use nginxlog_sidecar::parse::format::LineFormat;
 use nginxlog_sidecar::pipeline::{LogKind, Pipeline};
+use nginxlog_sidecar::sink::metrics::{Buckets, Metrics};
 
 const LINES: u64 = 1_000_000;
 
@@ -23,7 +23,7 @@ fn bench(c: &mut Criterion) {
         .expect("classifier");
         b.iter(|| {
             let mut upgrades = 0u64;
-            for line in nginxlog_sidecar::lines::split_lines(&data) {
+            for line in nginxlog_sidecar::framing::split_lines(&data) {
                 if let Ok(ev) = cl.access(line) {
                     upgrades += u64::from(ev.upgrade);
                 }

@@ -59,7 +59,7 @@ fn main() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/nginxlog-sidecar");
     // One minute of traffic in memory; the writer cycles through it.
     let data = nginxlog_sidecar::synth::ws_timing(200_000, 11);
-    let lines: Vec<&[u8]> = nginxlog_sidecar::lines::split_lines(&data).collect();
+    let lines: Vec<&[u8]> = nginxlog_sidecar::framing::split_lines(&data).collect();
     println!("rate_lines_per_s,seconds,lines,caught_up,lag_s,cpu_share_of_one_core,peak_rss_mib,metrics_ms");
     for rate in rates {
         let dir = tempfile::tempdir().expect("tempdir");

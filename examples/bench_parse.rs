@@ -1,7 +1,7 @@
 //! Single-shot parse + classify timing over a generated log, for profilers (`perf record`).
 //! `cargo run --release --example bench_parse -- 1000000`.
 use nginxlog_sidecar::classify::{Classifier, ClassifyConfig};
-use nginxlog_sidecar::format::LineFormat;
+use nginxlog_sidecar::parse::format::LineFormat;
 
 fn main() {
     let n: u64 = std::env::args()
@@ -29,7 +29,7 @@ fn main() {
         let cpu0 = cpu_ns();
         let t = std::time::Instant::now();
         let mut upgrades = 0u64;
-        for line in nginxlog_sidecar::lines::split_lines(&data) {
+        for line in nginxlog_sidecar::framing::split_lines(&data) {
             if let Ok(ev) = cl.access(line) {
                 upgrades += u64::from(ev.upgrade);
             }
@@ -53,19 +53,19 @@ fn cpu_ns() -> u64 {
 
 #[allow(dead_code)]
 fn stage_breakdown(data: &[u8]) {
-    use nginxlog_sidecar::format::Fields;
+    use nginxlog_sidecar::parse::format::Fields;
     let mut f = LineFormat::compile("ws_timing").expect("preset");
     let mut fields = Fields::default();
     let cpu0 = cpu_ns();
     let mut ok = 0;
-    for line in nginxlog_sidecar::lines::split_lines(data) {
+    for line in nginxlog_sidecar::framing::split_lines(data) {
         ok += u32::from(f.match_line(line, &mut fields).is_ok());
     }
     let cpu = (cpu_ns() - cpu0) as f64 / 1e9;
     println!("match_line only: {ok} lines, cpu {cpu:.3} s");
     let cpu0 = cpu_ns();
     let mut n = 0;
-    for line in nginxlog_sidecar::lines::split_lines(data) {
+    for line in nginxlog_sidecar::framing::split_lines(data) {
         n += line.len();
     }
     let cpu = (cpu_ns() - cpu0) as f64 / 1e9;

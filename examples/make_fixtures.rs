@@ -115,7 +115,7 @@ fn broken_then_fixed(out: &Path) {
                 .duration_since(std::time::UNIX_EPOCH)
                 .expect("clock")
                 .as_secs_f64();
-            split = nginxlog_sidecar::values::rfc3339(now.floor());
+            split = nginxlog_sidecar::parse::values::rfc3339(now.floor());
             std::thread::sleep(Duration::from_millis(1100));
         }
     }

@@ -1,33 +1,30 @@
 //! nginxlog-sidecar: turns nginx access and error logs into Prometheus metrics, with WebSocket
 //! upgrade outcomes per path as the headline.
 //!
-//! One pipeline serves every mode: [`lines`] frames bytes, [`format`] and [`error_log`] parse,
-//! [`classify`] turns a line into a compact event, and a sink consumes events ([`metrics`] for the
-//! live registry).
+//! The folders are the stages, in the order data flows through them, and each depends only on
+//! the ones before it: [`source`] yields bytes, [`framing`] cuts them into lines, [`parse`] and
+//! [`classify`] turn a line into a compact event, [`pipeline`] drives those stages into a sink,
+//! [`sink`] consumes events (the live registry, backfill, compare), and [`report`] renders
+//! `compare`'s result. [`app`] wires the subcommands; [`nginx_conf`] and [`doctor`] read nginx's
+//! configuration.
 
-pub mod access;
-pub mod backfill;
+pub mod source;
+
+pub mod framing;
+
+pub mod parse;
+
 pub mod classify;
-pub mod cli;
-pub mod compare;
-pub mod doctor;
-pub mod error_log;
-pub mod format;
-pub mod healthcheck;
-pub mod history;
-pub mod lines;
-pub mod metrics;
-pub mod nginx_conf;
-pub mod parse_cmd;
+
 pub mod pipeline;
-pub mod redact;
-pub mod replace_file;
+
+pub mod sink;
+
 pub mod report;
-pub mod route;
-pub mod run;
-pub mod server;
-pub mod signature;
-pub mod sources;
+
+pub mod app;
+
+pub mod doctor;
+pub mod nginx_conf;
+pub mod replace_file;
 pub mod synth;
-pub mod tail;
-pub mod values;

@@ -1,7 +1,7 @@
 //! Entry point: parse the command line, set up logging, dispatch.
 
 use clap::Parser;
-use nginxlog_sidecar::cli::{Cli, Command, HealthcheckArgs, ParseArgs};
+use nginxlog_sidecar::app::cli::{Cli, Command, HealthcheckArgs, ParseArgs};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -13,9 +13,9 @@ fn main() -> ExitCode {
         Some(Command::Parse(args)) => parse(args),
         Some(Command::Healthcheck(args)) => healthcheck(args),
         Some(Command::Backfill(args)) => {
-            nginxlog_sidecar::backfill::run(&args).map(|()| ExitCode::SUCCESS)
+            nginxlog_sidecar::sink::backfill::run(&args).map(|()| ExitCode::SUCCESS)
         }
-        Some(Command::Compare(args)) => nginxlog_sidecar::compare::run(&args),
+        Some(Command::Compare(args)) => nginxlog_sidecar::sink::compare::run(&args),
         Some(Command::Doctor(args)) => nginxlog_sidecar::doctor::run(&args),
     };
     match result {
@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: nginxlog_sidecar::cli::RunArgs) -> anyhow::Result<ExitCode> {
+fn run(args: nginxlog_sidecar::app::cli::RunArgs) -> anyhow::Result<ExitCode> {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
         .map_err(|e| anyhow::anyhow!("--log-level {:?}: {e}", args.log_level))?;
     let builder = tracing_subscriber::fmt()
@@ -38,7 +38,7 @@ fn run(args: nginxlog_sidecar::cli::RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         builder.init();
     }
-    nginxlog_sidecar::run::run(args)?;
+    nginxlog_sidecar::app::run::run(args)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -55,7 +55,7 @@ fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut err = std::io::stderr().lock();
-    let summary = nginxlog_sidecar::parse_cmd::run(
+    let summary = nginxlog_sidecar::app::parse_cmd::run(
         &mut classifier,
         args.error_log,
         args.classify.max_line_bytes,
@@ -72,7 +72,7 @@ fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn healthcheck(args: HealthcheckArgs) -> anyhow::Result<ExitCode> {
-    match nginxlog_sidecar::healthcheck::check(&args.url(), args.timeout) {
+    match nginxlog_sidecar::app::healthcheck::check(&args.url(), args.timeout) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "unhealthy: {e}");

@@ -3,9 +3,9 @@
 //! `run` feeds it from tailers with the live metrics registry as sink; `backfill` and `compare`
 //! feed it from historical files with their own sinks. Only sources and sinks differ.
 
+use crate::classify::route::PathLabels;
 use crate::classify::{AccessEvent, Classifier, ErrorEvent, ErrorLine};
-use crate::lines::Frame;
-use crate::route::PathLabels;
+use crate::framing::Frame;
 
 /// Which parser a log goes through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -71,7 +71,7 @@ pub fn ws_timing(n: u64, seed: u64) -> Vec<u8> {
 }
 
 fn time_local(t: i64) -> String {
-    let iso = crate::values::rfc3339(t as f64);
+    let iso = crate::parse::values::rfc3339(t as f64);
     let (y, m, d) = (&iso[0..4], &iso[5..7], &iso[8..10]);
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -84,7 +84,7 @@ fn time_local(t: i64) -> String {
 mod tests {
     use super::*;
     use crate::classify::{Classifier, ClassifyConfig};
-    use crate::format::LineFormat;
+    use crate::parse::format::LineFormat;
 
     #[test]
     fn synthetic_lines_parse() {

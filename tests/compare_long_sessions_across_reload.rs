@@ -62,7 +62,7 @@ fn n(v: &Value) -> u64 {
 
 /// `29/Nov/2026:02:16:58 +0000` from Unix seconds, as nginx's `$time_local` in UTC.
 fn time_local(t: f64) -> String {
-    let iso = nginxlog_sidecar::values::rfc3339(t);
+    let iso = nginxlog_sidecar::parse::values::rfc3339(t);
     let months = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];

@@ -16,11 +16,11 @@
 //! The corpus is not part of this repository; when `../shared/corpus` is absent every test
 //! prints `skipped: ../shared/corpus not found` and passes.
 
+use nginxlog_sidecar::app::parse_cmd::{self, Summary};
 use nginxlog_sidecar::classify::{Classifier, ClassifyConfig};
-use nginxlog_sidecar::error_log;
-use nginxlog_sidecar::format::{Fields, LineFormat};
-use nginxlog_sidecar::parse_cmd::{self, Summary};
-use nginxlog_sidecar::values;
+use nginxlog_sidecar::parse::error_log;
+use nginxlog_sidecar::parse::format::{Fields, LineFormat};
+use nginxlog_sidecar::parse::values;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;

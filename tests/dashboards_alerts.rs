@@ -20,8 +20,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nginxlog_sidecar::metrics::{Buckets, Metrics};
-use nginxlog_sidecar::route::PathLabels;
+use nginxlog_sidecar::classify::route::PathLabels;
+use nginxlog_sidecar::sink::metrics::{Buckets, Metrics};
 use promql_parser::parser::{self, Expr, VectorSelector};
 use promql_parser::util::{walk_expr, ExprVisitor};
 use serde_json::Value;

@@ -2,8 +2,8 @@
 //! a good line after any garbage still parses. Bounded case counts keep CI time fixed.
 
 use nginxlog_sidecar::classify::{Classifier, ClassifyConfig};
-use nginxlog_sidecar::format::LineFormat;
-use nginxlog_sidecar::lines::{Frame, LineBuffer};
+use nginxlog_sidecar::framing::{Frame, LineBuffer};
+use nginxlog_sidecar::parse::format::LineFormat;
 use proptest::prelude::*;
 use std::cell::RefCell;
 

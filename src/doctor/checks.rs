@@ -5,9 +5,9 @@
 //! scripts key on them. Messages say what happens to the client; fixes are the exact lines.
 
 use super::evidence::{describe_refusals, Evidence, Key, Logs};
-use crate::format::Escape;
 use crate::nginx_conf::effective::{array, parse_time, scalar, Http, Location, Matcher, Server};
 use crate::nginx_conf::{Config, Directive};
+use crate::parse::format::Escape;
 use serde::Serialize;
 
 /// How bad a finding is.

@@ -6,10 +6,10 @@
 //! [`Classifier`], the same path as every other mode; only the sink (these counters) differs.
 
 use crate::classify::{AnsweredBy, Classifier, ErrorLine};
-use crate::format::Var;
-use crate::lines::{Frame, LineBuffer};
+use crate::framing::{Frame, LineBuffer};
 use crate::nginx_conf::effective::Http;
 use crate::nginx_conf::locations::{find_location, find_server, normalise_uri};
+use crate::parse::format::Var;
 use anyhow::Context;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -91,7 +91,7 @@ fn each_line(
 ) -> anyhow::Result<()> {
     let shown = path.display().to_string();
     let (mut input, _) =
-        crate::history::open(path).with_context(|| format!("cannot open {shown}"))?;
+        crate::source::history::open(path).with_context(|| format!("cannot open {shown}"))?;
     let mut lb = LineBuffer::new(max_line);
     loop {
         let read = lb
@@ -148,7 +148,7 @@ pub fn read_access(
         }
         let rec = classifier.record(line);
         let target = rec.request().target.unwrap_or(b"/");
-        let path = crate::route::path_of(target).unwrap_or(b"/");
+        let path = crate::classify::route::path_of(target).unwrap_or(b"/");
         let host = rec.get(Var::Host);
         key_buf.clear();
         key_buf.extend_from_slice(host.unwrap_or(b""));
@@ -230,12 +230,12 @@ pub fn read_error(
             Ok(ErrorLine::Continuation) => return true,
             Err(_) => return false,
         };
-        let sig = crate::signature::name(ev.signature);
+        let sig = crate::classify::signature::name(ev.signature);
         let upstream = sig == "ws_upstream_idle_timeout";
         if !upstream && sig != "ws_client_idle_timeout" {
             return true;
         }
-        let Ok(rec) = crate::error_log::parse(line) else {
+        let Ok(rec) = crate::parse::error_log::parse(line) else {
             return true;
         };
         let host = rec
@@ -248,9 +248,9 @@ pub fn read_error(
         };
         let target = rec
             .request
-            .and_then(|r| crate::access::split_request(r).target)
+            .and_then(|r| crate::parse::access::split_request(r).target)
             .unwrap_or(b"/");
-        let uri = normalise_uri(crate::route::path_of(target).unwrap_or(b"/"));
+        let uri = normalise_uri(crate::classify::route::path_of(target).unwrap_or(b"/"));
         let loc = find_location(&http.servers[server], &uri);
         let e = logs.by_location.entry((server, loc)).or_default();
         if upstream {

@@ -9,11 +9,11 @@ pub mod checks;
 pub mod evidence;
 pub mod render;
 
+use crate::app::cli::DoctorArgs;
 use crate::classify::{Classifier, ClassifyConfig};
-use crate::cli::DoctorArgs;
-use crate::format::LineFormat;
 use crate::nginx_conf::effective::{array, Http};
 use crate::nginx_conf::{load, ConfigError, Directive, Source};
+use crate::parse::format::LineFormat;
 use anyhow::{bail, Context};
 use checks::{log_format, Checks, Finding, Severity, Version};
 use evidence::{Evidence, Logs};
@@ -307,7 +307,7 @@ fn servers_writing(http: &Http<'_>, file: &Path) -> Vec<usize> {
 
 /// The first non-empty line of a (possibly gzip) file.
 fn first_line(file: &Path) -> Option<Vec<u8>> {
-    let (input, _) = crate::history::open(file).ok()?;
+    let (input, _) = crate::source::history::open(file).ok()?;
     let mut head = Vec::new();
     input.take(64 * 1024).read_to_end(&mut head).ok()?;
     head.split(|&b| b == b'\n')

@@ -38,10 +38,10 @@
 //!   the same `--max-paths` cap. Past the cap, which paths keep their own label depends on the
 //!   order workers first meet them (as in live mode it depends on arrival order).
 
+use crate::classify::route::{LabelId, PathLabels};
 use crate::classify::{AccessEvent, Classifier, ErrorEvent};
-use crate::lines::Frame;
+use crate::framing::Frame;
 use crate::pipeline::{LogId, LogKind, Outcome, Pipeline, Sink};
-use crate::route::{LabelId, PathLabels};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -306,7 +306,7 @@ impl ChunkSink<'_> {
         }
         let g = match self.global.lock() {
             Ok(mut global) => global.label(labels.name(local).as_bytes()),
-            Err(_) => crate::route::OTHER,
+            Err(_) => crate::classify::route::OTHER,
         };
         if i >= self.map.len() {
             self.map.resize(i + 1, LabelId::MAX);
@@ -386,7 +386,7 @@ fn parse_chunk(
         note(n, o, &mut bad);
         n += 1;
     }
-    for line in crate::lines::split_lines(&chunk.data) {
+    for line in crate::framing::split_lines(&chunk.data) {
         let line = match line {
             [rest @ .., b'\r'] => rest,
             l => l,
@@ -1032,7 +1032,7 @@ fn probe(
     let mut bad = 0u64;
     let mut first_bad = None;
     let mut first_time = None;
-    for line in crate::lines::split_lines(data).take(opts.probe_lines) {
+    for line in crate::framing::split_lines(data).take(opts.probe_lines) {
         checked += 1;
         let line = match line {
             [rest @ .., b'\r'] => rest,
@@ -1073,7 +1073,10 @@ fn probe(
         gzip,
         first_time,
         detected: p.classifier.detected(),
-        logs_request_time: p.classifier.format().logs(crate::format::Var::RequestTime),
+        logs_request_time: p
+            .classifier
+            .format()
+            .logs(crate::parse::format::Var::RequestTime),
     })
 }
 
@@ -1081,7 +1084,7 @@ fn probe(
 mod tests {
     use super::*;
     use crate::classify::ClassifyConfig;
-    use crate::format::LineFormat;
+    use crate::parse::format::LineFormat;
     use std::io::Write;
 
     #[test]

@@ -25,9 +25,9 @@
 //! `linemux` was not used: it yields `String` lines (invalid UTF-8 fails) and exposes no
 //! offsets or identities to checkpoint.
 
-use crate::lines::LineBuffer;
-use crate::metrics::Metrics;
+use crate::framing::LineBuffer;
 use crate::pipeline::{LogId, LogKind, Outcome, Pipeline};
+use crate::sink::metrics::Metrics;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -122,7 +122,7 @@ impl Default for TailConfig {
         TailConfig {
             from_start: false,
             poll: Duration::from_millis(250),
-            max_line: crate::lines::DEFAULT_MAX_LINE,
+            max_line: crate::framing::DEFAULT_MAX_LINE,
             drain_grace: Duration::from_secs(5),
             coalesce: Duration::from_millis(20),
         }

@@ -1,12 +1,12 @@
-//! Non-file sources: stdin and nginx's own `syslog:` output over UDP.
+//! nginx's own `syslog:` output over UDP (stdin is read by `tail::read_stream`).
 //!
 //! nginx sends RFC 3164 datagrams: `<PRI>Mmm dd hh:mm:ss HOSTNAME TAG: MESSAGE`, one log line
 //! per datagram. The header is stripped and the message goes through the same pipeline as a
 //! file's line.
 
-use crate::lines::Frame;
+use crate::framing::Frame;
 use crate::pipeline::{LogId, LogKind, Outcome};
-use crate::tail::{report_malformed, Shared};
+use crate::source::tail::{report_malformed, Shared};
 use std::net::UdpSocket;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

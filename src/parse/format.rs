@@ -772,7 +772,7 @@ impl JsonFormat {
                     .iter()
                     .position(|c| matches!(c, b',' | b'}'))
                     .map_or(b.len(), |p| v + p);
-                (crate::values::trim(&b[v..end]), end)
+                (crate::parse::values::trim(&b[v..end]), end)
             };
             if let Some(var) = single_variable(value) {
                 let slot = push_slot(&mut f.slots, &mut f.index, var);
@@ -1111,7 +1111,7 @@ mod tests {
         let line = br#"{"type":"access","time":"2026-11-28T01:53:32+00:00","req":"GET /ws/chat?t=1 HTTP/1.1","url":"http://a/ws/chat?t=1","v":1,"code":403,"uht":"0.002","mixed":"a:80"}"#;
         let mut out = Fields::default();
         f.match_line(line, &mut out).expect("matches");
-        let rec = crate::access::AccessRecord::new(line, &f, &out);
+        let rec = crate::parse::access::AccessRecord::new(line, &f, &out);
         assert_eq!(rec.status(), Some(403));
         assert_eq!(rec.request().target, Some(&b"/ws/chat?t=1"[..]));
         assert_eq!(rec.raw(Var::UpstreamHeaderTime), Some(&b"0.002"[..]));

@@ -1,5 +1,5 @@
 //! `compare`: did the nginx change work? Historical logs are replayed through the shared
-//! pipeline (see [`crate::history`]) into before/after aggregates, and [`crate::report`]
+//! pipeline (see [`crate::source::history`]) into before/after aggregates, and [`crate::report`]
 //! renders them as a terminal table, markdown, JSON or a self-contained HTML page.
 //!
 //! Phases come either from a time split (`--split TIME`, lines within `--window` on each side;
@@ -9,11 +9,13 @@
 //! times, and a timeline of upgrade outcomes whose bucket width grows (1 s, 5 s, 10 s, 30 s,
 //! 1 min, ...) so it never holds more than a few thousand points.
 
+use crate::classify::route::LabelId;
 use crate::classify::AnsweredBy;
-use crate::history::{self, Event, FileMeta, History, HistoryReader, HistorySink, Options, Phase};
 use crate::pipeline::LogKind;
 use crate::report::{self, Report};
-use crate::route::LabelId;
+use crate::source::history::{
+    self, Event, FileMeta, History, HistoryReader, HistorySink, Options, Phase,
+};
 use anyhow::{bail, Context};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -332,10 +334,10 @@ pub fn parse_split(s: &str) -> anyhow::Result<f64> {
     let t = if !bare.is_empty() && bare.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         bare.parse::<f64>().ok()
     } else if bare.len() == 19 {
-        crate::values::parse_time_iso8601(format!("{bare}Z").as_bytes())
+        crate::parse::values::parse_time_iso8601(format!("{bare}Z").as_bytes())
     } else {
-        crate::values::parse_time_iso8601(bare.as_bytes())
-            .or_else(|| crate::values::parse_time_local(bare.as_bytes()))
+        crate::parse::values::parse_time_iso8601(bare.as_bytes())
+            .or_else(|| crate::parse::values::parse_time_local(bare.as_bytes()))
     };
     match t {
         Some(t) if t.is_finite() && (0.0..=MAX_SPLIT).contains(&t) => Ok(t),
@@ -395,7 +397,7 @@ pub fn gate(rep: &Report, min: f64, paths: &[String]) -> Vec<String> {
 
 /// `nginxlog-sidecar compare`: prints (or writes) the report; exit 0, or [`GATE_FAILED`] when
 /// `--fail-under` is given and the gate fails.
-pub fn run(args: &crate::cli::CompareArgs) -> anyhow::Result<std::process::ExitCode> {
+pub fn run(args: &crate::app::cli::CompareArgs) -> anyhow::Result<std::process::ExitCode> {
     let (inputs, split) = if !args.before.is_empty() {
         if args.after.is_empty() {
             bail!("--before needs --after (the access logs from after the change)");
@@ -405,8 +407,9 @@ pub fn run(args: &crate::cli::CompareArgs) -> anyhow::Result<std::process::ExitC
                 "note: with --before/--after, --access-log, --error-log and --split are not used"
             );
         }
-        let mut v = crate::backfill::inputs(&args.before, &args.before_error_log, Phase::Before);
-        v.extend(crate::backfill::inputs(
+        let mut v =
+            crate::sink::backfill::inputs(&args.before, &args.before_error_log, Phase::Before);
+        v.extend(crate::sink::backfill::inputs(
             &args.after,
             &args.after_error_log,
             Phase::After,
@@ -424,7 +427,7 @@ pub fn run(args: &crate::cli::CompareArgs) -> anyhow::Result<std::process::ExitC
             bail!("--window must be positive");
         }
         (
-            crate::backfill::inputs(&args.access_log, &args.error_log, Phase::ByTime),
+            crate::sink::backfill::inputs(&args.access_log, &args.error_log, Phase::ByTime),
             Split::Time {
                 at: parse_split(split)?,
                 window,
@@ -447,8 +450,8 @@ pub fn run(args: &crate::cli::CompareArgs) -> anyhow::Result<std::process::ExitC
         let span = match cmp.span {
             Some((a, b)) => format!(
                 "the logs run from {} to {}",
-                crate::values::rfc3339(a),
-                crate::values::rfc3339(b)
+                crate::parse::values::rfc3339(a),
+                crate::parse::values::rfc3339(b)
             ),
             None => "no line has a time ($time_local, $time_iso8601 or $msec)".into(),
         };
@@ -458,7 +461,7 @@ pub fn run(args: &crate::cli::CompareArgs) -> anyhow::Result<std::process::ExitC
             bail!(
                 "no line falls within --window {} of --split {}: {span}",
                 crate::report::human_window(window),
-                crate::values::rfc3339(at)
+                crate::parse::values::rfc3339(at)
             );
         }
         for (p, name) in [(before, "before"), (after, "after")] {

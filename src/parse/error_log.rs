@@ -4,8 +4,8 @@
 //! are then read in nginx's order (`client`, `server`, `request`, `subrequest`, `upstream`,
 //! `host`, `referrer`). Everything is a span of the line; nothing is copied.
 
-use crate::format::Mismatch;
-use crate::values;
+use crate::parse::format::Mismatch;
+use crate::parse::values;
 
 /// nginx's error-log levels, in severity order.
 pub const LEVELS: &[&str] = &[

@@ -3,8 +3,8 @@
 //! Nothing is copied: every accessor returns bytes of the line or a number parsed from them, and
 //! nginx's `-` reads as absent.
 
-use crate::format::{Fields, LineFormat, Var};
-use crate::values::{self, present};
+use crate::parse::format::{Fields, LineFormat, Var};
+use crate::parse::values::{self, present};
 
 /// The request line split into its parts. `target` still carries the query string.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -5,11 +5,11 @@
 //! integers. Recording a line is a few array lookups and additions; label text is only produced
 //! when `/metrics` is rendered.
 
+use crate::classify::route::PathLabels;
+use crate::classify::signature;
 use crate::classify::{AccessEvent, AnsweredBy, ErrorEvent, METHODS};
-use crate::error_log::LEVELS;
+use crate::parse::error_log::LEVELS;
 use crate::pipeline::{LogId, LogKind, Sink};
-use crate::route::PathLabels;
-use crate::signature;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -504,8 +504,8 @@ pub fn escape(v: &str) -> String {
 mod tests {
     use super::*;
     use crate::classify::{Classifier, ClassifyConfig};
-    use crate::format::LineFormat;
-    use crate::lines::Frame;
+    use crate::framing::Frame;
+    use crate::parse::format::LineFormat;
     use crate::pipeline::Pipeline;
 
     #[test]

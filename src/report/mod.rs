@@ -13,11 +13,11 @@
 //! Paths and signatures come from logs, i.e. from clients: everything is escaped for the format
 //! it goes into, and query strings never get here (path labels are cut at `?`).
 
-use crate::compare::{Compare, PathStats, PhaseStats, Split};
-use crate::history::{History, Phase};
+use crate::classify::signature;
+use crate::parse::values::rfc3339;
 use crate::pipeline::LogKind;
-use crate::signature;
-use crate::values::rfc3339;
+use crate::sink::compare::{Compare, PathStats, PhaseStats, Split};
+use crate::source::history::{History, Phase};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -468,7 +468,7 @@ pub fn build(cmp: &Compare, hist: &History) -> Report {
     Report {
         schema: SCHEMA,
         schema_version: SCHEMA_VERSION,
-        generated_by: format!("nginxlog-sidecar {}", crate::run::VERSION),
+        generated_by: format!("nginxlog-sidecar {}", crate::app::run::VERSION),
         mode,
         split: split_at.map(rfc3339),
         split_unix: split_at,

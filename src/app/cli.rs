@@ -1,9 +1,9 @@
 //! Command line: flags, `NGINXLOG_*` environment variables, subcommands.
 
 use crate::classify::{Classifier, ClassifyConfig};
-use crate::format::LineFormat;
-use crate::lines::DEFAULT_MAX_LINE;
-use crate::metrics::{Buckets, HANDSHAKE_BUCKETS, HTTP_BUCKETS, SESSION_BUCKETS};
+use crate::framing::DEFAULT_MAX_LINE;
+use crate::parse::format::LineFormat;
+use crate::sink::metrics::{Buckets, HANDSHAKE_BUCKETS, HTTP_BUCKETS, SESSION_BUCKETS};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;

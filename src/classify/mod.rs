@@ -4,12 +4,15 @@
 //! the same thing in every mode. Events are small `Copy` structs of ids and numbers; the labels
 //! they point to live in the classifier's [`PathLabels`].
 
-use crate::access::AccessRecord;
-use crate::error_log::{self, ErrorRecord};
-use crate::format::{Fields, LineFormat, Mismatch, Var};
-use crate::route::{LabelId, PathLabels};
-use crate::signature::{Catalogue, SignatureId};
-use crate::values;
+pub mod route;
+pub mod signature;
+
+use crate::classify::route::{LabelId, PathLabels};
+use crate::classify::signature::{Catalogue, SignatureId};
+use crate::parse::access::AccessRecord;
+use crate::parse::error_log::{self, ErrorRecord};
+use crate::parse::format::{Fields, LineFormat, Mismatch, Var};
+use crate::parse::values;
 
 /// Who produced the final status of a request (the `answered_by` label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -345,7 +348,7 @@ impl Classifier {
         let req = rec.request();
         let path = match req.target {
             Some(t) => self.labels.label(t),
-            None => crate::route::INVALID,
+            None => crate::classify::route::INVALID,
         };
         // A JSON line may lack the key even though the format "logs" it: then the path decides.
         let upgrade = status == 101
@@ -413,9 +416,9 @@ impl Classifier {
     pub fn error_event(&mut self, rec: &ErrorRecord<'_>) -> ErrorEvent {
         let path = rec
             .request
-            .map(|r| match crate::access::split_request(r).target {
+            .map(|r| match crate::parse::access::split_request(r).target {
                 Some(t) => self.labels.label(t),
-                None => crate::route::INVALID,
+                None => crate::classify::route::INVALID,
             });
         ErrorEvent {
             time: rec.time,
@@ -560,7 +563,7 @@ mod tests {
         let e = c
             .access(br#"::1 - - [28/Nov/2026:01:53:32 +0000] "-" 400 0 "-" "-""#)
             .expect("parses");
-        assert_eq!(e.path, crate::route::INVALID);
+        assert_eq!(e.path, crate::classify::route::INVALID);
         assert_eq!(METHODS[e.method as usize], "OTHER");
     }
 
@@ -570,7 +573,7 @@ mod tests {
         let e = c
             .access(br#"- - - [28/Nov/2026:01:53:32 +0000] "-" 400 0 "-" "-" rt=0.000 uct="-" uht="-" urt="-" upgrade="-""#)
             .expect("parses");
-        assert_eq!(e.path, crate::route::INVALID);
+        assert_eq!(e.path, crate::classify::route::INVALID);
         assert!(!e.upgrade);
         assert_eq!(e.answered_by, AnsweredBy::Nginx);
         assert_eq!(e.handshake_seconds, None);

@@ -1,7 +1,7 @@
 //! `backfill`: historical logs -> OpenMetrics text with timestamps, for
 //! `promtool tsdb create-blocks-from openmetrics FILE.om DATA_DIR`.
 //!
-//! The merged history (see [`crate::history`]) is recorded into the same [`Metrics`] registry the
+//! The merged history (see [`crate::source::history`]) is recorded into the same [`Metrics`] registry the
 //! live sidecar serves, so every counter means exactly what it means in `run`. Every `--step`
 //! of log time the registry is sampled, the way Prometheus would have scraped it: cumulative
 //! counters and histograms, each sample stamped with the step's end. The result is what the
@@ -28,13 +28,13 @@
 //! end in passes of at most [`TRANSPOSE_BUDGET`] bytes: memory stays bounded for any input
 //! length, and the spool costs a tenth of the output's size on disk.
 
+use crate::classify::route::{PathLabels, OTHER};
+use crate::classify::signature;
 use crate::classify::{AnsweredBy, METHODS};
-use crate::error_log::LEVELS;
-use crate::history::{Event, FileMeta, HistorySink, LogGroup};
-use crate::metrics::{escape, fmt_f64, Buckets, Histogram, Metrics};
+use crate::parse::error_log::LEVELS;
 use crate::pipeline::{LogId, Sink};
-use crate::route::{PathLabels, OTHER};
-use crate::signature;
+use crate::sink::metrics::{escape, fmt_f64, Buckets, Histogram, Metrics};
+use crate::source::history::{Event, FileMeta, HistorySink, LogGroup};
 use anyhow::{bail, Context};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -645,7 +645,7 @@ struct Writer<'a> {
     version: &'a str,
     buckets: &'a Buckets,
     labels: &'a PathLabels,
-    logs: &'a [crate::metrics::LogStats],
+    logs: &'a [crate::sink::metrics::LogStats],
     t0: f64,
     step: f64,
     /// `--label` pairs, rendered.
@@ -877,14 +877,14 @@ pub fn parse_labels(flags: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 pub fn inputs(
     access: &[std::path::PathBuf],
     error: &[std::path::PathBuf],
-    phase: crate::history::Phase,
-) -> Vec<crate::history::Input> {
+    phase: crate::source::history::Phase,
+) -> Vec<crate::source::history::Input> {
     use crate::pipeline::LogKind;
     access
         .iter()
         .map(|p| (p, LogKind::Access))
         .chain(error.iter().map(|p| (p, LogKind::Error)))
-        .map(|(p, kind)| crate::history::Input {
+        .map(|(p, kind)| crate::source::history::Input {
             path: p.clone(),
             kind,
             phase,
@@ -894,8 +894,8 @@ pub fn inputs(
 
 /// `nginxlog-sidecar backfill`: reads the files, writes the OpenMetrics file, and tells on
 /// stderr what was written and how to load it.
-pub fn run(args: &crate::cli::BackfillArgs) -> anyhow::Result<()> {
-    use crate::history::{self, HistoryReader, Options, Phase};
+pub fn run(args: &crate::app::cli::BackfillArgs) -> anyhow::Result<()> {
+    use crate::source::history::{self, HistoryReader, Options, Phase};
     let buckets = Buckets {
         http: args.http_buckets.clone(),
         handshake: args.handshake_buckets.clone(),
@@ -929,7 +929,7 @@ pub fn run(args: &crate::cli::BackfillArgs) -> anyhow::Result<()> {
         args.step.as_secs_f64(),
         &args.namespace,
         buckets,
-        crate::run::VERSION,
+        crate::app::run::VERSION,
     )?
     .with_labels(&labels);
     let hist = reader.run(&mut sink)?;
@@ -954,8 +954,8 @@ pub fn run(args: &crate::cli::BackfillArgs) -> anyhow::Result<()> {
         summary.series,
         summary.samples,
         fmt_f64(args.step.as_secs_f64()),
-        crate::values::rfc3339(summary.first_timestamp),
-        crate::values::rfc3339(summary.last_timestamp),
+        crate::parse::values::rfc3339(summary.first_timestamp),
+        crate::parse::values::rfc3339(summary.last_timestamp),
         if to_stdout {
             String::new()
         } else {

@@ -1,11 +1,11 @@
 //! `nginxlog-sidecar run`: wires sources, the shared pipeline, the state file and the HTTP server.
 
-use crate::cli::RunArgs;
-use crate::metrics::Metrics;
+use crate::app::cli::RunArgs;
+use crate::app::server::{self, AppState};
 use crate::pipeline::{LogKind, Pipeline};
-use crate::server::{self, AppState};
-use crate::sources::{self, SYSLOG_PREFIX};
-use crate::tail::{self, Position, Shared, StateFile, TailConfig, Tailer};
+use crate::sink::metrics::Metrics;
+use crate::source::syslog::{self, SYSLOG_PREFIX};
+use crate::source::tail::{self, Position, Shared, StateFile, TailConfig, Tailer};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -128,11 +128,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         } else if let Some(addr) = src.strip_prefix(SYSLOG_PREFIX) {
             let sock = std::net::UdpSocket::bind(addr)
                 .with_context(|| format!("cannot listen for syslog on {addr} ({src})"))?;
-            sources::enlarge_receive_buffer(&sock, src);
+            syslog::enlarge_receive_buffer(&sock, src);
             let kind = *kind;
             threads.push(std::thread::spawn(move || {
                 ready.fetch_add(1, Ordering::Relaxed);
-                sources::run_syslog(sock, shared, log, kind, max_line, stop);
+                syslog::run_syslog(sock, shared, log, kind, max_line, stop);
             }));
         } else {
             let path = PathBuf::from(src);

@@ -1,14 +1,14 @@
 //! `nginxlog-sidecar parse`: print every line as a JSON object, to check a `log_format` before
 //! deploying. Malformed lines go to stderr as `line N: reason`, then a summary.
 
-use crate::access::AccessRecord;
+use crate::classify::signature;
 use crate::classify::{AccessEvent, Classifier, ErrorLine, METHODS};
-use crate::error_log::{self, LEVELS};
-use crate::format::{decode, Escape};
-use crate::lines::{Frame, LineBuffer};
-use crate::redact;
-use crate::signature;
-use crate::values;
+use crate::framing::{Frame, LineBuffer};
+use crate::parse::access::AccessRecord;
+use crate::parse::error_log::{self, LEVELS};
+use crate::parse::format::{decode, Escape};
+use crate::parse::redact;
+use crate::parse::values;
 use serde_json::{json, Map, Value};
 use std::io::{self, Read, Write};
 
@@ -36,13 +36,13 @@ fn num(v: Option<f64>) -> Value {
 
 /// JSON object for an access line.
 pub fn access_json(n: u64, rec: &AccessRecord<'_>, ev: &AccessEvent, c: &Classifier) -> Value {
-    use crate::format::Var;
+    use crate::parse::format::Var;
     let esc = c.format().escape();
     let req = rec.request();
     let path = req
         .target
-        .and_then(crate::route::path_of)
-        .map(|p| text(&crate::route::path_without_params(p), esc));
+        .and_then(crate::classify::route::path_of)
+        .map(|p| text(&crate::classify::route::path_without_params(p), esc));
     let mut fields = Map::new();
     for (slot, span) in c.format().slots().iter().zip(&rec.fields().spans) {
         if let Some(span) = span {

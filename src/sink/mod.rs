@@ -1,0 +1,6 @@
+//! Sinks: what consumes classified events. The live registry and its exposition, the
+//! OpenMetrics backfill writer, and the before/after aggregates of `compare`.
+
+pub mod backfill;
+pub mod compare;
+pub mod metrics;
