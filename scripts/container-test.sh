@@ -123,9 +123,9 @@ label() { podman image inspect --format '{{index .Labels "org.nginxlog.standin"}
 
 build_standins() {
   local root="$work/rootfs" rt="$work/runtime"
-  say "debootstrap bookworm (minbase, ca-certificates, gcc, libc6-dev)"
+  say "debootstrap bookworm (minbase, ca-certificates, netbase, gcc, libc6-dev)"
   local t=$SECONDS
-  debootstrap --variant=minbase --include=ca-certificates,gcc,libc6-dev bookworm "$root" \
+  debootstrap --variant=minbase --include=ca-certificates,netbase,gcc,libc6-dev bookworm "$root" \
     http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1 ||
     { tail -n 20 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
   echo "   $((SECONDS - t)) s"
@@ -137,9 +137,10 @@ build_standins() {
   for d in bin sbin lib lib64; do ln -s "usr/$d" "$rt/$d"; done
   (cd "$root" && for pkg in libc6:amd64 libgcc-s1:amd64 libstdc++6:amd64 tzdata netbase base-files; do
     cat "var/lib/dpkg/info/$pkg.list"
-  done | while IFS= read -r f; do
+  done | sort -u | while IFS= read -r f; do
     # Files and symlinks only; their directories come with --parents (merged /usr: through
-    # the symlinks made above).
+    # the symlinks made above, which are not copied again).
+    case "$f" in /bin | /sbin | /lib | /lib64 | /lib32 | /libx32) continue ;; esac
     if [ -L ".$f" ] || { [ -e ".$f" ] && [ ! -d ".$f" ]; }; then printf '.%s\0' "$f"; fi
   done | xargs -0 cp -a --parents -t "$rt/")
   cp -a "$root/etc/ssl" "$rt/etc/"
@@ -248,7 +249,7 @@ sed -e '/^user /d' \
     -e "s|include snippets/ws-location.conf;|include $repo/deploy/nginx/ws-location.conf;|" \
     -e "s|root /usr/share/nginx/html;|root $work/html;|" \
     deploy/nginx/nginx.conf > "$work/nginx/nginx.conf"
-grep -q "listen 127.0.0.1:$nginx_port;" "$work/nginx/nginx.conf" && grep -q "127.0.0.1:$backend_port" "$work/nginx/nginx.conf" ||
+{ grep -q "listen 127.0.0.1:$nginx_port;" "$work/nginx/nginx.conf" && grep -q "127.0.0.1:$backend_port" "$work/nginx/nginx.conf"; } ||
   die "deploy/nginx/nginx.conf changed shape: the listen/upstream lines were not found"
 "$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/startup.log" ||
   die "nginx did not start: $(cat "$work/nginx/startup.log")"
