@@ -28,6 +28,8 @@ passed=()
 # --- packages -------------------------------------------------------------------------------
 need=()
 for tool in podman buildah runc debootstrap; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
+# Port publishing (-p) goes through CNI's portmap plugin, which needs iptables.
+command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need+=(iptables)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 /usr/bin/python3 -c 'import websockets' 2>/dev/null || need+=(python3-websockets)
 if [ ${#need[@]} -gt 0 ]; then
