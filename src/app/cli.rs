@@ -183,7 +183,7 @@ pub struct RunArgs {
     #[arg(long, env = "NGINXLOG_LOG_STYLE", default_value = "text", value_parser = ["text", "json"])]
     pub log_style: String,
     /// The sidecar's own log level: error, warn, info, debug, trace or off (or directives like
-    /// info,nginxlog_sidecar::tail=debug).
+    /// info,nginxlog_sidecar::source::tail=debug).
     #[arg(long, env = "NGINXLOG_LOG_LEVEL", default_value = "info", value_parser = crate::app::flags::log_level)]
     pub log_level: String,
 }

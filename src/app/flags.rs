@@ -19,10 +19,10 @@ pub fn namespace(s: &str) -> Result<String, String> {
 const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
 
 /// `--log-level`: a level (`error`, `warn`, `info`, `debug`, `trace`, `off`), or per-module
-/// directives `info,nginxlog_sidecar::tail=debug`. A bare word that is no level would be taken
+/// directives `info,nginxlog_sidecar::source::tail=debug`. A bare word that is no level would be taken
 /// by tracing as a module name and silence everything else.
 pub fn log_level(s: &str) -> Result<String, String> {
-    let accepted = "give error, warn, info, debug, trace or off (or directives like info,nginxlog_sidecar::tail=debug)";
+    let accepted = "give error, warn, info, debug, trace or off (or directives like info,nginxlog_sidecar::source::tail=debug)";
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim) {
         let level = match part.rsplit_once('=') {
@@ -37,7 +37,7 @@ pub fn log_level(s: &str) -> Result<String, String> {
             }
         };
         if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
-            return Err(format!("{s:?}: {level:?} is not a log level; {accepted}"));
+            return Err(format!("{level:?} is not a log level; {accepted}"));
         }
     }
     let directives = out.join(",");
@@ -87,7 +87,7 @@ mod tests {
         assert!(namespace("2ns").is_err());
         assert!(namespace("").is_err());
         assert_eq!(log_level("INFO").as_deref(), Ok("info"));
-        assert!(log_level("info,nginxlog_sidecar::tail=debug").is_ok());
+        assert!(log_level("info,nginxlog_sidecar::source::tail=debug").is_ok());
         assert!(log_level("verbose").is_err());
         assert!(log_level("warning").is_err());
         assert!(log_level("x=loud").is_err());
