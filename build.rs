@@ -1,4 +1,4 @@
-//! Records the git revision for `nginxlog_build_info{revision}`: `NGINXLOG_REVISION` when set
+//! Records the git revision for `nginxlog_build_info{revision}`: `GIT_REVISION` when set
 //! (a container build without `.git` can pass it), else `git rev-parse` of this checkout, else
 //! `unknown`. Never fails the build.
 
@@ -24,9 +24,9 @@ fn watch(f: &Path) {
 }
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=NGINXLOG_REVISION");
+    println!("cargo:rerun-if-env-changed=GIT_REVISION");
     let dir = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
-    let from_env = std::env::var("NGINXLOG_REVISION")
+    let from_env = std::env::var("GIT_REVISION")
         .ok()
         .filter(|r| !r.trim().is_empty());
     // Only this checkout's revision: a source tree copied inside another repository is not it.
