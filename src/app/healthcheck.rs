@@ -8,7 +8,6 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// GETs the URL of `args` and succeeds on a 2xx status.
 pub fn check_args(args: &HealthcheckArgs) -> Result<(), String> {
@@ -57,7 +56,7 @@ pub fn check_args(args: &HealthcheckArgs) -> Result<(), String> {
         let conn = rustls::ClientConnection::new(Arc::new(client_config(args)?), name)
             .map_err(|e| e.to_string())?;
         let mut s = rustls::StreamOwned::new(conn, tcp);
-        exchange(&mut s, &request, timeout).map_err(|e| {
+        exchange(&mut s, &request).map_err(|e| {
             if e.contains("certificate") && !args.insecure {
                 format!("{e} (give the CA with --ca-file, or --insecure to skip the check)")
             } else {
@@ -66,7 +65,7 @@ pub fn check_args(args: &HealthcheckArgs) -> Result<(), String> {
         })?
     } else {
         let mut s = tcp;
-        exchange(&mut s, &request, timeout)?
+        exchange(&mut s, &request)?
     };
     let status = head
         .split_whitespace()
@@ -90,7 +89,7 @@ pub fn check_args(args: &HealthcheckArgs) -> Result<(), String> {
 }
 
 /// Sends the request and reads the start of the answer (the status line is all we need).
-fn exchange(s: &mut impl ReadWrite, request: &str, _timeout: Duration) -> Result<String, String> {
+fn exchange(s: &mut impl ReadWrite, request: &str) -> Result<String, String> {
     s.write_all(request.as_bytes())
         .and_then(|()| s.flush())
         .map_err(|e| e.to_string())?;

@@ -151,7 +151,9 @@ impl WebConfig {
                         "http_server_config.headers.{name}: not a valid header value"
                     )))
                 })?;
-                headers.push((axum::http::HeaderName::from_static(lower(canon)), value));
+                let name = axum::http::HeaderName::from_bytes(canon.as_bytes())
+                    .map_err(|_| anyhow!(ctx(format!("http_server_config.headers.{name}"))))?;
+                headers.push((name, value));
             }
         }
         Ok(WebConfig {
@@ -191,16 +193,6 @@ impl WebConfig {
 fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| bcrypt::hash("unknown user", 10).unwrap_or_default())
-}
-
-fn lower(h: &'static str) -> &'static str {
-    match h {
-        "Strict-Transport-Security" => "strict-transport-security",
-        "X-Content-Type-Options" => "x-content-type-options",
-        "X-Frame-Options" => "x-frame-options",
-        "X-XSS-Protection" => "x-xss-protection",
-        _ => "content-security-policy",
-    }
 }
 
 /// A bcrypt hash of the `$2a$`, `$2b$` or `$2y$` kind (what `htpasswd -B` and Go's bcrypt write).
@@ -485,6 +477,9 @@ pub struct Live {
     current: Arc<RwLock<Arc<WebConfig>>>,
     /// Verified credentials (see [`AuthCache`]).
     pub cache: Arc<AuthCache>,
+    /// Bounds concurrent bcrypt rounds, so a flood of wrong passwords costs at most this many
+    /// cores and the log readers keep running.
+    pub bcrypt_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Live {
@@ -493,6 +488,7 @@ impl Live {
         Live {
             current: Arc::new(RwLock::new(Arc::new(cfg))),
             cache: Arc::new(AuthCache::default()),
+            bcrypt_slots: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 

@@ -31,10 +31,17 @@ async fn guard(State(web): State<Live>, req: Request, next: Next) -> Response {
             .get(header::AUTHORIZATION)
             .map(|v| v.as_bytes().to_vec());
         let (cfg, cache) = (cfg.clone(), web.cache.clone());
-        // bcrypt takes tens of milliseconds: off the async worker.
-        tokio::task::spawn_blocking(move || cfg.authorized(auth.as_deref(), &cache))
+        // bcrypt takes tens of milliseconds: off the async worker, one round at a time.
+        match web.bcrypt_slots.clone().acquire_owned().await {
+            Ok(permit) => tokio::task::spawn_blocking(move || {
+                let ok = cfg.authorized(auth.as_deref(), &cache);
+                drop(permit);
+                ok
+            })
             .await
-            .unwrap_or(false)
+            .unwrap_or(false),
+            Err(_) => false,
+        }
     };
     let mut resp = if ok {
         next.run(req).await
