@@ -15,6 +15,10 @@
 ARG RUST_VERSION=1.95
 
 FROM rust:${RUST_VERSION}-slim-bookworm AS builder
+# The git revision for nginxlog_build_info{revision} (.git is not in the build context):
+#   docker build --build-arg GIT_REVISION=$(git rev-parse --short=12 HEAD) .
+# Without it the label says `unknown`.
+ARG GIT_REVISION=
 WORKDIR /src
 COPY . .
 # Cache mounts keep the crate registry and the target directory between builds (BuildKit).
@@ -47,7 +51,9 @@ ENV NGINXLOG_LISTEN=0.0.0.0:9680 \
 EXPOSE 9680
 
 # No curl in this image: the binary checks itself, on /healthz at NGINXLOG_LISTEN's port
-# (NGINXLOG_HEALTHCHECK_URL overrides the URL).
+# (NGINXLOG_HEALTHCHECK_URL overrides the URL). With NGINXLOG_WEB_CONFIG_FILE setting up TLS it
+# checks over https; give NGINXLOG_HEALTHCHECK_CA_FILE (or NGINXLOG_HEALTHCHECK_INSECURE=true)
+# and, with basic auth, NGINXLOG_HEALTHCHECK_USERNAME and NGINXLOG_HEALTHCHECK_PASSWORD.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
     CMD ["/nginxlog-sidecar","healthcheck"]
 

@@ -20,6 +20,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // `parse ... | head`: the reader has what it wanted; that is not an error.
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::from(2)
@@ -32,6 +34,7 @@ fn run(args: nginxlog_sidecar::app::cli::RunArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("--log-level {:?}: {e}", args.log_level))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(nginxlog_sidecar::app::flags::stderr_colour())
         .with_writer(std::io::stderr);
     if args.log_style == "json" {
         builder.json().init();
@@ -72,11 +75,19 @@ fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn healthcheck(args: HealthcheckArgs) -> anyhow::Result<ExitCode> {
-    match nginxlog_sidecar::app::healthcheck::check(&args.url(), args.timeout) {
+    match nginxlog_sidecar::app::healthcheck::check_args(&args) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "unhealthy: {e}");
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// Whether `e` comes from writing to a closed pipe.
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

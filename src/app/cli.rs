@@ -77,8 +77,8 @@ pub struct ClassifyArgs {
     /// Route patterns for the path label, first match wins: /api/v1/users/:id, /static/*.
     #[arg(long, env = "NGINXLOG_ROUTE", value_delimiter = ',')]
     pub route: Vec<String>,
-    /// Distinct path labels before new paths become __other__.
-    #[arg(long, env = "NGINXLOG_MAX_PATHS", default_value_t = 200)]
+    /// Distinct path labels before new paths become __other__ (at least 1).
+    #[arg(long, env = "NGINXLOG_MAX_PATHS", default_value_t = 200, value_parser = crate::app::flags::max_paths)]
     pub max_paths: usize,
     /// Longest line accepted; longer lines are counted as malformed and skipped.
     #[arg(long, env = "NGINXLOG_MAX_LINE_BYTES", default_value_t = DEFAULT_MAX_LINE)]
@@ -122,9 +122,29 @@ pub struct RunArgs {
     pub log_format: FormatArg,
     #[command(flatten)]
     pub classify: ClassifyArgs,
-    /// Address for /metrics, /healthz, /readyz.
-    #[arg(long, env = "NGINXLOG_LISTEN", default_value = "0.0.0.0:9680")]
-    pub listen: String,
+    /// Address for /metrics, /healthz, /readyz: HOST:PORT, [IPv6]:PORT or :PORT (every
+    /// interface). Repeatable, or a comma list in the variable.
+    #[arg(
+        long = "listen",
+        visible_alias = "web.listen-address",
+        env = "NGINXLOG_LISTEN",
+        value_delimiter = ',',
+        default_value = "0.0.0.0:9680",
+        value_parser = crate::app::listen::parse
+    )]
+    pub listen: Vec<crate::app::listen::ListenAddr>,
+    /// Path of the metrics endpoint.
+    #[arg(
+        long = "web.telemetry-path",
+        env = "NGINXLOG_WEB_TELEMETRY_PATH",
+        default_value = "/metrics",
+        value_parser = crate::app::flags::telemetry_path
+    )]
+    pub telemetry_path: String,
+    /// TLS and basic auth for every endpoint, in the exporter-toolkit web config format
+    /// (tls_server_config, basic_auth_users, http_server_config); re-read when it changes.
+    #[arg(long = "web.config.file", env = "NGINXLOG_WEB_CONFIG_FILE")]
+    pub web_config_file: Option<PathBuf>,
     /// Read the files once to their end, print the metrics to stdout and exit (no server).
     /// For trying the sidecar on a log at hand, e.g. the shipped fixtures.
     #[arg(long)]
@@ -147,8 +167,8 @@ pub struct RunArgs {
     /// Fallback poll interval when no file-change event arrives.
     #[arg(long, env = "NGINXLOG_POLL_INTERVAL", default_value = "250ms", value_parser = parse_duration)]
     pub poll_interval: Duration,
-    /// Metric name prefix.
-    #[arg(long, env = "NGINXLOG_NAMESPACE", default_value = "nginxlog")]
+    /// Metric name prefix: letters, digits and `_`.
+    #[arg(long, env = "NGINXLOG_NAMESPACE", default_value = "nginxlog", value_parser = crate::app::flags::namespace)]
     pub namespace: String,
     /// Bucket bounds (seconds) of the HTTP request-duration histogram, comma-separated.
     #[arg(long, env = "NGINXLOG_HTTP_BUCKETS", value_delimiter = ',', default_values_t = HTTP_BUCKETS.to_vec())]
@@ -162,8 +182,9 @@ pub struct RunArgs {
     /// The sidecar's own log output: text or json.
     #[arg(long, env = "NGINXLOG_LOG_STYLE", default_value = "text", value_parser = ["text", "json"])]
     pub log_style: String,
-    /// The sidecar's own log level (error, warn, info, debug).
-    #[arg(long, env = "NGINXLOG_LOG_LEVEL", default_value = "info")]
+    /// The sidecar's own log level: error, warn, info, debug, trace or off (or directives like
+    /// info,nginxlog_sidecar::source::tail=debug).
+    #[arg(long, env = "NGINXLOG_LOG_LEVEL", default_value = "info", value_parser = crate::app::flags::log_level)]
     pub log_level: String,
 }
 
@@ -224,21 +245,70 @@ pub struct HealthcheckArgs {
     /// Give up after this long.
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// The sidecar's web config, read so the default URL is https when it configures TLS.
+    #[arg(
+        long = "web.config.file",
+        env = "NGINXLOG_WEB_CONFIG_FILE",
+        hide = true
+    )]
+    pub web_config_file: Option<PathBuf>,
+    /// CA certificate (PEM) that signed the sidecar's certificate, for an https URL.
+    #[arg(long = "ca-file", env = "NGINXLOG_HEALTHCHECK_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the sidecar's certificate (it is on the same host or pod).
+    #[arg(
+        long,
+        env = "NGINXLOG_HEALTHCHECK_INSECURE",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub insecure: bool,
+    /// Client certificate and key (PEM) when the web config requires client certificates.
+    #[arg(
+        long = "cert-file",
+        env = "NGINXLOG_HEALTHCHECK_CERT_FILE",
+        requires = "key_file"
+    )]
+    pub cert_file: Option<PathBuf>,
+    /// Key of --cert-file.
+    #[arg(
+        long = "key-file",
+        env = "NGINXLOG_HEALTHCHECK_KEY_FILE",
+        requires = "cert_file"
+    )]
+    pub key_file: Option<PathBuf>,
+    /// Basic auth user, when the web config has basic_auth_users.
+    #[arg(long, env = "NGINXLOG_HEALTHCHECK_USERNAME")]
+    pub username: Option<String>,
+    /// Basic auth password; prefer the variable (a flag shows in `ps`).
+    #[arg(
+        long,
+        env = "NGINXLOG_HEALTHCHECK_PASSWORD",
+        hide_env_values = true,
+        requires = "username"
+    )]
+    pub password: Option<String>,
 }
 
 impl HealthcheckArgs {
-    /// `--url`, or `/healthz` on the listen port (a wildcard address is checked via loopback).
+    /// `--url`, or `/healthz` on the (first) listen port via loopback; https when the web
+    /// config sets up TLS.
     pub fn url(&self) -> String {
         if let Some(u) = &self.url {
             return u.clone();
         }
-        let addr = match self.listen.parse::<std::net::SocketAddr>() {
-            Ok(a) if a.ip().is_unspecified() && a.is_ipv6() => format!("[::1]:{}", a.port()),
-            Ok(a) if a.ip().is_unspecified() => format!("127.0.0.1:{}", a.port()),
-            Ok(a) => a.to_string(),
-            Err(_) => self.listen.clone(),
+        let first = self.listen.split(',').next().unwrap_or("").trim();
+        let addr = match crate::app::listen::parse(first) {
+            Ok(a) => crate::app::listen::loopback_for(&a),
+            Err(_) => first.to_string(),
         };
-        format!("http://{addr}/healthz")
+        let tls = self
+            .web_config_file
+            .as_deref()
+            .and_then(|p| crate::app::web_config::WebConfig::load(p).ok())
+            .is_some_and(|c| c.tls.is_some());
+        let scheme = if tls { "https" } else { "http" };
+        format!("{scheme}://{addr}/healthz")
     }
 }
 
@@ -268,7 +338,7 @@ pub struct BackfillArgs {
     #[command(flatten)]
     pub classify: ClassifyArgs,
     /// Metric name prefix (must match the live sidecar's for the dashboards).
-    #[arg(long, env = "NGINXLOG_NAMESPACE", default_value = "nginxlog")]
+    #[arg(long, env = "NGINXLOG_NAMESPACE", default_value = "nginxlog", value_parser = crate::app::flags::namespace)]
     pub namespace: String,
     /// Bucket bounds (seconds) of the HTTP request-duration histogram (as for `run`).
     #[arg(long, env = "NGINXLOG_HTTP_BUCKETS", value_delimiter = ',', default_values_t = HTTP_BUCKETS.to_vec())]

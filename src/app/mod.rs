@@ -2,7 +2,11 @@
 //! `parse`, and the healthcheck client.
 
 pub mod cli;
+pub mod flags;
 pub mod healthcheck;
+pub mod listen;
 pub mod parse_cmd;
 pub mod run;
 pub mod server;
+pub mod web_config;
+pub mod web_server;

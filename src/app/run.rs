@@ -78,20 +78,30 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    if args.listen.parse::<std::net::SocketAddr>().is_err() && !args.listen.contains(':') {
-        anyhow::bail!(
-            "--listen {:?} has no port: give ADDRESS:PORT, e.g. 0.0.0.0:9680",
-            args.listen
+    let web = match &args.web_config_file {
+        Some(path) => {
+            crate::app::web_config::Live::fixed(crate::app::web_config::WebConfig::load(path)?)
+        }
+        None => crate::app::web_config::Live::fixed(crate::app::web_config::WebConfig::plain()),
+    };
+    let listeners = {
+        let _guard = rt.enter();
+        let mut v = Vec::new();
+        for a in &args.listen {
+            v.push(tokio::net::TcpListener::from_std(
+                crate::app::listen::bind(a)?,
+            )?);
+        }
+        v
+    };
+    if let Some(path) = &args.web_config_file {
+        web.watch(
+            path.clone(),
+            std::time::Duration::from_secs(1),
+            stop.clone(),
         );
     }
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind(&args.listen))
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (is another process using the port? choose one with --listen)",
-                args.listen
-            )
-        })?;
+    let listen: Vec<String> = args.listen.iter().map(|a| a.to_string()).collect();
 
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
     let mut positions: Positions = Vec::new();
@@ -149,7 +159,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             threads.push(std::thread::spawn(move || tailer.run(shared, stop)));
         }
     }
-    tracing::info!(listen = %args.listen, sources = ?names, "nginxlog-sidecar {VERSION} started");
+    tracing::info!(listen = ?listen, tls = web.get().tls.is_some(), sources = ?names, "nginxlog-sidecar {VERSION} started");
 
     let saver = args.state_file.clone().map(|path| {
         let (positions, stop, every) = (positions.clone(), stop.clone(), args.state_interval);
@@ -171,16 +181,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         sources: sources.len(),
         source_names: Arc::new(names),
         version: VERSION,
+        telemetry_path: args.telemetry_path.clone(),
     });
     let stop_for_signal = stop.clone();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    let serve = async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = done_rx.await;
-            })
-            .await
-    };
+    let serve = crate::app::web_server::serve(listeners, app, web, async move {
+        let _ = done_rx.await;
+    });
     rt.block_on(async move {
         let server = tokio::spawn(serve);
         shutdown_signal().await;

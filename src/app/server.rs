@@ -1,5 +1,6 @@
 //! HTTP endpoints: `/metrics`, `/healthz`, `/readyz` and a small landing page.
 
+use crate::sink::exposition;
 use crate::source::tail::Shared;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -19,19 +20,21 @@ pub struct AppState {
     pub sources: usize,
     pub source_names: Arc<Vec<String>>,
     pub version: &'static str,
+    /// `--web.telemetry-path`.
+    pub telemetry_path: String,
 }
 
 /// The router.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/metrics", get(metrics))
+        .route(&state.telemetry_path.clone(), get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/", get(landing))
         .with_state(state)
 }
 
-async fn metrics(State(s): State<AppState>) -> Response {
+async fn metrics(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     let mut out = String::with_capacity(64 * 1024);
     match s.shared.lock() {
         Ok(p) => p.sink.render(&p.classifier.labels, s.version, &mut out),
@@ -43,14 +46,18 @@ async fn metrics(State(s): State<AppState>) -> Response {
                 .into_response()
         }
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out,
-    )
-        .into_response()
+    crate::sink::process_metrics::render(&mut out);
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    match exposition::negotiate(accept) {
+        exposition::Format::OpenMetrics => (
+            [(header::CONTENT_TYPE, exposition::OPENMETRICS_TEXT)],
+            exposition::to_openmetrics(&out),
+        )
+            .into_response(),
+        exposition::Format::Prometheus => {
+            ([(header::CONTENT_TYPE, exposition::PROMETHEUS_TEXT)], out).into_response()
+        }
+    }
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {
@@ -85,11 +92,12 @@ async fn landing(State(s): State<AppState>) -> Html<String> {
     }
     Html(format!(
         "<!doctype html><html><head><title>nginxlog-sidecar</title></head><body>\
-         <h1>nginxlog-sidecar {}</h1><p><a href=\"/metrics\">Metrics</a> · \
+         <h1>nginxlog-sidecar {}</h1><p><a href=\"{}\">Metrics</a> · \
          <a href=\"/healthz\">healthz</a> · <a href=\"/readyz\">readyz</a></p>\
          <table border=1><tr><th>source</th><th>lines read</th><th>malformed</th></tr>{rows}</table>\
          <p>{} source(s) configured.</p></body></html>",
         s.version,
+        html_escape(&s.telemetry_path),
         s.source_names.len()
     ))
 }

@@ -80,7 +80,10 @@ impl PathLabels {
                         ))
                     }
                     p if p.starts_with(':') && p.len() > 1 => RouteSegment::Param,
-                    p => RouteSegment::Exact(p.as_bytes().to_vec()),
+                    p => {
+                        check_exact_segment(pattern, p)?;
+                        RouteSegment::Exact(p.as_bytes().to_vec())
+                    }
                 });
             }
             let label = labels.names.len() as LabelId;
@@ -167,6 +170,34 @@ impl PathLabels {
         self.dynamic += 1;
         id
     }
+}
+
+/// A literal route segment that no logged path can match is a mistake in the pattern: regex or
+/// `{param}` syntax from another tool, or a part the labeler strips before matching.
+fn check_exact_segment(pattern: &str, seg: &str) -> Result<(), String> {
+    let syntax =
+        "use :name for one segment and * as the last segment, e.g. /api/users/:id or /static/*";
+    if seg == ":" {
+        return Err(format!(
+            "--route {pattern:?}: `:` needs a name (:id); {syntax}"
+        ));
+    }
+    if seg.contains(['{', '}']) {
+        return Err(format!(
+            "--route {pattern:?}: `{{...}}` is not a parameter here and would never match; {syntax}"
+        ));
+    }
+    if seg.contains(['[', ']', '(', ')', '\\', '^', '|', '*']) {
+        return Err(format!(
+            "--route {pattern:?}: route patterns are not regular expressions, {seg:?} would never match; {syntax}"
+        ));
+    }
+    if seg.contains(['?', '#', ';']) {
+        return Err(format!(
+            "--route {pattern:?}: query strings, fragments and ;parameters are removed before matching, so {seg:?} never matches; {syntax}"
+        ));
+    }
+    Ok(())
 }
 
 /// The path part of a request target: query and fragment removed; absolute URIs reduced to their
@@ -312,6 +343,19 @@ mod tests {
         assert_eq!(l.overflow, 1);
         assert!(PathLabels::new(&["/a/*/b".into()], 1).is_err());
         assert!(PathLabels::new(&["nope".into()], 1).is_err());
+        for bad in [
+            "/api/{id}",
+            "/api/[0-9]+",
+            "/api/\\d+",
+            "/a/b*",
+            "/a?x=1",
+            "/a/:",
+            "/a;v=1",
+        ] {
+            let e = PathLabels::new(&[bad.into()], 1).expect_err(bad);
+            assert!(e.contains("--route") && e.contains(":id"), "{bad}: {e}");
+        }
+        assert!(PathLabels::new(&["/static/app.v2.js".into(), "/a//b".into()], 1).is_ok());
     }
 
     #[test]

@@ -137,7 +137,7 @@ fn family(k: &Key) -> (&'static str, Kind, &'static str) {
         Key::BuildInfo => (
             "build_info",
             Kind::Gauge,
-            "Constant 1, labelled with the sidecar's version.",
+            "Constant 1, labelled with the sidecar's version and the git revision it was built from.",
         ),
     }
 }
@@ -714,7 +714,11 @@ impl Writer<'_> {
                 format!("log=\"{}\"", self.log(i))
             }
             Key::Overflow => String::new(),
-            Key::BuildInfo => format!("version=\"{}\"", escape(self.version)),
+            Key::BuildInfo => format!(
+                "version=\"{}\",revision=\"{}\"",
+                escape(self.version),
+                escape(crate::sink::metrics::REVISION)
+            ),
         };
         (name, labels)
     }

@@ -26,6 +26,9 @@ pub const SESSION_BUCKETS: &[f64] = &[
     1.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0,
 ];
 
+/// Git revision of the build (`unknown` outside a git checkout; see build.rs).
+pub const REVISION: &str = env!("NGINXLOG_REVISION");
+
 /// Histogram bucket bounds, configurable by flag.
 #[derive(Clone, Debug)]
 pub struct Buckets {
@@ -350,9 +353,14 @@ impl Metrics {
             ns,
             "build_info",
             "gauge",
-            "Constant 1, labelled with the sidecar's version.",
+            "Constant 1, labelled with the sidecar's version and the git revision it was built from.",
         );
-        let _ = writeln!(out, "{ns}_build_info{{version=\"{}\"}} 1", escape(version));
+        let _ = writeln!(
+            out,
+            "{ns}_build_info{{version=\"{}\",revision=\"{}\"}} 1",
+            escape(version),
+            escape(REVISION)
+        );
     }
 
     fn series(&self) -> impl Iterator<Item = (usize, &PathSeries)> {
@@ -537,7 +545,7 @@ mod tests {
             r#"nginxlog_lines_malformed_total{log="access.log"} 1"#,
             r#"nginxlog_log_last_event_timestamp_seconds{log="access.log"} 1795830813"#,
             "nginxlog_path_overflow_total 0",
-            r#"nginxlog_build_info{version="0.1.0"} 1"#,
+            r#"nginxlog_build_info{version="0.1.0",revision="#,
         ] {
             assert!(out.contains(want), "missing {want}\n{out}");
         }

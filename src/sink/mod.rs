@@ -3,4 +3,6 @@
 
 pub mod backfill;
 pub mod compare;
+pub mod exposition;
 pub mod metrics;
+pub mod process_metrics;

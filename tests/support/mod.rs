@@ -581,6 +581,11 @@ impl Sidecar {
 
     /// Waits until `series` reaches `want` (or panics with the last scrape).
     pub fn wait_value(&self, series: &str, want: f64) {
+        self.wait_value_within(series, want, Duration::from_secs(15));
+    }
+
+    /// As `wait_value`, for inputs whose reading takes long in a debug build on a loaded machine.
+    pub fn wait_value_within(&self, series: &str, want: f64, timeout: Duration) {
         let start = Instant::now();
         loop {
             let m = self.metrics();
@@ -588,7 +593,7 @@ impl Sidecar {
             if v == want {
                 return;
             }
-            if start.elapsed() > Duration::from_secs(15) {
+            if start.elapsed() > timeout {
                 panic!("{series} is {v}, want {want}; last scrape:\n{m}");
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -1,0 +1,618 @@
+//! `--web.config.file`: TLS and basic auth for the HTTP endpoints, in the format of the
+//! Prometheus exporter-toolkit (the file node_exporter and blackbox_exporter read), so one file
+//! and one `scrape_config` serve every exporter on a host.
+//!
+//! The file is read at startup (any error stops the sidecar, naming the key) and watched: when it,
+//! a certificate, key or CA file changes, it is read again and new connections use the new
+//! settings (certificate rotation without a restart). A reload that fails is logged and the last
+//! good settings stay in force.
+
+use anyhow::{anyhow, bail, Context};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{DistinguishedName, RootCertStore, ServerConfig};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+/// The file as written (exporter-toolkit's key names).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    tls_server_config: Option<TlsFile>,
+    http_server_config: Option<HttpFile>,
+    basic_auth_users: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    cert_file: Option<String>,
+    key_file: Option<String>,
+    client_auth_type: Option<String>,
+    client_ca_file: Option<String>,
+    min_version: Option<String>,
+    max_version: Option<String>,
+    /// Accepted so node_exporter's files load; rustls chooses its own (secure) suites and order.
+    #[serde(default)]
+    cipher_suites: Vec<String>,
+    #[serde(default)]
+    curve_preferences: Vec<String>,
+    prefer_server_cipher_suites: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpFile {
+    /// Accepted for compatibility; the sidecar speaks HTTP/1.1.
+    http2: Option<bool>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+/// Response headers exporter-toolkit lets the file set (others are refused, as there).
+const ALLOWED_HEADERS: [&str; 5] = [
+    "Strict-Transport-Security",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "X-XSS-Protection",
+    "Content-Security-Policy",
+];
+
+/// `client_auth_type` values, as in Go's crypto/tls.
+const CLIENT_AUTH_TYPES: [&str; 5] = [
+    "NoClientCert",
+    "RequestClientCert",
+    "RequireAnyClientCert",
+    "VerifyClientCertIfGiven",
+    "RequireAndVerifyClientCert",
+];
+
+/// The settings in force: what every connection and request checks.
+#[derive(Clone)]
+pub struct WebConfig {
+    /// TLS for the port, or plain HTTP.
+    pub tls: Option<Arc<ServerConfig>>,
+    /// user -> bcrypt hash; empty: no authentication.
+    pub users: BTreeMap<String, String>,
+    /// Extra response headers (`http_server_config.headers`).
+    pub headers: Vec<(axum::http::HeaderName, axum::http::HeaderValue)>,
+    /// Files whose change triggers a reload (the config and the files it names).
+    files: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for WebConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebConfig")
+            .field("tls", &self.tls.is_some())
+            .field("users", &self.users.keys().collect::<Vec<_>>())
+            .field("headers", &self.headers)
+            .finish()
+    }
+}
+
+impl WebConfig {
+    /// No file: plain HTTP, no authentication.
+    pub fn plain() -> WebConfig {
+        WebConfig {
+            tls: None,
+            users: BTreeMap::new(),
+            headers: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Reads and checks `path`; errors name the file and the key.
+    pub fn load(path: &Path) -> anyhow::Result<WebConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--web.config.file {}: cannot read", path.display()))?;
+        let ctx = |what: String| format!("--web.config.file {}: {what}", path.display());
+        let file: FileConfig = if text.trim().is_empty() {
+            FileConfig::default()
+        } else {
+            serde_yaml::from_str(&text).map_err(|e| {
+                anyhow!(ctx(format!(
+                    "{e} (keys: tls_server_config, http_server_config, basic_auth_users)"
+                )))
+            })?
+        };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut files = vec![path.to_path_buf()];
+        let tls = match &file.tls_server_config {
+            None => None,
+            Some(t) => Some(Arc::new(
+                tls_config(t, dir, &mut files).map_err(|e| anyhow!(ctx(format!("{e:#}"))))?,
+            )),
+        };
+        let mut users = BTreeMap::new();
+        for (user, hash) in file.basic_auth_users.unwrap_or_default() {
+            check_hash(&hash).map_err(|e| anyhow!(ctx(format!("basic_auth_users.{user}: {e}"))))?;
+            users.insert(user, hash);
+        }
+        let mut headers = Vec::new();
+        if let Some(h) = &file.http_server_config {
+            let _ = h.http2;
+            for (name, value) in &h.headers {
+                let Some(canon) = ALLOWED_HEADERS
+                    .iter()
+                    .find(|a| a.eq_ignore_ascii_case(name))
+                else {
+                    bail!(ctx(format!(
+                        "http_server_config.headers.{name}: this header cannot be set; allowed: {}",
+                        ALLOWED_HEADERS.join(", ")
+                    )));
+                };
+                let value = axum::http::HeaderValue::from_str(value).map_err(|_| {
+                    anyhow!(ctx(format!(
+                        "http_server_config.headers.{name}: not a valid header value"
+                    )))
+                })?;
+                let name = axum::http::HeaderName::from_bytes(canon.as_bytes())
+                    .map_err(|_| anyhow!(ctx(format!("http_server_config.headers.{name}"))))?;
+                headers.push((name, value));
+            }
+        }
+        Ok(WebConfig {
+            tls,
+            users,
+            headers,
+            files,
+        })
+    }
+
+    /// Whether `Authorization` (the raw header) carries valid credentials, or none are needed.
+    pub fn authorized(&self, authorization: Option<&[u8]>, cache: &AuthCache) -> bool {
+        if self.users.is_empty() {
+            return true;
+        }
+        let Some((user, password)) = authorization.and_then(basic_credentials) else {
+            return false;
+        };
+        let hash = self.users.get(&user);
+        if let Some(hash) = hash {
+            if cache.hit(&user, hash, &password) {
+                return true;
+            }
+        }
+        // Unknown users cost a bcrypt round too, so timing does not tell which users exist.
+        let ok = bcrypt::verify(&password, hash.map_or(dummy_hash(), |h| h.as_str()))
+            .unwrap_or(false)
+            && hash.is_some();
+        if let (true, Some(hash)) = (ok, hash) {
+            cache.store(&user, hash, &password);
+        }
+        ok
+    }
+}
+
+/// A bcrypt hash (cost 10) verified against when the user is unknown.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| bcrypt::hash("unknown user", 10).unwrap_or_default())
+}
+
+/// A bcrypt hash of the `$2a$`, `$2b$` or `$2y$` kind (what `htpasswd -B` and Go's bcrypt write).
+fn check_hash(hash: &str) -> Result<(), String> {
+    if !(hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$")) {
+        return Err(
+            "not a bcrypt hash: give the output of `htpasswd -nBC 10 \"\" | tr -d ':\\n'` ($2a$, $2b$ or $2y$), not the password"
+                .into(),
+        );
+    }
+    hash.parse::<bcrypt::HashParts>()
+        .map(|_| ())
+        .map_err(|e| format!("malformed bcrypt hash ({e})"))
+}
+
+/// `Basic base64(user:password)` -> (user, password).
+fn basic_credentials(header: &[u8]) -> Option<(String, String)> {
+    use base64::Engine;
+    let text = std::str::from_utf8(header).ok()?.trim();
+    let (scheme, b64) = text.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    let (u, p) = raw.split_once(':')?;
+    Some((u.to_string(), p.to_string()))
+}
+
+/// Remembers credentials that verified, so a scrape does not pay a bcrypt round each time.
+/// Keyed by a randomly seeded hash of user, stored hash and password (no password is kept).
+#[derive(Default)]
+pub struct AuthCache {
+    seen: Mutex<std::collections::HashSet<u64>>,
+    state: ahash::RandomState,
+}
+
+impl AuthCache {
+    fn key(&self, user: &str, hash: &str, password: &str) -> u64 {
+        self.state.hash_one((user, hash, password))
+    }
+
+    fn hit(&self, user: &str, hash: &str, password: &str) -> bool {
+        let k = self.key(user, hash, password);
+        self.seen.lock().is_ok_and(|s| s.contains(&k))
+    }
+
+    fn store(&self, user: &str, hash: &str, password: &str) {
+        let k = self.key(user, hash, password);
+        if let Ok(mut s) = self.seen.lock() {
+            // Bounded: only verified credentials get here, but rotations add entries.
+            if s.len() >= 64 {
+                s.clear();
+            }
+            s.insert(k);
+        }
+    }
+}
+
+/// Relative paths in the file are relative to the file's directory (as in exporter-toolkit).
+fn resolve(dir: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        dir.join(p)
+    }
+}
+
+fn tls_config(t: &TlsFile, dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<ServerConfig> {
+    let _ = (
+        &t.cipher_suites,
+        &t.curve_preferences,
+        t.prefer_server_cipher_suites,
+    );
+    let cert_file = t
+        .cert_file
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| anyhow!("tls_server_config.cert_file is missing"))?;
+    let key_file = t
+        .key_file
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| anyhow!("tls_server_config.key_file is missing"))?;
+    let cert_path = resolve(dir, cert_file);
+    let key_path = resolve(dir, key_file);
+    files.push(cert_path.clone());
+    files.push(key_path.clone());
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow!("tls_server_config.cert_file {}: {e}", cert_path.display()))?;
+    if certs.is_empty() {
+        bail!(
+            "tls_server_config.cert_file {}: no PEM certificate in the file",
+            cert_path.display()
+        );
+    }
+    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| {
+        anyhow!(
+            "tls_server_config.key_file {}: {e} (a PEM private key: PKCS#8, RSA or EC)",
+            key_path.display()
+        )
+    })?;
+    let versions = versions(t.min_version.as_deref(), t.max_version.as_deref())?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| anyhow!("tls_server_config.min_version: {e}"))?;
+
+    let auth = t
+        .client_auth_type
+        .as_deref()
+        .unwrap_or(match t.client_ca_file {
+            // exporter-toolkit's default when a client CA is given.
+            Some(_) => "RequireAndVerifyClientCert",
+            None => "NoClientCert",
+        });
+    if !CLIENT_AUTH_TYPES.contains(&auth) {
+        bail!(
+            "tls_server_config.client_auth_type {auth:?}: use one of {}",
+            CLIENT_AUTH_TYPES.join(", ")
+        );
+    }
+    let roots = match &t.client_ca_file {
+        Some(ca) => {
+            let p = resolve(dir, ca);
+            files.push(p.clone());
+            let mut roots = RootCertStore::empty();
+            let cas = CertificateDer::pem_file_iter(&p)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| anyhow!("tls_server_config.client_ca_file {}: {e}", p.display()))?;
+            for c in cas {
+                roots.add(c).map_err(|e| {
+                    anyhow!("tls_server_config.client_ca_file {}: {e}", p.display())
+                })?;
+            }
+            if roots.is_empty() {
+                bail!(
+                    "tls_server_config.client_ca_file {}: no PEM certificate in the file",
+                    p.display()
+                );
+            }
+            Some(Arc::new(roots))
+        }
+        None => None,
+    };
+    let builder = match auth {
+        "NoClientCert" => builder.with_no_client_auth(),
+        "RequestClientCert" | "RequireAnyClientCert" => {
+            builder.with_client_cert_verifier(Arc::new(AnyClientCert {
+                mandatory: auth == "RequireAnyClientCert",
+                provider: provider.clone(),
+            }))
+        }
+        _ => {
+            let roots = roots.ok_or_else(|| {
+                anyhow!(
+                    "tls_server_config.client_auth_type {auth} needs tls_server_config.client_ca_file"
+                )
+            })?;
+            let v = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
+            let v = if auth == "VerifyClientCertIfGiven" {
+                v.allow_unauthenticated()
+            } else {
+                v
+            };
+            builder.with_client_cert_verifier(
+                v.build()
+                    .map_err(|e| anyhow!("tls_server_config.client_ca_file: {e}"))?,
+            )
+        }
+    };
+    let mut cfg = builder.with_single_cert(certs, key).map_err(|e| {
+        anyhow!(
+            "tls_server_config.key_file {} does not fit cert_file {}: {e}",
+            key_path.display(),
+            cert_path.display()
+        )
+    })?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+/// `min_version`/`max_version` (TLS10..TLS13) as rustls protocol versions (1.2 and 1.3 only).
+fn versions(
+    min: Option<&str>,
+    max: Option<&str>,
+) -> anyhow::Result<Vec<&'static rustls::SupportedProtocolVersion>> {
+    let rank = |key: &str, v: Option<&str>, default: u8| -> anyhow::Result<u8> {
+        match v {
+            None | Some("") => Ok(default),
+            Some("TLS10") | Some("TLS11") | Some("TLS12") => Ok(12),
+            Some("TLS13") => Ok(13),
+            Some(other) => {
+                bail!("tls_server_config.{key} {other:?}: use TLS10, TLS11, TLS12 or TLS13")
+            }
+        }
+    };
+    // TLS 1.0 and 1.1 are not offered by rustls: a minimum below 1.2 means 1.2.
+    let lo = rank("min_version", min, 12)?;
+    let hi = rank("max_version", max, 13)?;
+    if lo > hi {
+        bail!("tls_server_config.min_version is above max_version");
+    }
+    Ok(
+        [(12, &rustls::version::TLS12), (13, &rustls::version::TLS13)]
+            .into_iter()
+            .filter(|(r, _)| (lo..=hi).contains(r))
+            .map(|(_, v)| v)
+            .collect(),
+    )
+}
+
+/// `RequestClientCert` / `RequireAnyClientCert`: a certificate is asked for (and, for the
+/// latter, required) but not checked against a CA; the handshake signature still proves the
+/// client holds its key.
+#[derive(Debug)]
+struct AnyClientCert {
+    mandatory: bool,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ClientCertVerifier for AnyClientCert {
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The web settings in force, replaced when the files change.
+#[derive(Clone)]
+pub struct Live {
+    current: Arc<RwLock<Arc<WebConfig>>>,
+    /// Verified credentials (see [`AuthCache`]).
+    pub cache: Arc<AuthCache>,
+    /// Bounds concurrent bcrypt rounds, so a flood of wrong passwords costs at most this many
+    /// cores and the log readers keep running.
+    pub bcrypt_slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl Live {
+    /// Fixed settings (no file, or a test).
+    pub fn fixed(cfg: WebConfig) -> Live {
+        Live {
+            current: Arc::new(RwLock::new(Arc::new(cfg))),
+            cache: Arc::new(AuthCache::default()),
+            bcrypt_slots: Arc::new(tokio::sync::Semaphore::new(1)),
+        }
+    }
+
+    /// The settings for the next connection or request.
+    pub fn get(&self) -> Arc<WebConfig> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(e) => e.into_inner().clone(),
+        }
+    }
+
+    fn set(&self, cfg: WebConfig) {
+        match self.current.write() {
+            Ok(mut g) => *g = Arc::new(cfg),
+            Err(e) => *e.into_inner() = Arc::new(cfg),
+        }
+    }
+
+    /// Polls the config and the files it names every `every`; on a change reads the file
+    /// again. Polling (not inotify) also sees Kubernetes' symlink swaps of mounted Secrets.
+    pub fn watch(&self, path: PathBuf, every: Duration, stop: Arc<std::sync::atomic::AtomicBool>) {
+        let live = self.clone();
+        std::thread::spawn(move || {
+            let mut last = fingerprint(&live.get().files);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(every);
+                let files = live.get().files.clone();
+                let now = fingerprint(&files);
+                if now == last {
+                    continue;
+                }
+                last = now;
+                match WebConfig::load(&path) {
+                    Ok(cfg) => {
+                        let tls = cfg.tls.is_some();
+                        let users = cfg.users.len();
+                        last = fingerprint(&cfg.files);
+                        live.set(cfg);
+                        tracing::info!(file = %path.display(), tls, users, "web config reloaded");
+                    }
+                    Err(e) => tracing::error!(
+                        "web config not reloaded, the previous settings stay in force: {e:#}"
+                    ),
+                }
+            }
+        });
+    }
+}
+
+/// (modified, length, inode) of each file, following symlinks.
+fn fingerprint(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64, u64)>> {
+    use std::os::unix::fs::MetadataExt;
+    files
+        .iter()
+        .map(|f| {
+            std::fs::metadata(f).ok().map(|m| {
+                (
+                    m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                    m.len(),
+                    m.ino(),
+                )
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> anyhow::Result<WebConfig> {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("web.yml");
+        std::fs::write(&p, text).expect("write");
+        WebConfig::load(&p)
+    }
+
+    fn err(text: &str) -> String {
+        format!("{:#}", load(text).expect_err("must fail"))
+    }
+
+    #[test]
+    fn bad_files_name_the_key() {
+        assert!(err("tls_server_config:\n  cert_fil: a\n").contains("cert_fil"));
+        assert!(err("tls_server_config:\n  key_file: k\n").contains("cert_file is missing"));
+        assert!(err("basic_auth_users:\n  alice: secret\n").contains("basic_auth_users.alice"));
+        assert!(err("basic_auth_users:\n  alice: $2x$10$abc\n").contains("basic_auth_users.alice"));
+        assert!(err("http_server_config:\n  headers:\n    Server: x\n")
+            .contains("http_server_config.headers.Server"));
+        assert!(err("basic_auth: {}\n").contains("basic_auth"));
+        let e = err("tls_server_config:\n  cert_file: /nonexistent/c.pem\n  key_file: k.pem\n");
+        assert!(
+            e.contains("tls_server_config.cert_file /nonexistent/c.pem"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn users_and_headers() {
+        let hash = bcrypt::hash("s3cret", 4).expect("hash");
+        let cfg = load(&format!(
+            "basic_auth_users:\n  alice: {hash}\nhttp_server_config:\n  headers:\n    x-frame-options: deny\n"
+        ))
+        .expect("loads");
+        use base64::Engine;
+        let b = |s: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(s)
+            )
+        };
+        let cache = AuthCache::default();
+        assert!(cfg.authorized(Some(b("alice:s3cret").as_bytes()), &cache));
+        assert!(cfg.authorized(Some(b("alice:s3cret").as_bytes()), &cache));
+        assert!(!cfg.authorized(Some(b("alice:wrong").as_bytes()), &cache));
+        assert!(!cfg.authorized(Some(b("bob:s3cret").as_bytes()), &cache));
+        assert!(!cfg.authorized(None, &cache));
+        assert!(!cfg.authorized(Some(b"Bearer x"), &cache));
+        assert_eq!(cfg.headers[0].0.as_str(), "x-frame-options");
+        assert!(WebConfig::plain().authorized(None, &cache));
+    }
+
+    #[test]
+    fn dummy_hash_is_a_valid_hash() {
+        assert!(check_hash(dummy_hash()).is_ok());
+    }
+}

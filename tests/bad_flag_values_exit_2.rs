@@ -1,0 +1,280 @@
+//! Flag values that used to be accepted and then broke things silently: each one now stops the
+//! sidecar at startup with exit 2 and a message naming the flag and what it accepts.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::sidecar_bin;
+
+/// Runs the sidecar; it must exit by itself (a value that slips through would start serving).
+fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let log = tmp.path().join("access.log");
+    std::fs::write(&log, "").expect("log");
+    let mut child = Command::new(sidecar_bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .env("NGINXLOG_ACCESS_LOG", &log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} {env:?} was accepted: the sidecar kept running");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    use std::io::Read;
+    let _ = child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err);
+    (status.code(), err)
+}
+
+fn refused(args: &[&str], env: &[(&str, &str)], flag: &str, hint: &str) {
+    let (code, err) = run(args, env);
+    assert_eq!(code, Some(2), "{args:?} {env:?}: exit {code:?}\n{err}");
+    assert!(
+        err.contains(flag),
+        "{args:?}: the message does not name {flag}:\n{err}"
+    );
+    assert!(
+        err.contains(hint),
+        "{args:?}: the message does not say {hint:?}:\n{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "colour codes off a terminal:\n{err:?}"
+    );
+}
+
+#[test]
+fn namespace_must_be_a_metric_name_prefix() {
+    refused(
+        &["--namespace", "my-ns"],
+        &[],
+        "--namespace",
+        "letters, digits and `_`",
+    );
+    refused(
+        &["run", "--namespace", "9lives"],
+        &[],
+        "--namespace",
+        "not starting with a digit",
+    );
+    refused(
+        &[],
+        &[("NGINXLOG_NAMESPACE", "a.b")],
+        "--namespace",
+        "metric-name prefix",
+    );
+    refused(
+        &[
+            "backfill",
+            "--access-log",
+            "x.log",
+            "-o",
+            "-",
+            "--namespace",
+            "my-ns",
+        ],
+        &[],
+        "--namespace",
+        "metric-name prefix",
+    );
+}
+
+#[test]
+fn log_level_and_style_are_checked() {
+    for bad in ["verbose", "warning", "info,nginxlog_sidecar=loud"] {
+        refused(
+            &["--log-level", bad],
+            &[],
+            "--log-level",
+            "error, warn, info, debug, trace or off",
+        );
+    }
+    refused(
+        &[],
+        &[("NGINXLOG_LOG_LEVEL", "verbose")],
+        "--log-level",
+        "is not a log level",
+    );
+    refused(&["--log-style", "color"], &[], "--log-style", "text");
+}
+
+#[test]
+fn listen_forms_and_lookup_errors() {
+    refused(&["--listen", "0.0.0.0"], &[], "--listen", "has no port");
+    refused(
+        &["--web.listen-address", "localhost:http"],
+        &[],
+        "--listen",
+        "not a number",
+    );
+    refused(&["--listen", "::1:9680"], &[], "--listen", "[::1]:PORT");
+    // A host that does not resolve is a lookup error, not "port in use".
+    let (code, err) = run(&["--listen", "no-such-host.invalid:19690"], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--listen") && err.contains("cannot resolve host"),
+        "{err}"
+    );
+    assert!(!err.contains("another process"), "{err}");
+    // A port in use says so.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = busy.local_addr().expect("addr").to_string();
+    let (code, err) = run(&["--listen", &addr], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("another process is using the port"), "{err}");
+}
+
+#[test]
+fn bucket_lists_must_increase() {
+    refused(
+        &["--http-buckets", "1,0.5"],
+        &[],
+        "--http-buckets",
+        "strictly increasing",
+    );
+    refused(
+        &["--handshake-buckets", "0,1"],
+        &[],
+        "--handshake-buckets",
+        "positive",
+    );
+    refused(
+        &["--session-buckets", "1,,2"],
+        &[],
+        "--session-buckets",
+        "invalid",
+    );
+    refused(
+        &[],
+        &[("NGINXLOG_HTTP_BUCKETS", "nan")],
+        "--http-buckets",
+        "positive",
+    );
+}
+
+#[test]
+fn route_patterns_that_cannot_match() {
+    refused(&["--route", "/api/{id}"], &[], "--route", "/api/users/:id");
+    refused(
+        &["--route", "/api/[0-9]+"],
+        &[],
+        "--route",
+        "not regular expressions",
+    );
+    refused(&["--route", "/api/v1?x=1"], &[], "--route", "query strings");
+    refused(&["--route", "/a/*/b"], &[], "--route", "last segment");
+}
+
+#[test]
+fn max_paths_zero_and_telemetry_path() {
+    refused(&["--max-paths", "0"], &[], "--max-paths", "at least 1");
+    refused(
+        &["parse", "--max-paths", "0", "-"],
+        &[],
+        "--max-paths",
+        "at least 1",
+    );
+    refused(
+        &["--web.telemetry-path", "metrics"],
+        &[],
+        "--web.telemetry-path",
+        "starting with /",
+    );
+    refused(
+        &["--web.telemetry-path", "/healthz"],
+        &[],
+        "--web.telemetry-path",
+        "another endpoint",
+    );
+}
+
+#[test]
+fn bad_web_config_files_name_the_key() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = |name: &str, text: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p.display().to_string()
+    };
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    file("c.pem", &cert.cert.pem());
+    file("k.pem", &cert.signing_key.serialize_pem());
+    let tls = "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n";
+    let auth = format!("{tls}  client_auth_type: Always\n");
+    let version = format!("{tls}  min_version: SSL3\n");
+    let no_ca = format!("{tls}  client_auth_type: RequireAndVerifyClientCert\n");
+    let cases: [(&str, &str, &str); 8] = [
+        (
+            "typo.yml",
+            "tls_server_config:\n  certfile: a.pem\n",
+            "unknown field `certfile`",
+        ),
+        (
+            "nokey.yml",
+            "tls_server_config:\n  cert_file: a.pem\n",
+            "tls_server_config.key_file is missing",
+        ),
+        (
+            "missing.yml",
+            "tls_server_config:\n  cert_file: none.pem\n  key_file: none.key\n",
+            "tls_server_config.cert_file",
+        ),
+        (
+            "plain.yml",
+            "basic_auth_users:\n  alice: hunter2\n",
+            "basic_auth_users.alice: not a bcrypt hash",
+        ),
+        (
+            "auth.yml",
+            &auth,
+            "tls_server_config.client_auth_type \"Always\": use one of NoClientCert",
+        ),
+        ("noca.yml", &no_ca, "needs tls_server_config.client_ca_file"),
+        (
+            "header.yml",
+            "http_server_config:\n  headers:\n    Server: x\n",
+            "http_server_config.headers.Server",
+        ),
+        (
+            "version.yml",
+            &version,
+            "tls_server_config.min_version \"SSL3\": use TLS10, TLS11, TLS12 or TLS13",
+        ),
+    ];
+    for (name, text, want) in cases {
+        let path = file(name, text);
+        refused(
+            &["--web.config.file", &path],
+            &[],
+            "--web.config.file",
+            want,
+        );
+    }
+    refused(
+        &[
+            "--web.config.file",
+            &tmp.path().join("absent.yml").display().to_string(),
+        ],
+        &[],
+        "--web.config.file",
+        "cannot read",
+    );
+}
