@@ -133,7 +133,7 @@ case "$deb_arch:$rust_target" in
 esac
 case "$host_rust" in
   "$rust_version" | "$rust_version".*) ;;
-  *) die "Dockerfile builds with Rust $rust_version, this machine has $host_rust: the stand-in for $builder_tag would lie" ;;
+  *) die "Dockerfile builds with Rust $rust_version, the host has $host_rust: the stand-in for $builder_tag would lie" ;;
 esac
 standin_key="v1 bookworm $(rustc -vV | sha256sum | cut -c1-16)"
 label() { podman image inspect --format '{{index .Labels "org.nginxlog.standin"}}' "$1" 2>/dev/null || true; }
@@ -176,7 +176,7 @@ build_standins() {
     - "$runtime_tag" >/dev/null
 
   # Builder: the Debian root with the official rust image's layout (RUSTUP_HOME, CARGO_HOME,
-  # cargo on PATH) and this machine's toolchain (cargo, rustc, rustdoc and their libraries).
+  # cargo on PATH) and the host's toolchain (cargo, rustc, rustdoc and their libraries).
   say "stand-in $builder_tag (the host's toolchain $host_rust)"
   local tc="$root/usr/local/rustup/toolchains/$host_rust-$rust_target"
   mkdir -p "$tc/bin" "$root/usr/local/cargo/bin"
