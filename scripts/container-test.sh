@@ -424,7 +424,7 @@ traffic same "$metrics" 'nginxlog_lines_read_total{log="/var/log/nginx/nginxlog-
 traffic same "$metrics" 'nginxlog_ws_upgrade_requests_total{path="/ws/echo",status="101",answered_by="upstream"}' 4 0.5
 healthy "$ct2"
 no_query_strings "$ct2"
-ok "a container re-created on the same state volume counts the $down_access access and $down_error error lines written while none ran, once (none of the 14 before)"
+ok "a container re-created on the same state volume counts the $down_access access and $down_error error lines written while none ran, once (none of the 14 before); no query string in its /metrics or log"
 
 echo
 echo "container test passed in $((SECONDS - start_all)) s (image build ${build_s} s, image $((image_bytes / 1000000)) MB):"
