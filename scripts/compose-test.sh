@@ -233,7 +233,7 @@ ok "prometheus sends alerts to alertmanager:9093 (active alertmanager, which ans
 # The syslog variant: nginx-syslog.conf sends both logs to the sidecar over UDP.
 say "podman-compose -f docker-compose.yml -f docker-compose.syslog.yml up nginx ws-backend nginxlog-sidecar"
 compose down -v >/dev/null 2>&1
-compose_files=(-f docker-compose.yml -f docker-compose.syslog.yml)
+compose_files=(-f "$compose_copy" -f docker-compose.syslog.yml)
 compose up -d nginx ws-backend nginxlog-sidecar >"$work/up-syslog.log" 2>&1 ||
   { tail -n 20 "$work/up-syslog.log" >&2; die "podman-compose up (syslog) failed"; }
 traffic up "http://127.0.0.1:$p_sidecar/readyz" 30 || die "sidecar not ready: $(compose logs nginxlog-sidecar 2>&1 | tail -n 5)"
