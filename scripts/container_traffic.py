@@ -7,10 +7,12 @@ Debian's python3-websockets).
   up URL SECONDS     waits until URL answers 200
   wait URL SERIES WANT [SECONDS]
                      polls URL (Prometheus text) until SERIES equals WANT; exit 1 with the last
-                     value on timeout. SERIES is `name{label="v",...}`, label order free; a series
-                     that is absent counts as 0.
+                     value on timeout. SERIES is `name{label="v",...}`, label order free. An
+                     absent series fails (a renamed metric must not pass a check for 0), except
+                     with WANT written `0?`: absent or 0 (a label value never seen).
   same URL SERIES WANT SECONDS
-                     SERIES stays WANT for SECONDS (nothing is counted late or twice)
+                     SERIES stays WANT for SECONDS (nothing is counted late or twice); `0?` as
+                     for wait
 """
 
 import asyncio
@@ -67,7 +69,20 @@ def value(url, series):
         name_labels, _, v = line.rpartition(" ")
         if parse_series(name_labels) == want:
             return float(v)
-    return 0.0
+    return None
+
+
+def want_arg(text):
+    """`0?` accepts an absent series as 0; any other WANT needs the series present."""
+    if text == "0?":
+        return 0.0, True
+    return float(text), False
+
+
+def matches(got, want, absent_ok):
+    if got is None:
+        return absent_ok
+    return got == want
 
 
 def main():
@@ -91,25 +106,25 @@ def main():
                 sys.exit(f"{url} did not answer 200")
             time.sleep(0.2)
     elif cmd == "wait":
-        series, want = sys.argv[3], float(sys.argv[4])
+        series, (want, absent_ok) = sys.argv[3], want_arg(sys.argv[4])
         deadline = time.monotonic() + float(sys.argv[5] if len(sys.argv) > 5 else 30)
         while True:
             try:
                 got = value(url, series)
             except OSError as e:
                 got = f"unreachable ({e})"
-            if got == want:
+            if not isinstance(got, str) and matches(got, want, absent_ok):
                 return
             if time.monotonic() > deadline:
-                sys.exit(f"{series}: want {want:g}, got {got}")
+                sys.exit(f"{series}: want {want:g}, got {'no such series' if got is None else got}")
             time.sleep(0.2)
     elif cmd == "same":
-        series, want = sys.argv[3], float(sys.argv[4])
+        series, (want, absent_ok) = sys.argv[3], want_arg(sys.argv[4])
         deadline = time.monotonic() + float(sys.argv[5])
         while time.monotonic() < deadline:
             got = value(url, series)
-            if got != want:
-                sys.exit(f"{series}: was {want:g}, now {got:g}")
+            if not matches(got, want, absent_ok):
+                sys.exit(f"{series}: was {want:g}, now {'no such series' if got is None else got}")
             time.sleep(0.5)
     else:
         sys.exit(f"unknown command {cmd}")
