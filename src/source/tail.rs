@@ -545,30 +545,99 @@ pub fn read_stream<R: Read>(
     }
 }
 
+/// Version written into the state file; files without one (older releases) load as version 0,
+/// whose layout is the same.
+pub const STATE_VERSION: u32 = 1;
+
 /// Positions of every tailed file, persisted as JSON.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateFile {
+    #[serde(default)]
+    pub version: u32,
     pub files: std::collections::BTreeMap<String, Position>,
 }
 
 impl StateFile {
-    /// Loads the state; a missing file is an empty state, a corrupt one is reported and ignored.
-    pub fn load(path: &Path) -> StateFile {
-        match fs::read(path) {
-            Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
-                tracing::warn!(file = %path.display(), error = %e, "state file is not valid JSON; starting without it");
-                StateFile::default()
-            }),
-            Err(_) => StateFile::default(),
+    /// An empty state of the current version.
+    pub fn new() -> StateFile {
+        StateFile {
+            version: STATE_VERSION,
+            files: Default::default(),
         }
     }
 
-    /// Writes atomically (temp file + rename).
+    /// Loads the state; a missing file is an empty state, a corrupt one or one from a newer
+    /// release is reported and ignored (reading from the configured start instead).
+    pub fn load(path: &Path) -> StateFile {
+        let st = match fs::read(path) {
+            Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
+                tracing::warn!(file = %path.display(), error = %e, "state file is not valid JSON; starting without it");
+                StateFile::new()
+            }),
+            Err(_) => StateFile::new(),
+        };
+        if st.version > STATE_VERSION {
+            tracing::warn!(file = %path.display(), version = st.version, supported = STATE_VERSION, "state file was written by a newer release; starting without it");
+            return StateFile::new();
+        }
+        st
+    }
+
+    /// Writes atomically: a temp file, fsynced, renamed over the old one, then the directory
+    /// fsynced so the rename survives a crash.
     pub fn save(&self, path: &Path) -> io::Result<()> {
         let body = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         crate::replace_file::write_replacing(path, |f| {
             io::Write::write_all(f, &body)?;
             f.sync_data()
-        })
+        })?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        File::open(dir)?.sync_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_file_is_versioned_and_old_files_still_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        // As written by releases before the version field.
+        fs::write(
+            &path,
+            r#"{"files":{"/var/log/nginx/access.log":{"dev":1,"ino":2,"offset":3}}}"#,
+        )
+        .expect("write");
+        let old = StateFile::load(&path);
+        assert_eq!(old.version, 0);
+        let pos = old.files["/var/log/nginx/access.log"];
+        assert_eq!((pos.dev, pos.ino, pos.offset, pos.fp_len), (1, 2, 3, 0));
+
+        let mut st = StateFile::new();
+        st.files.insert("a.log".into(), pos);
+        st.save(&path).expect("save");
+        let text = fs::read_to_string(&path).expect("read");
+        assert!(text.contains(r#""version": 1"#), "{text}");
+        assert_eq!(StateFile::load(&path), st);
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .expect("list")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .filter(|n| n != "state.json")
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+
+        // A newer release's file is not misread: reading starts over, as without a state file.
+        fs::write(
+            &path,
+            r#"{"version":99,"files":{"a.log":{"dev":1,"ino":2,"offset":3}}}"#,
+        )
+        .expect("write");
+        assert!(StateFile::load(&path).files.is_empty());
     }
 }
