@@ -4,8 +4,11 @@ use crate::app::cli::RunArgs;
 use crate::app::server::{self, AppState};
 use crate::pipeline::{LogKind, Pipeline};
 use crate::sink::metrics::Metrics;
+
+/// The live sidecar's pipeline: the sources feed it, the HTTP server renders its registry.
+pub type Shared = crate::source::tail::Shared<Metrics>;
 use crate::source::syslog::{self, SYSLOG_PREFIX};
-use crate::source::tail::{self, Position, Shared, StateFile, TailConfig, Tailer};
+use crate::source::tail::{self, Position, StateFile, TailConfig, Tailer};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -1,6 +1,6 @@
 //! HTTP endpoints: `/metrics`, `/healthz`, `/readyz` and a small landing page.
 
-use crate::source::tail::Shared;
+use crate::app::run::Shared;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};

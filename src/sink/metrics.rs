@@ -136,13 +136,6 @@ impl Metrics {
         self.logs.len() - 1
     }
 
-    /// Counts a rotation (rename, truncation, or delete and recreate) of a log.
-    pub fn rotated(&mut self, log: LogId) {
-        if let Some(l) = self.logs.get_mut(log) {
-            l.rotations += 1;
-        }
-    }
-
     #[inline]
     fn seen(&mut self, log: LogId, t: Option<f64>) {
         if let (Some(l), Some(t)) = (self.logs.get_mut(log), t) {
@@ -433,6 +426,12 @@ impl Sink for Metrics {
 
     fn overflow(&mut self, total: u64) {
         self.overflow = total;
+    }
+
+    fn rotated(&mut self, log: LogId) {
+        if let Some(l) = self.logs.get_mut(log) {
+            l.rotations += 1;
+        }
     }
 }
 

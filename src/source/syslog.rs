@@ -5,6 +5,7 @@
 //! file's line.
 
 use crate::framing::{Frame, Rule};
+use crate::pipeline::Sink;
 use crate::pipeline::{LogId, LogKind, Outcome};
 use crate::source::tail::{report_malformed, Shared};
 use std::net::UdpSocket;
@@ -61,9 +62,9 @@ pub fn enlarge_receive_buffer(sock: &UdpSocket, name: &str) {
 }
 
 /// Receives datagrams until `stop`; each is one line of `log`.
-pub fn run_syslog(
+pub fn run_syslog<S: Sink>(
     sock: UdpSocket,
-    shared: Shared,
+    shared: Shared<S>,
     log: LogId,
     kind: LogKind,
     max_line: usize,
