@@ -3,7 +3,7 @@
 //! One Aho-Corasick pass over the message finds which known fragments occur; the rules below are
 //! then checked in order (most specific first) against that bit set, so classifying a line costs
 //! one scan regardless of the catalogue's size. The ids in the first part of [`SIGNATURES`] are
-//! the contract of DESIGN.md (alerts and dashboards use them); the rest are finer ids.
+//! the contract of docs/architecture.md (alerts and dashboards use them); the rest are finer ids.
 
 use aho_corasick::{AhoCorasick, MatchKind};
 

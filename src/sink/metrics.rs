@@ -1,4 +1,4 @@
-//! The metrics registry of DESIGN.md, rendered in the Prometheus text format.
+//! The metrics registry of docs/architecture.md (the metric contract), rendered in the Prometheus text format.
 //!
 //! Series are stored by ids, not label strings: per path label a small struct with the request
 //! counters, histograms and upgrade outcomes; methods, statuses and `answered_by` are small
