@@ -3,4 +3,5 @@
 
 pub mod backfill;
 pub mod compare;
+pub mod families;
 pub mod metrics;
