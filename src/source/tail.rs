@@ -773,6 +773,31 @@ mod tests {
         assert_eq!(ids(&p), [1, 2, 3, 4]);
     }
 
+    #[test]
+    fn follower_follows_a_symlink_whose_target_changes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+        let link = dir.path().join("access.log");
+        append(&a, &line(1));
+        std::os::unix::fs::symlink(&a, &link).expect("symlink");
+        let p = pipeline();
+        let mut t = Tailer::new(link.clone(), 0, LogKind::Access, cfg(), None);
+        poll(&mut t, &p);
+        assert_eq!(ids(&p), [1]);
+        // Re-pointed (as a deploy that switches log directories does); the old target still gets
+        // a late line before its writer moves on.
+        append(&b, &line(3));
+        let tmp_link = dir.path().join("access.log.new");
+        std::os::unix::fs::symlink(&b, &tmp_link).expect("symlink");
+        fs::rename(&tmp_link, &link).expect("swap link");
+        append(&a, &line(2));
+        poll(&mut t, &p);
+        append(&b, &line(4));
+        poll(&mut t, &p);
+        assert_eq!(ids(&p), [1, 2, 3, 4]);
+        assert_eq!(p.lock().expect("lock").sink.rotations, 1);
+    }
+
     /// One step of the model.
     #[derive(Clone, Debug)]
     enum Op {
