@@ -165,7 +165,7 @@ pub struct RunArgs {
     #[arg(long, env = "NGINXLOG_STATE_INTERVAL", default_value = "5s", value_parser = parse_duration)]
     pub state_interval: Duration,
     /// Fallback poll interval when no file-change event arrives.
-    #[arg(long, env = "NGINXLOG_POLL_INTERVAL", default_value = "250ms", value_parser = parse_duration)]
+    #[arg(long, env = "NGINXLOG_POLL_INTERVAL", default_value = "250ms", value_parser = parse_poll_interval)]
     pub poll_interval: Duration,
     /// Metric name prefix: letters, digits and `_`.
     #[arg(long, env = "NGINXLOG_NAMESPACE", default_value = "nginxlog", value_parser = crate::app::flags::namespace)]
@@ -514,8 +514,27 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             ))
         }
     };
-    // try_: a huge number must be an error, not a panic.
-    Duration::try_from_secs_f64(n * mult).map_err(|_| format!("duration {s:?} is too long"))
+    // Bounded: a huge value must be an error, not a panic or an overflowing deadline later.
+    match Duration::try_from_secs_f64(n * mult) {
+        Ok(d) if d <= MAX_DURATION => Ok(d),
+        _ => Err(format!(
+            "duration {s:?} is too long (at most 3650d; use e.g. 250ms, 5s, 10m, 24h, 7d)"
+        )),
+    }
+}
+
+/// Longest duration any flag accepts (ten years): every deadline computed from it fits.
+const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
+
+/// `--poll-interval`: a duration from 1ms to 60s (longer would delay shutdown by as much).
+pub fn parse_poll_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(1) || d > Duration::from_secs(60) {
+        return Err(format!(
+            "poll interval {s:?} out of range (from 1ms to 60s, e.g. 250ms or 1s)"
+        ));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]

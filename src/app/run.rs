@@ -4,8 +4,11 @@ use crate::app::cli::RunArgs;
 use crate::app::server::{self, AppState};
 use crate::pipeline::{LogKind, Pipeline};
 use crate::sink::metrics::Metrics;
+
+/// The live sidecar's pipeline: the sources feed it, the HTTP server renders its registry.
+pub type Shared = crate::source::tail::Shared<Metrics>;
 use crate::source::syslog::{self, SYSLOG_PREFIX};
-use crate::source::tail::{self, Position, Shared, StateFile, TailConfig, Tailer};
+use crate::source::tail::{self, Position, StateFile, TailConfig, Tailer};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -165,13 +168,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         let (positions, stop, every) = (positions.clone(), stop.clone(), args.state_interval);
         std::thread::spawn(move || {
             let mut last = std::time::Instant::now();
+            let mut saved = None;
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(std::time::Duration::from_millis(100));
                 if last.elapsed() >= every {
-                    save_state(&path, &positions);
+                    save_state(&path, &positions, &mut saved);
                     last = std::time::Instant::now();
                 }
             }
+            saved
         })
     });
 
@@ -199,11 +204,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     for t in threads {
         let _ = t.join();
     }
-    if let Some(s) = saver {
-        let _ = s.join();
-    }
+    let mut saved = saver.and_then(|s| s.join().ok()).flatten();
     if let Some(path) = &args.state_file {
-        save_state(path, &positions);
+        save_state(path, &positions, &mut saved);
     }
     Ok(())
 }
@@ -244,15 +247,21 @@ fn once(args: &RunArgs, shared: &Shared) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn save_state(path: &std::path::Path, positions: &Positions) {
-    let mut st = StateFile::default();
+/// Saves the positions unless they equal what was last saved (`saved`), so an idle sidecar
+/// does not rewrite and fsync the file every interval.
+fn save_state(path: &std::path::Path, positions: &Positions, saved: &mut Option<StateFile>) {
+    let mut st = StateFile::new();
     for (name, p) in positions {
         if let Some(pos) = p.lock().ok().and_then(|g| *g) {
             st.files.insert(name.clone(), pos);
         }
     }
-    if let Err(e) = st.save(path) {
-        tracing::warn!(file = %path.display(), error = %e, "cannot save state file");
+    if saved.as_ref() == Some(&st) {
+        return;
+    }
+    match st.save(path) {
+        Ok(()) => *saved = Some(st),
+        Err(e) => tracing::warn!(file = %path.display(), error = %e, "cannot save state file"),
     }
 }
 

@@ -1,7 +1,7 @@
 //! HTTP endpoints: `/metrics`, `/healthz`, `/readyz` and a small landing page.
 
+use crate::app::run::Shared;
 use crate::sink::exposition;
-use crate::source::tail::Shared;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -28,7 +28,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(&state.telemetry_path.clone(), get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/", get(landing))
         .with_state(state)
@@ -57,6 +57,24 @@ async fn metrics(State(s): State<AppState>, headers: axum::http::HeaderMap) -> R
         exposition::Format::Prometheus => {
             ([(header::CONTENT_TYPE, exposition::PROMETHEUS_TEXT)], out).into_response()
         }
+    }
+}
+
+async fn healthz(State(s): State<AppState>) -> (StatusCode, &'static str) {
+    health(&s.shared)
+}
+
+/// Healthy unless the pipeline lock is poisoned: a thread panicked while counting, and every
+/// source stops at its next line, so the process must be restarted rather than left serving
+/// frozen counters.
+fn health<T>(shared: &std::sync::Mutex<T>) -> (StatusCode, &'static str) {
+    if shared.is_poisoned() {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "pipeline lock poisoned: a thread panicked while counting; restart the sidecar\n",
+        )
+    } else {
+        (StatusCode::OK, "ok\n")
     }
 }
 
@@ -106,4 +124,26 @@ fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn a_poisoned_pipeline_lock_fails_the_health_check() {
+        let shared = Arc::new(Mutex::new(0u64));
+        assert_eq!(health(&shared).0, StatusCode::OK);
+        let s = shared.clone();
+        let panicked = std::thread::spawn(move || {
+            let _guard = s.lock().expect("lock");
+            panic!("a sink bug while counting");
+        })
+        .join();
+        assert!(panicked.is_err());
+        let (code, body) = health(&shared);
+        assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body.contains("poisoned"), "{body}");
+    }
 }

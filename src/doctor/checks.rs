@@ -1,7 +1,7 @@
 //! The checks: which locations carry WebSocket traffic, and what in their effective
 //! configuration stops an upgrade from reaching the backend.
 //!
-//! Finding ids are a contract (DESIGN.md and the README list them): alerts, dashboards and users'
+//! Finding ids are a contract (the README lists them; see docs/architecture.md): alerts, dashboards and users'
 //! scripts key on them. Messages say what happens to the client; fixes are the exact lines.
 
 use super::evidence::{describe_refusals, Evidence, Key, Logs};

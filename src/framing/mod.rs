@@ -1,22 +1,106 @@
-//! Line framing over a reusable byte buffer.
+//! Line framing: the one rule every mode cuts lines by, and two front ends for it.
 //!
-//! Input is read in large chunks into one buffer that is reused for the life of the source; lines
-//! are handed out as slices of it. A line longer than the cap is skipped up to its newline and
-//! reported once as oversized, so one huge line costs bounded memory and never hides the next
-//! one. A trailing `\r` is dropped. Bytes are never assumed to be UTF-8.
+//! [`Rule::frame`] is the rule: a line is the bytes before a `\n`; one trailing `\r` is dropped;
+//! a line whose content (terminator excluded) is longer than `--max-line-bytes` is reported as
+//! [`Frame::Oversized`] with its length and never parsed, so one huge line costs bounded memory and
+//! never hides the next one. Bytes are never assumed to be UTF-8; NUL is an ordinary byte; an
+//! unterminated last line of a finished input is a line like the others.
+//!
+//! [`LineBuffer`] is the streaming front end (`run`, `parse`, stdin, `doctor`): input is read in
+//! chunks into one buffer reused for the life of the source, and lines are slices of it.
+//! [`SliceFrames`] is the slice front end (`backfill`, `compare`): whole-line chunks already in
+//! memory. Both give the same frames for the same bytes (a test checks it on the edge cases).
 
 use std::io::{self, Read};
 
 /// Default cap on one line (`--max-line-bytes`).
 pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
 
+/// Smallest cap honoured; smaller values are raised to it.
+const MIN_LINE: usize = 16;
+
 /// One framed unit.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Frame<'a> {
     /// A complete line without its terminator.
     Line(&'a [u8]),
-    /// A line longer than the cap was skipped; its length in bytes.
+    /// A line longer than the cap was skipped; its length in bytes (without the `\n`).
     Oversized(u64),
+}
+
+/// The framing rule shared by both front ends: the line cap and what a terminator is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rule {
+    max_line: usize,
+}
+
+impl Rule {
+    /// The rule for lines of up to `max_line` bytes of content.
+    pub fn new(max_line: usize) -> Rule {
+        Rule {
+            max_line: max_line.max(MIN_LINE),
+        }
+    }
+
+    /// The cap on a line's content.
+    pub fn max_line(self) -> usize {
+        self.max_line
+    }
+
+    /// The longest run of bytes without a `\n` that can still frame as a line (content + `\r`).
+    #[inline]
+    pub fn max_raw(self) -> usize {
+        self.max_line + 1
+    }
+
+    /// The smallest buffer a front end needs to hold any line that fits, with its `\r\n`.
+    pub fn buffer_len(self) -> usize {
+        self.max_line + 2
+    }
+
+    /// Frames `raw`, the bytes of one line before its `\n` (or before the end of the input).
+    #[inline]
+    pub fn frame(self, raw: &[u8]) -> Frame<'_> {
+        let line = match raw {
+            [rest @ .., b'\r'] => rest,
+            l => l,
+        };
+        if line.len() > self.max_line {
+            Frame::Oversized(raw.len() as u64)
+        } else {
+            Frame::Line(line)
+        }
+    }
+}
+
+/// The slice front end: frames the lines of a buffer in memory; a last line without `\n` is
+/// framed too.
+#[derive(Debug)]
+pub struct SliceFrames<'a> {
+    rest: &'a [u8],
+    rule: Rule,
+}
+
+impl<'a> SliceFrames<'a> {
+    /// Frames `data` by `rule`.
+    pub fn new(data: &'a [u8], rule: Rule) -> SliceFrames<'a> {
+        SliceFrames { rest: data, rule }
+    }
+}
+
+impl<'a> Iterator for SliceFrames<'a> {
+    type Item = Frame<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Frame<'a>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', self.rest).unwrap_or(self.rest.len());
+        let raw = &self.rest[..end];
+        self.rest = self.rest.get(end + 1..).unwrap_or(&[]);
+        Some(self.rule.frame(raw))
+    }
 }
 
 /// Frames newline-terminated lines from chunks of input.
@@ -25,7 +109,7 @@ pub struct LineBuffer {
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    max_line: usize,
+    rule: Rule,
     /// Bytes of an oversized line skipped so far (`Some` while skipping to its newline).
     skipping: Option<u64>,
     /// Bytes consumed as complete lines (or skipped lines) since the buffer was reset.
@@ -35,12 +119,12 @@ pub struct LineBuffer {
 impl LineBuffer {
     /// A buffer for lines up to `max_line` bytes.
     pub fn new(max_line: usize) -> LineBuffer {
-        let max_line = max_line.max(16);
+        let rule = Rule::new(max_line);
         LineBuffer {
-            buf: vec![0; (max_line + 1).max(64 * 1024)],
+            buf: vec![0; rule.buffer_len().max(64 * 1024)],
             start: 0,
             end: 0,
-            max_line,
+            rule,
             skipping: None,
             consumed: 0,
         }
@@ -73,17 +157,12 @@ impl LineBuffer {
         }
     }
 
-    /// Appends bytes (for datagram sources).
-    pub fn push(&mut self, data: &[u8]) {
-        let mut data = data;
-        while !data.is_empty() {
-            let mut slice = data;
-            let n = self.fill_from(&mut slice).unwrap_or(0);
-            data = &data[n..];
-            if n == 0 {
-                break;
-            }
-        }
+    /// Appends as much of `data` as fits and returns how many bytes it took. As after
+    /// [`LineBuffer::fill_from`], drain the frames with [`LineBuffer::next_frame`] before
+    /// pushing the rest: a full buffer is taken as one oversized line.
+    pub fn push(&mut self, data: &[u8]) -> usize {
+        let mut slice = data;
+        self.fill_from(&mut slice).unwrap_or(0)
     }
 
     /// The next complete line or oversized report, if any is buffered.
@@ -99,17 +178,10 @@ impl LineBuffer {
                     if let Some(skipped) = self.skipping.take() {
                         return Some(Frame::Oversized(skipped + nl as u64));
                     }
-                    if nl > self.max_line {
-                        return Some(Frame::Oversized(nl as u64));
-                    }
-                    let mut line = &self.buf[line_start..line_start + nl];
-                    if let [rest @ .., b'\r'] = line {
-                        line = rest;
-                    }
-                    return Some(Frame::Line(line));
+                    return Some(self.rule.frame(&self.buf[line_start..line_start + nl]));
                 }
                 None => {
-                    if pending.len() > self.max_line {
+                    if pending.len() > self.rule.max_raw() {
                         // Drop what we have of the oversized line, keep skipping to its newline.
                         self.consumed += pending.len() as u64;
                         self.skipping = Some(self.skipping.unwrap_or(0) + pending.len() as u64);
@@ -137,11 +209,7 @@ impl LineBuffer {
         let s = self.start;
         self.start = self.end;
         self.consumed += pending as u64;
-        let mut line = &self.buf[s..self.end];
-        if let [rest @ .., b'\r'] = line {
-            line = rest;
-        }
-        Some(Frame::Line(line))
+        Some(self.rule.frame(&self.buf[s..self.end]))
     }
 
     /// Bytes of complete lines handed out since creation or [`LineBuffer::reset`].
@@ -163,8 +231,8 @@ impl LineBuffer {
     }
 }
 
-/// Iterates the newline-terminated lines of an in-memory buffer (memchr-based; for benchmarks
-/// and tests over generated data).
+/// Iterates the raw newline-terminated lines of an in-memory buffer, without the framing rule
+/// (for benchmarks and tests over generated data).
 pub fn split_lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = data;
     std::iter::from_fn(move || {
@@ -185,13 +253,16 @@ mod tests {
     fn frames(input: &[u8], max: usize, chunk: usize) -> Vec<String> {
         let mut lb = LineBuffer::new(max);
         let mut out = Vec::new();
-        for part in input.chunks(chunk) {
-            lb.push(part);
-            while let Some(f) = lb.next_frame() {
-                out.push(match f {
-                    Frame::Line(l) => String::from_utf8_lossy(l).into_owned(),
-                    Frame::Oversized(n) => format!("<oversized {n}>"),
-                });
+        for mut part in input.chunks(chunk) {
+            while !part.is_empty() {
+                let n = lb.push(part);
+                part = &part[n..];
+                while let Some(f) = lb.next_frame() {
+                    out.push(match f {
+                        Frame::Line(l) => String::from_utf8_lossy(l).into_owned(),
+                        Frame::Oversized(n) => format!("<oversized {n}>"),
+                    });
+                }
             }
         }
         if let Some(f) = lb.take_partial() {
@@ -230,5 +301,125 @@ mod tests {
         while lb.next_frame().is_some() {}
         assert_eq!(lb.consumed(), 4);
         assert_eq!(lb.pending(), 2);
+    }
+
+    /// Owned frames, so front ends can be compared.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Owned {
+        Line(Vec<u8>),
+        Oversized(u64),
+    }
+
+    fn own(f: Frame<'_>) -> Owned {
+        match f {
+            Frame::Line(l) => Owned::Line(l.to_vec()),
+            Frame::Oversized(n) => Owned::Oversized(n),
+        }
+    }
+
+    fn streaming(input: &[u8], max: usize, chunk: usize) -> Vec<Owned> {
+        let mut lb = LineBuffer::new(max);
+        let mut out = Vec::new();
+        for mut part in input.chunks(chunk.max(1)) {
+            while !part.is_empty() {
+                let n = lb.push(part);
+                part = &part[n..];
+                while let Some(f) = lb.next_frame() {
+                    out.push(own(f));
+                }
+            }
+        }
+        if let Some(f) = lb.take_partial() {
+            out.push(own(f));
+        }
+        out
+    }
+
+    fn slice(input: &[u8], max: usize) -> Vec<Owned> {
+        SliceFrames::new(input, Rule::new(max)).map(own).collect()
+    }
+
+    /// Both front ends over `input`, several chunkings of the stream; returns the frames.
+    fn same_frames(input: &[u8], max: usize) -> Vec<Owned> {
+        let want = slice(input, max);
+        // Byte-sized chunks only on small inputs: each fill compacts the buffer.
+        let small: &[usize] = if input.len() < 4096 {
+            &[1, 2, 3, 7, 64]
+        } else {
+            &[]
+        };
+        for &chunk in small.iter().chain(&[4096, 65_537, input.len()]) {
+            assert_eq!(
+                streaming(input, max, chunk),
+                want,
+                "chunk {chunk}, max {max}, input {:?}",
+                String::from_utf8_lossy(&input[..input.len().min(80)])
+            );
+        }
+        want
+    }
+
+    #[test]
+    fn both_front_ends_agree_on_the_edges() {
+        for max in [16, 100, DEFAULT_MAX_LINE] {
+            let x = |n: usize| vec![b'x'; n];
+            let cat = |parts: &[&[u8]]| parts.concat();
+            let at = x(max);
+            let over = x(max + 1);
+            // CRLF at exactly the limit is a line; one byte more is oversized, with or without \r.
+            let got = same_frames(
+                &cat(&[&at, b"\r\n", &over, b"\r\n", &at, b"\n", &over, b"\n"]),
+                max,
+            );
+            assert_eq!(
+                got,
+                vec![
+                    Owned::Line(at.clone()),
+                    Owned::Oversized(max as u64 + 2),
+                    Owned::Line(at.clone()),
+                    Owned::Oversized(max as u64 + 1),
+                ]
+            );
+            // NUL and invalid UTF-8 are ordinary bytes; a missing last newline still frames.
+            let got = same_frames(b"a\0b\n\xff\xfe\xc3\n\r\n\r\r\nlast\r", max);
+            assert_eq!(
+                got,
+                vec![
+                    Owned::Line(b"a\0b".to_vec()),
+                    Owned::Line(b"\xff\xfe\xc3".to_vec()),
+                    Owned::Line(vec![]),
+                    Owned::Line(b"\r".to_vec()),
+                    Owned::Line(b"last".to_vec()),
+                ]
+            );
+            // An unterminated last line at the limit (with its \r), and one over it.
+            assert_eq!(same_frames(&cat(&[b"a\n", &at, b"\r"]), max).len(), 2);
+            assert_eq!(
+                same_frames(&cat(&[b"a\n", &over, b"\r"]), max).last(),
+                Some(&Owned::Oversized(max as u64 + 2))
+            );
+            // A huge line between good ones costs one Oversized frame, and the next line survives.
+            let got = same_frames(&cat(&[b"ok\n", &x(3 * max + 70_000), b"\r\nnext\n"]), max);
+            assert_eq!(
+                got,
+                vec![
+                    Owned::Line(b"ok".to_vec()),
+                    Owned::Oversized(3 * max as u64 + 70_001),
+                    Owned::Line(b"next".to_vec()),
+                ]
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn both_front_ends_agree_on_random_bytes(
+            input in proptest::collection::vec(
+                proptest::sample::select(vec![b'x', b'\r', b'\n', 0u8, 0xff]), 0..400),
+            chunk in 1usize..50,
+        ) {
+            let want = slice(&input, 16);
+            proptest::prop_assert_eq!(streaming(&input, 16, chunk), want);
+        }
     }
 }

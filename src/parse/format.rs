@@ -166,7 +166,7 @@ pub const PRESETS: &[&str] = &["combined", "main", "ws_timing", "json"];
 
 const COMBINED: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\"";
 const MAIN: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" \"$http_x_forwarded_for\"";
-/// The recommended format (README and DESIGN.md).
+/// The recommended format (README).
 pub const WS_TIMING: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" rt=$request_time uct=\"$upstream_connect_time\" uht=\"$upstream_header_time\" urt=\"$upstream_response_time\" upgrade=\"$http_upgrade\"";
 
 /// A compiled access-log format: literal/field steps, a JSON object reader, or a user regex.

@@ -15,7 +15,6 @@
 
 use crate::classify::signature;
 use crate::parse::values::rfc3339;
-use crate::pipeline::LogKind;
 use crate::sink::compare::{Compare, PathStats, PhaseStats, Split};
 use crate::source::history::{History, Phase};
 use serde::Serialize;
@@ -464,7 +463,6 @@ pub fn build(cmp: &Compare, hist: &History) -> Report {
             malformed: f.malformed,
         })
         .collect();
-    let _ = LogKind::Access;
     Report {
         schema: SCHEMA,
         schema_version: SCHEMA_VERSION,

@@ -33,6 +33,7 @@ use crate::classify::signature;
 use crate::classify::{AnsweredBy, METHODS};
 use crate::parse::error_log::LEVELS;
 use crate::pipeline::{LogId, Sink};
+use crate::sink::families::{self, Kind};
 use crate::sink::metrics::{escape, fmt_f64, Buckets, Histogram, Metrics};
 use crate::source::history::{Event, FileMeta, HistorySink, LogGroup};
 use anyhow::{bail, Context};
@@ -64,82 +65,24 @@ enum Key {
     BuildInfo,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Counter,
-    Gauge,
-    Histogram,
-}
-
-/// (family name without namespace, type, help) of a key's family.
+/// (family name without namespace, type, help) of a key's family, from the one table.
 fn family(k: &Key) -> (&'static str, Kind, &'static str) {
-    match k {
-        Key::Requests { .. } => (
-            "http_requests",
-            Kind::Counter,
-            "Access-log lines by path label, method and status.",
-        ),
-        Key::Duration(_) => (
-            "http_request_duration_seconds",
-            Kind::Histogram,
-            "$request_time of non-upgrade requests.",
-        ),
-        Key::Bytes(_) => (
-            "http_response_bytes",
-            Kind::Counter,
-            "$body_bytes_sent by path label.",
-        ),
-        Key::Upgrades(..) => (
-            "ws_upgrade_requests",
-            Kind::Counter,
-            "WebSocket upgrade attempts by final status and who answered (upstream app, nginx itself, or unknown).",
-        ),
-        Key::Handshake(_) => (
-            "ws_handshake_duration_seconds",
-            Kind::Histogram,
-            "$upstream_header_time of upgrade attempts: time until the backend's 101.",
-        ),
-        Key::Session(_) => (
-            "ws_session_duration_seconds",
-            Kind::Histogram,
-            "$request_time of 101 lines: how long WebSocket sessions lasted.",
-        ),
-        Key::Errors { .. } => (
-            "error_events",
-            Kind::Counter,
-            "Error-log events by level, signature and path label.",
-        ),
-        Key::LinesRead(_) => (
-            "lines_read",
-            Kind::Counter,
-            "Lines read per log (parsed or not).",
-        ),
-        Key::Malformed(_) => (
-            "lines_malformed",
-            Kind::Counter,
-            "Lines that did not parse, per log (also counted as read).",
-        ),
-        Key::Rotations(_) => (
-            "log_rotations",
-            Kind::Counter,
-            "Rotations (rename, truncation, delete and recreate) followed per log.",
-        ),
-        Key::LastEvent(_) => (
-            "log_last_event_timestamp_seconds",
-            Kind::Gauge,
-            "Time written in the newest line of each log (Unix seconds).",
-        ),
-        Key::Overflow => (
-            "path_overflow",
-            Kind::Counter,
-            "Lines whose path fell into __other__ because --max-paths was reached.",
-        ),
-        Key::BuildInfo => (
-            "build_info",
-            Kind::Gauge,
-            "Constant 1, labelled with the sidecar's version and the git revision it was built from.",
-        ),
-    }
+    let f = match k {
+        Key::Requests { .. } => &families::HTTP_REQUESTS,
+        Key::Duration(_) => &families::HTTP_REQUEST_DURATION,
+        Key::Bytes(_) => &families::HTTP_RESPONSE_BYTES,
+        Key::Upgrades(..) => &families::WS_UPGRADE_REQUESTS,
+        Key::Handshake(_) => &families::WS_HANDSHAKE_DURATION,
+        Key::Session(_) => &families::WS_SESSION_DURATION,
+        Key::Errors { .. } => &families::ERROR_EVENTS,
+        Key::LinesRead(_) => &families::LINES_READ,
+        Key::Malformed(_) => &families::LINES_MALFORMED,
+        Key::Rotations(_) => &families::LOG_ROTATIONS,
+        Key::LastEvent(_) => &families::LOG_LAST_EVENT,
+        Key::Overflow => &families::PATH_OVERFLOW,
+        Key::BuildInfo => &families::BUILD_INFO,
+    };
+    (f.name, f.kind, f.help)
 }
 
 struct Meta {
@@ -658,11 +601,7 @@ impl Writer<'_> {
         out: &mut W,
         (name, kind, help): (&str, Kind, &str),
     ) -> io::Result<()> {
-        let ty = match kind {
-            Kind::Counter => "counter",
-            Kind::Gauge => "gauge",
-            Kind::Histogram => "histogram",
-        };
+        let ty = kind.as_str();
         writeln!(out, "# HELP {}_{name} {}", self.ns, help_escape(help))?;
         writeln!(out, "# TYPE {}_{name} {ty}", self.ns)
     }

@@ -1,4 +1,4 @@
-//! The metrics registry of DESIGN.md, rendered in the Prometheus text format.
+//! The metrics registry of docs/architecture.md (the metric contract), rendered in the Prometheus text format.
 //!
 //! Series are stored by ids, not label strings: per path label a small struct with the request
 //! counters, histograms and upgrade outcomes; methods, statuses and `answered_by` are small
@@ -10,6 +10,7 @@ use crate::classify::signature;
 use crate::classify::{AccessEvent, AnsweredBy, ErrorEvent, METHODS};
 use crate::parse::error_log::LEVELS;
 use crate::pipeline::{LogId, LogKind, Sink};
+use crate::sink::families;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -139,13 +140,6 @@ impl Metrics {
         self.logs.len() - 1
     }
 
-    /// Counts a rotation (rename, truncation, or delete and recreate) of a log.
-    pub fn rotated(&mut self, log: LogId) {
-        if let Some(l) = self.logs.get_mut(log) {
-            l.rotations += 1;
-        }
-    }
-
     #[inline]
     fn seen(&mut self, log: LogId, t: Option<f64>) {
         if let (Some(l), Some(t)) = (self.logs.get_mut(log), t) {
@@ -160,13 +154,7 @@ impl Metrics {
         let ns = &self.namespace;
         let path_name = |i: usize| escape(labels.name(i as u32));
 
-        header(
-            out,
-            ns,
-            "http_requests_total",
-            "counter",
-            "Access-log lines by path label, method and status.",
-        );
+        header(out, ns, &families::HTTP_REQUESTS);
         for (i, p) in self.series() {
             let mut rows = p.requests.clone();
             rows.sort_unstable();
@@ -179,13 +167,7 @@ impl Metrics {
                 );
             }
         }
-        header(
-            out,
-            ns,
-            "http_request_duration_seconds",
-            "histogram",
-            "$request_time of non-upgrade requests.",
-        );
+        header(out, ns, &families::HTTP_REQUEST_DURATION);
         for (i, p) in self.series() {
             if let Some(h) = &p.duration {
                 histogram(
@@ -197,13 +179,7 @@ impl Metrics {
                 );
             }
         }
-        header(
-            out,
-            ns,
-            "http_response_bytes_total",
-            "counter",
-            "$body_bytes_sent by path label.",
-        );
+        header(out, ns, &families::HTTP_RESPONSE_BYTES);
         for (i, p) in self.series() {
             if !p.requests.is_empty() {
                 let _ = writeln!(
@@ -214,7 +190,7 @@ impl Metrics {
                 );
             }
         }
-        header(out, ns, "ws_upgrade_requests_total", "counter", "WebSocket upgrade attempts by final status and who answered (upstream app, nginx itself, or unknown).");
+        header(out, ns, &families::WS_UPGRADE_REQUESTS);
         for (i, p) in self.series() {
             let mut rows = p.upgrades.clone();
             rows.sort_unstable_by_key(|(s, a, _)| (*s, *a));
@@ -222,13 +198,7 @@ impl Metrics {
                 let _ = writeln!(out, "{ns}_ws_upgrade_requests_total{{path=\"{}\",status=\"{s}\",answered_by=\"{}\"}} {c}", path_name(i), a.as_str());
             }
         }
-        header(
-            out,
-            ns,
-            "ws_handshake_duration_seconds",
-            "histogram",
-            "$upstream_header_time of upgrade attempts: time until the backend's 101.",
-        );
+        header(out, ns, &families::WS_HANDSHAKE_DURATION);
         for (i, p) in self.series() {
             if let Some(h) = &p.handshake {
                 histogram(
@@ -240,13 +210,7 @@ impl Metrics {
                 );
             }
         }
-        header(
-            out,
-            ns,
-            "ws_session_duration_seconds",
-            "histogram",
-            "$request_time of 101 lines: how long WebSocket sessions lasted.",
-        );
+        header(out, ns, &families::WS_SESSION_DURATION);
         for (i, p) in self.series() {
             if let Some(h) = &p.session {
                 histogram(
@@ -258,13 +222,7 @@ impl Metrics {
                 );
             }
         }
-        header(
-            out,
-            ns,
-            "error_events_total",
-            "counter",
-            "Error-log events by level, signature and path label.",
-        );
+        header(out, ns, &families::ERROR_EVENTS);
         for (&(level, sig, path), c) in &self.errors {
             let p = if path == NO_PATH {
                 String::new()
@@ -278,13 +236,7 @@ impl Metrics {
                 signature::name(sig)
             );
         }
-        header(
-            out,
-            ns,
-            "lines_read_total",
-            "counter",
-            "Lines read per log (parsed or not).",
-        );
+        header(out, ns, &families::LINES_READ);
         for l in &self.logs {
             let _ = writeln!(
                 out,
@@ -293,13 +245,7 @@ impl Metrics {
                 l.read
             );
         }
-        header(
-            out,
-            ns,
-            "lines_malformed_total",
-            "counter",
-            "Lines that did not parse, per log (also counted as read).",
-        );
+        header(out, ns, &families::LINES_MALFORMED);
         for l in &self.logs {
             let _ = writeln!(
                 out,
@@ -308,13 +254,7 @@ impl Metrics {
                 l.malformed
             );
         }
-        header(
-            out,
-            ns,
-            "log_rotations_total",
-            "counter",
-            "Rotations (rename, truncation, delete and recreate) followed per log.",
-        );
+        header(out, ns, &families::LOG_ROTATIONS);
         for l in &self.logs {
             let _ = writeln!(
                 out,
@@ -323,13 +263,7 @@ impl Metrics {
                 l.rotations
             );
         }
-        header(
-            out,
-            ns,
-            "log_last_event_timestamp_seconds",
-            "gauge",
-            "Time written in the newest line of each log (Unix seconds).",
-        );
+        header(out, ns, &families::LOG_LAST_EVENT);
         for l in &self.logs {
             if let Some(t) = l.last_event {
                 let _ = writeln!(
@@ -340,21 +274,9 @@ impl Metrics {
                 );
             }
         }
-        header(
-            out,
-            ns,
-            "path_overflow_total",
-            "counter",
-            "Lines whose path fell into __other__ because --max-paths was reached.",
-        );
+        header(out, ns, &families::PATH_OVERFLOW);
         let _ = writeln!(out, "{ns}_path_overflow_total {}", self.overflow);
-        header(
-            out,
-            ns,
-            "build_info",
-            "gauge",
-            "Constant 1, labelled with the sidecar's version and the git revision it was built from.",
-        );
+        header(out, ns, &families::BUILD_INFO);
         let _ = writeln!(
             out,
             "{ns}_build_info{{version=\"{}\",revision=\"{}\"}} 1",
@@ -442,6 +364,12 @@ impl Sink for Metrics {
     fn overflow(&mut self, total: u64) {
         self.overflow = total;
     }
+
+    fn rotated(&mut self, log: LogId) {
+        if let Some(l) = self.logs.get_mut(log) {
+            l.rotations += 1;
+        }
+    }
 }
 
 #[inline]
@@ -469,7 +397,8 @@ fn bump_up(v: &mut Vec<(u16, AnsweredBy, u64)>, s: u16, a: AnsweredBy) {
     }
 }
 
-fn header(out: &mut String, ns: &str, name: &str, kind: &str, help: &str) {
+fn header(out: &mut String, ns: &str, f: &families::Family) {
+    let (name, help, kind) = (f.text_name(), f.help, f.kind.as_str());
     let _ = writeln!(out, "# HELP {ns}_{name} {help}");
     let _ = writeln!(out, "# TYPE {ns}_{name} {kind}");
 }

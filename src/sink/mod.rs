@@ -4,5 +4,6 @@
 pub mod backfill;
 pub mod compare;
 pub mod exposition;
+pub mod families;
 pub mod metrics;
 pub mod process_metrics;

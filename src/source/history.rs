@@ -40,7 +40,7 @@
 
 use crate::classify::route::{LabelId, PathLabels};
 use crate::classify::{AccessEvent, Classifier, ErrorEvent};
-use crate::framing::Frame;
+use crate::framing::{Frame, Rule, SliceFrames};
 use crate::pipeline::{LogId, LogKind, Outcome, Pipeline, Sink};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
@@ -386,16 +386,7 @@ fn parse_chunk(
         note(n, o, &mut bad);
         n += 1;
     }
-    for line in crate::framing::split_lines(&chunk.data) {
-        let line = match line {
-            [rest @ .., b'\r'] => rest,
-            l => l,
-        };
-        let frame = if line.len() > max_line {
-            Frame::Oversized(line.len() as u64)
-        } else {
-            Frame::Line(line)
-        };
+    for frame in SliceFrames::new(&chunk.data, Rule::new(max_line)) {
         let o = p.feed(file, kind, frame);
         if o == Outcome::Continuation {
             p.sink.events.push(Event::Continuation);
@@ -433,7 +424,7 @@ fn read_file(
         Ok(x) => x,
         Err(e) => return fail(format!("cannot open: {e}")),
     };
-    let cap = opts.chunk_bytes.max(opts.max_line + 1);
+    let cap = opts.chunk_bytes.max(Rule::new(opts.max_line).buffer_len());
     let mut carry: Vec<u8> = Vec::new();
     let mut scratch: Vec<u8> = Vec::new();
     let mut seq = 0u64;
@@ -1006,7 +997,7 @@ fn probe(
 ) -> anyhow::Result<Probe> {
     let shown = path.display();
     let (mut r, gzip) = open(path).with_context(|| format!("cannot open {shown}"))?;
-    let mut buf = vec![0u8; opts.chunk_bytes.max(opts.max_line + 1)];
+    let mut buf = vec![0u8; opts.chunk_bytes.max(Rule::new(opts.max_line).buffer_len())];
     let mut len = 0;
     while len < buf.len() {
         match r.read(&mut buf[len..]) {
@@ -1032,17 +1023,8 @@ fn probe(
     let mut bad = 0u64;
     let mut first_bad = None;
     let mut first_time = None;
-    for line in crate::framing::split_lines(data).take(opts.probe_lines) {
+    for frame in SliceFrames::new(data, Rule::new(opts.max_line)).take(opts.probe_lines) {
         checked += 1;
-        let line = match line {
-            [rest @ .., b'\r'] => rest,
-            l => l,
-        };
-        let frame = if line.len() > opts.max_line {
-            Frame::Oversized(line.len() as u64)
-        } else {
-            Frame::Line(line)
-        };
         p.sink.events.clear();
         if let Outcome::Malformed(reason) = p.feed(0, kind, frame) {
             bad += 1;

@@ -4,7 +4,8 @@
 //! per datagram. The header is stripped and the message goes through the same pipeline as a
 //! file's line.
 
-use crate::framing::Frame;
+use crate::framing::{Frame, Rule};
+use crate::pipeline::Sink;
 use crate::pipeline::{LogId, LogKind, Outcome};
 use crate::source::tail::{report_malformed, Shared};
 use std::net::UdpSocket;
@@ -61,15 +62,16 @@ pub fn enlarge_receive_buffer(sock: &UdpSocket, name: &str) {
 }
 
 /// Receives datagrams until `stop`; each is one line of `log`.
-pub fn run_syslog(
+pub fn run_syslog<S: Sink>(
     sock: UdpSocket,
-    shared: Shared,
+    shared: Shared<S>,
     log: LogId,
     kind: LogKind,
     max_line: usize,
     stop: Arc<AtomicBool>,
 ) {
     let mut buf = vec![0u8; 65_536];
+    let rule = Rule::new(max_line);
     let mut warned = 0;
     let name = format!(
         "{SYSLOG_PREFIX}{}",
@@ -85,8 +87,7 @@ pub fn run_syslog(
         n_datagrams += 1;
         let d = &buf[..n];
         let frame = match syslog_message(d) {
-            Some(m) if m.len() > max_line => Frame::Oversized(m.len() as u64),
-            Some(m) => Frame::Line(m),
+            Some(m) => rule.frame(m),
             None => Frame::Line(d),
         };
         let Ok(mut p) = shared.lock() else { return };

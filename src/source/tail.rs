@@ -26,8 +26,7 @@
 //! offsets or identities to checkpoint.
 
 use crate::framing::LineBuffer;
-use crate::pipeline::{LogId, LogKind, Outcome, Pipeline};
-use crate::sink::metrics::Metrics;
+use crate::pipeline::{LogId, LogKind, Outcome, Pipeline, Sink};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -38,8 +37,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Shared pipeline of the live sidecar.
-pub type Shared = Arc<Mutex<Pipeline<Metrics>>>;
+/// A pipeline shared by the sources that feed it; any [`Sink`] (the live registry in `run`, a
+/// test's recorder), so a source never depends on what consumes its lines.
+pub type Shared<S> = Arc<Mutex<Pipeline<S>>>;
 
 /// Where a file was read up to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -304,7 +304,7 @@ impl Tailer {
     }
 
     /// Reads everything available now; returns whether any byte was read.
-    pub fn poll_once(&mut self, shared: &Shared) -> bool {
+    pub fn poll_once<S: Sink>(&mut self, shared: &Mutex<Pipeline<S>>) -> bool {
         let mut progressed = false;
         let mut i = 0;
         while i < self.draining.len() {
@@ -362,7 +362,7 @@ impl Tailer {
         progressed
     }
 
-    fn check_rotation(&mut self, shared: &Shared) {
+    fn check_rotation<S: Sink>(&mut self, shared: &Mutex<Pipeline<S>>) {
         let Some(cur) = self.current.as_mut() else {
             return;
         };
@@ -385,7 +385,7 @@ impl Tailer {
     }
 
     /// Copytruncate: read the current file again from byte 0.
-    fn truncated(&mut self, shared: &Shared) {
+    fn truncated<S: Sink>(&mut self, shared: &Mutex<Pipeline<S>>) {
         let Some(cur) = self.current.as_mut() else {
             return;
         };
@@ -401,7 +401,7 @@ impl Tailer {
     }
 
     /// Follows the file until `stop` is set, then reads what is left and returns.
-    pub fn run(mut self, shared: Shared, stop: Arc<AtomicBool>) {
+    pub fn run<S: Sink>(mut self, shared: Shared<S>, stop: Arc<AtomicBool>) {
         let (tx, rx) = mpsc::channel();
         let _watcher = watch_dir(&self.path, tx);
         let mut last_wake = Instant::now();
@@ -423,9 +423,9 @@ impl Tailer {
     }
 }
 
-fn read_available(
+fn read_available<S: Sink>(
     f: &mut OpenFile,
-    shared: &Shared,
+    shared: &Mutex<Pipeline<S>>,
     log: LogId,
     kind: LogKind,
     path: &Path,
@@ -459,7 +459,12 @@ fn read_available(
     }
 }
 
-fn flush_partial(f: &mut OpenFile, shared: &Shared, log: LogId, kind: LogKind) {
+fn flush_partial<S: Sink>(
+    f: &mut OpenFile,
+    shared: &Mutex<Pipeline<S>>,
+    log: LogId,
+    kind: LogKind,
+) {
     if let (Some(frame), Ok(mut p)) = (f.lb.take_partial(), shared.lock()) {
         p.feed(log, kind, frame);
     }
@@ -510,9 +515,9 @@ fn watch_dir(path: &Path, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWat
 }
 
 /// Reads a non-file source (stdin, a pipe) to its end.
-pub fn read_stream<R: Read>(
+pub fn read_stream<R: Read, S: Sink>(
     mut r: R,
-    shared: &Shared,
+    shared: &Mutex<Pipeline<S>>,
     log: LogId,
     kind: LogKind,
     max_line: usize,
@@ -545,30 +550,374 @@ pub fn read_stream<R: Read>(
     }
 }
 
+/// Version written into the state file; files without one (older releases) load as version 0,
+/// whose layout is the same.
+pub const STATE_VERSION: u32 = 1;
+
 /// Positions of every tailed file, persisted as JSON.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateFile {
+    #[serde(default)]
+    pub version: u32,
     pub files: std::collections::BTreeMap<String, Position>,
 }
 
 impl StateFile {
-    /// Loads the state; a missing file is an empty state, a corrupt one is reported and ignored.
-    pub fn load(path: &Path) -> StateFile {
-        match fs::read(path) {
-            Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
-                tracing::warn!(file = %path.display(), error = %e, "state file is not valid JSON; starting without it");
-                StateFile::default()
-            }),
-            Err(_) => StateFile::default(),
+    /// An empty state of the current version.
+    pub fn new() -> StateFile {
+        StateFile {
+            version: STATE_VERSION,
+            files: Default::default(),
         }
     }
 
-    /// Writes atomically (temp file + rename).
+    /// Loads the state; a missing file is an empty state, a corrupt one or one from a newer
+    /// release is reported and ignored (reading from the configured start instead).
+    pub fn load(path: &Path) -> StateFile {
+        let st = match fs::read(path) {
+            Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
+                tracing::warn!(file = %path.display(), error = %e, "state file is not valid JSON; starting without it");
+                StateFile::new()
+            }),
+            Err(_) => StateFile::new(),
+        };
+        if st.version > STATE_VERSION {
+            tracing::warn!(file = %path.display(), version = st.version, supported = STATE_VERSION, "state file was written by a newer release; starting without it");
+            return StateFile::new();
+        }
+        st
+    }
+
+    /// Writes atomically: a temp file, fsynced, renamed over the old one, then the directory
+    /// fsynced so the rename survives a crash.
     pub fn save(&self, path: &Path) -> io::Result<()> {
         let body = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         crate::replace_file::write_replacing(path, |f| {
             io::Write::write_all(f, &body)?;
             f.sync_data()
-        })
+        })?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        File::open(dir)?.sync_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_file_is_versioned_and_old_files_still_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        // As written by releases before the version field.
+        fs::write(
+            &path,
+            r#"{"files":{"/var/log/nginx/access.log":{"dev":1,"ino":2,"offset":3}}}"#,
+        )
+        .expect("write");
+        let old = StateFile::load(&path);
+        assert_eq!(old.version, 0);
+        let pos = old.files["/var/log/nginx/access.log"];
+        assert_eq!((pos.dev, pos.ino, pos.offset, pos.fp_len), (1, 2, 3, 0));
+
+        let mut st = StateFile::new();
+        st.files.insert("a.log".into(), pos);
+        st.save(&path).expect("save");
+        let text = fs::read_to_string(&path).expect("read");
+        assert!(text.contains(r#""version": 1"#), "{text}");
+        assert_eq!(StateFile::load(&path), st);
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .expect("list")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .filter(|n| n != "state.json")
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+
+        // A newer release's file is not misread: reading starts over, as without a state file.
+        fs::write(
+            &path,
+            r#"{"version":99,"files":{"a.log":{"dev":1,"ino":2,"offset":3}}}"#,
+        )
+        .expect("write");
+        assert!(StateFile::load(&path).files.is_empty());
+    }
+
+    use crate::classify::route::PathLabels;
+    use crate::classify::{AccessEvent, Classifier, ClassifyConfig, ErrorEvent};
+    use crate::parse::format::LineFormat;
+    use std::io::Write;
+
+    /// Records the id of every access line (its `$request_time` in ms) and every malformed one.
+    #[derive(Default)]
+    struct Record {
+        ids: Vec<u64>,
+        malformed: u64,
+        rotations: u64,
+    }
+
+    impl Sink for Record {
+        fn read(&mut self, _log: LogId) {}
+        fn malformed(&mut self, _log: LogId) {
+            self.malformed += 1;
+        }
+        fn access(&mut self, _log: LogId, ev: &AccessEvent, _labels: &PathLabels) {
+            let rt = ev
+                .request_seconds
+                .expect("every test line logs $request_time");
+            self.ids.push((rt * 1000.0).round() as u64);
+        }
+        fn error(&mut self, _log: LogId, _ev: &ErrorEvent, _labels: &PathLabels) {}
+        fn rotated(&mut self, _log: LogId) {
+            self.rotations += 1;
+        }
+    }
+
+    fn pipeline() -> Mutex<Pipeline<Record>> {
+        let c = Classifier::new(
+            LineFormat::compile("ws_timing").expect("preset"),
+            &ClassifyConfig::default(),
+        )
+        .expect("classifier");
+        Mutex::new(Pipeline::new(c, Record::default()))
+    }
+
+    fn line(id: u64) -> Vec<u8> {
+        format!(
+            "10.0.0.1 - - [28/Nov/2026:01:53:32 +0000] \"GET /api/items HTTP/1.1\" 200 12 \"-\" \"t\" \
+             rt={}.{:03} uct=\"0.000\" uht=\"0.001\" urt=\"0.001\" upgrade=\"-\"\n",
+            id / 1000,
+            id % 1000
+        )
+        .into_bytes()
+    }
+
+    fn cfg() -> TailConfig {
+        TailConfig {
+            from_start: true,
+            drain_grace: Duration::ZERO,
+            coalesce: Duration::ZERO,
+            ..TailConfig::default()
+        }
+    }
+
+    fn append(path: &Path, bytes: &[u8]) {
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open for append");
+        f.write_all(bytes).expect("append");
+    }
+
+    fn poll(t: &mut Tailer, p: &Mutex<Pipeline<Record>>) {
+        // A wake-up may take two polls: one notices the rotation, the next reads on.
+        for _ in 0..3 {
+            while t.poll_once(p) {}
+        }
+    }
+
+    fn ids(p: &Mutex<Pipeline<Record>>) -> Vec<u64> {
+        let mut v = p.lock().expect("lock").sink.ids.clone();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn follower_reads_appends_partial_lines_and_a_rename_rotation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("access.log");
+        append(&path, &line(1));
+        let p = pipeline();
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None);
+        poll(&mut t, &p);
+        assert_eq!(ids(&p), [1]);
+        // Half a line is held until its newline.
+        let l2 = line(2);
+        append(&path, &l2[..40]);
+        poll(&mut t, &p);
+        assert_eq!(ids(&p), [1]);
+        append(&path, &l2[40..]);
+        // Written to the old file after the rename, before nginx reopens: still read.
+        fs::rename(&path, dir.path().join("access.log.1")).expect("rename");
+        append(&dir.path().join("access.log.1"), &line(3));
+        append(&path, &line(4));
+        poll(&mut t, &p);
+        assert_eq!(ids(&p), [1, 2, 3, 4]);
+        let g = p.lock().expect("lock");
+        assert_eq!((g.sink.malformed, g.sink.rotations), (0, 1));
+    }
+
+    #[test]
+    fn follower_rereads_after_copytruncate_and_resumes_from_its_position() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("access.log");
+        append(&path, &[line(1), line(2)].concat());
+        let p = pipeline();
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None);
+        poll(&mut t, &p);
+        fs::copy(&path, dir.path().join("access.log.1")).expect("copy");
+        fs::File::create(&path).expect("truncate");
+        append(&path, &line(3));
+        poll(&mut t, &p);
+        assert_eq!(ids(&p), [1, 2, 3]);
+        // A restart resumes at the saved position: nothing twice, nothing lost.
+        let pos = t.position.lock().expect("lock").expect("a position");
+        drop(t);
+        append(&path, &line(4));
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), Some(pos));
+        poll(&mut t, &p);
+        assert_eq!(ids(&p), [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn follower_follows_a_symlink_whose_target_changes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+        let link = dir.path().join("access.log");
+        append(&a, &line(1));
+        std::os::unix::fs::symlink(&a, &link).expect("symlink");
+        let p = pipeline();
+        let mut t = Tailer::new(link.clone(), 0, LogKind::Access, cfg(), None);
+        poll(&mut t, &p);
+        assert_eq!(ids(&p), [1]);
+        // Re-pointed (as a deploy that switches log directories does); the old target still gets
+        // a late line before its writer moves on.
+        append(&b, &line(3));
+        let tmp_link = dir.path().join("access.log.new");
+        std::os::unix::fs::symlink(&b, &tmp_link).expect("symlink");
+        fs::rename(&tmp_link, &link).expect("swap link");
+        append(&a, &line(2));
+        poll(&mut t, &p);
+        append(&b, &line(4));
+        poll(&mut t, &p);
+        assert_eq!(ids(&p), [1, 2, 3, 4]);
+        assert_eq!(p.lock().expect("lock").sink.rotations, 1);
+    }
+
+    /// One step of the model.
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Append this many complete lines.
+        Write(u8),
+        /// Append the first half of a line (completed by the next write).
+        Partial,
+        /// The sidecar wakes up.
+        Poll,
+        /// `mv access.log access.log.N`, nginx reopens (a new file).
+        RenameReopen,
+        /// logrotate's copytruncate.
+        CopyTruncate,
+        /// `rm access.log`, a new file with the same name.
+        DeleteRecreate,
+        /// Truncated and refilled past the old offset before the sidecar looks.
+        TruncateRefill,
+        /// Stop (read what is left, save the position) and start again from the state.
+        Restart,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (1u8..4).prop_map(Op::Write),
+            2 => Just(Op::Partial),
+            3 => Just(Op::Poll),
+            1 => Just(Op::RenameReopen),
+            1 => Just(Op::CopyTruncate),
+            1 => Just(Op::DeleteRecreate),
+            1 => Just(Op::TruncateRefill),
+            1 => Just(Op::Restart),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Every complete line written is read exactly once. The model's one allowance is the
+        /// copytruncate window (the rotation docs state it): lines written between the
+        /// sidecar's last read and the truncation are lost, so the model lets the sidecar wake
+        /// up just before a copytruncate or truncate-and-refill. It also wakes after each
+        /// rotation, as a file it never opened (renamed away again before any wake-up) cannot
+        /// be followed.
+        #[test]
+        fn every_complete_line_is_read_exactly_once(ops in proptest::collection::vec(op(), 1..40)) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("access.log");
+            fs::File::create(&path).expect("create");
+            let p = pipeline();
+            let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None);
+            let mut next = 0u64;
+            let mut written = Vec::new();
+            let mut rest: Option<Vec<u8>> = None;
+            let mut rotated = 0;
+            let write = |n: u8, rest: &mut Option<Vec<u8>>, next: &mut u64, written: &mut Vec<u64>| {
+                let mut bytes = rest.take().unwrap_or_default();
+                for _ in 0..n {
+                    *next += 1;
+                    written.push(*next);
+                    bytes.extend(line(*next));
+                }
+                append(&path, &bytes);
+            };
+            for op in ops {
+                // nginx writes whole lines: a pending half line is finished before a rotation.
+                let rotation = !matches!(op, Op::Write(_) | Op::Partial | Op::Poll | Op::Restart);
+                if rotation && rest.is_some() {
+                    write(0, &mut rest, &mut next, &mut written);
+                }
+                match op {
+                    Op::Write(n) => write(n, &mut rest, &mut next, &mut written),
+                    Op::Partial => {
+                        write(0, &mut rest, &mut next, &mut written);
+                        next += 1;
+                        written.push(next);
+                        let l = line(next);
+                        append(&path, &l[..l.len() / 2]);
+                        rest = Some(l[l.len() / 2..].to_vec());
+                    }
+                    Op::Poll => poll(&mut t, &p),
+                    Op::RenameReopen => {
+                        rotated += 1;
+                        fs::rename(&path, dir.path().join(format!("access.log.{rotated}"))).expect("rename");
+                        fs::File::create(&path).expect("reopen");
+                        poll(&mut t, &p);
+                    }
+                    Op::CopyTruncate => {
+                        poll(&mut t, &p);
+                        fs::copy(&path, dir.path().join("copy")).expect("copy");
+                        fs::File::create(&path).expect("truncate");
+                        poll(&mut t, &p);
+                    }
+                    Op::DeleteRecreate => {
+                        fs::remove_file(&path).expect("rm");
+                        fs::File::create(&path).expect("recreate");
+                        poll(&mut t, &p);
+                    }
+                    Op::TruncateRefill => {
+                        poll(&mut t, &p);
+                        let old = fs::metadata(&path).expect("stat").len();
+                        fs::File::create(&path).expect("truncate");
+                        let mut refilled = 0;
+                        while refilled <= old {
+                            write(1, &mut rest, &mut next, &mut written);
+                            refilled = fs::metadata(&path).expect("stat").len();
+                        }
+                        poll(&mut t, &p);
+                    }
+                    Op::Restart => {
+                        poll(&mut t, &p);
+                        let pos = *t.position.lock().expect("lock");
+                        t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), pos);
+                    }
+                }
+            }
+            write(0, &mut rest, &mut next, &mut written);
+            poll(&mut t, &p);
+            proptest::prop_assert_eq!(ids(&p), written);
+            proptest::prop_assert_eq!(p.lock().expect("lock").sink.malformed, 0);
+        }
     }
 }

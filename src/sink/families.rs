@@ -1,0 +1,199 @@
+//! The metric contract as one table: every family's name, type, help text and label names.
+//!
+//! The live exposition (`metrics.rs`) and the OpenMetrics backfill (`backfill.rs`) both take
+//! their `# HELP` / `# TYPE` lines from here, so the two cannot drift apart; the names and
+//! labels are documented in docs/architecture.md and pinned by `tests/golden_exposition.rs`.
+
+/// A family's metric type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl Kind {
+    /// The `# TYPE` word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+/// One metric family.
+#[derive(Debug)]
+pub struct Family {
+    /// Name without the namespace and, for counters, without `_total` (the OpenMetrics family).
+    pub name: &'static str,
+    pub kind: Kind,
+    pub help: &'static str,
+    /// Label names in the order samples carry them (histograms add `le`).
+    pub labels: &'static [&'static str],
+}
+
+impl Family {
+    /// The name in the Prometheus text format's `# HELP`/`# TYPE` lines (counters end in `_total`).
+    pub fn text_name(&self) -> String {
+        match self.kind {
+            Kind::Counter => format!("{}_total", self.name),
+            _ => self.name.to_string(),
+        }
+    }
+}
+
+pub const HTTP_REQUESTS: Family = Family {
+    name: "http_requests",
+    kind: Kind::Counter,
+    help: "Access-log lines by path label, method and status.",
+    labels: &["path", "method", "status"],
+};
+
+pub const HTTP_REQUEST_DURATION: Family = Family {
+    name: "http_request_duration_seconds",
+    kind: Kind::Histogram,
+    help: "$request_time of non-upgrade requests.",
+    labels: &["path"],
+};
+
+pub const HTTP_RESPONSE_BYTES: Family = Family {
+    name: "http_response_bytes",
+    kind: Kind::Counter,
+    help: "$body_bytes_sent by path label.",
+    labels: &["path"],
+};
+
+pub const WS_UPGRADE_REQUESTS: Family = Family {
+    name: "ws_upgrade_requests",
+    kind: Kind::Counter,
+    help: "WebSocket upgrade attempts by final status and who answered (upstream app, nginx itself, or unknown).",
+    labels: &["path", "status", "answered_by"],
+};
+
+pub const WS_HANDSHAKE_DURATION: Family = Family {
+    name: "ws_handshake_duration_seconds",
+    kind: Kind::Histogram,
+    help: "$upstream_header_time of upgrade attempts: time until the backend's 101.",
+    labels: &["path"],
+};
+
+pub const WS_SESSION_DURATION: Family = Family {
+    name: "ws_session_duration_seconds",
+    kind: Kind::Histogram,
+    help: "$request_time of 101 lines: how long WebSocket sessions lasted.",
+    labels: &["path"],
+};
+
+pub const ERROR_EVENTS: Family = Family {
+    name: "error_events",
+    kind: Kind::Counter,
+    help: "Error-log events by level, signature and path label.",
+    labels: &["level", "signature", "path"],
+};
+
+pub const LINES_READ: Family = Family {
+    name: "lines_read",
+    kind: Kind::Counter,
+    help: "Lines read per log (parsed or not).",
+    labels: &["log"],
+};
+
+pub const LINES_MALFORMED: Family = Family {
+    name: "lines_malformed",
+    kind: Kind::Counter,
+    help: "Lines that did not parse, per log (also counted as read).",
+    labels: &["log"],
+};
+
+pub const LOG_ROTATIONS: Family = Family {
+    name: "log_rotations",
+    kind: Kind::Counter,
+    help: "Rotations (rename, truncation, delete and recreate) followed per log.",
+    labels: &["log"],
+};
+
+pub const LOG_LAST_EVENT: Family = Family {
+    name: "log_last_event_timestamp_seconds",
+    kind: Kind::Gauge,
+    help: "Time written in the newest line of each log (Unix seconds).",
+    labels: &["log"],
+};
+
+pub const PATH_OVERFLOW: Family = Family {
+    name: "path_overflow",
+    kind: Kind::Counter,
+    help: "Lines whose path fell into __other__ because --max-paths was reached.",
+    labels: &[],
+};
+
+pub const BUILD_INFO: Family = Family {
+    name: "build_info",
+    kind: Kind::Gauge,
+    help: "Constant 1, labelled with the sidecar's version and the git revision it was built from.",
+    labels: &["version", "revision"],
+};
+
+/// Every family, in exposition order.
+pub const ALL: &[&Family] = &[
+    &HTTP_REQUESTS,
+    &HTTP_REQUEST_DURATION,
+    &HTTP_RESPONSE_BYTES,
+    &WS_UPGRADE_REQUESTS,
+    &WS_HANDSHAKE_DURATION,
+    &WS_SESSION_DURATION,
+    &ERROR_EVENTS,
+    &LINES_READ,
+    &LINES_MALFORMED,
+    &LOG_ROTATIONS,
+    &LOG_LAST_EVENT,
+    &PATH_OVERFLOW,
+    &BUILD_INFO,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table matches the golden exposition: every family's TYPE, and every sample's label
+    /// names in order (`le` aside), so the labels column is not documentation that can rot.
+    #[test]
+    fn table_matches_the_golden_exposition() {
+        let golden = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/golden/run_once_ws_timing.prom"
+        ))
+        .expect("golden file");
+        for f in ALL {
+            let name = format!("nginxlog_{}", f.text_name());
+            let ty = format!("# TYPE {name} {}", f.kind.as_str());
+            assert!(golden.lines().any(|l| l == ty), "{ty} missing");
+            let samples: Vec<&str> = golden
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter(|l| {
+                    let series = l.split([' ', '{']).next().unwrap_or("");
+                    series == name
+                        || (f.kind == Kind::Histogram
+                            && ["_bucket", "_sum", "_count"]
+                                .iter()
+                                .any(|s| series == format!("{name}{s}")))
+                })
+                .collect();
+            assert!(!samples.is_empty(), "{name}: no samples in the golden file");
+            for s in samples {
+                let labels: Vec<&str> = match s.split_once('{') {
+                    Some((_, rest)) => rest
+                        .split("=\"")
+                        .filter_map(|p| p.rsplit([',', '{']).next())
+                        .filter(|n| !n.is_empty() && !n.contains('}'))
+                        .filter(|n| *n != "le")
+                        .collect(),
+                    None => Vec::new(),
+                };
+                assert_eq!(labels, f.labels, "{name}: labels of {s}");
+            }
+        }
+    }
+}
