@@ -217,9 +217,9 @@ podman_version=$(command podman version --format '{{.Client.Version}}')
 case "$podman_version" in
   4.3.*) cache_home=/var/tmp/buildah-cache/usr/local/cargo ;;
   *)
-    [ -n "${NGINXLOG_BUILDAH_CACHE:-}" ] ||
-      die "podman $podman_version: the cache-mount directory is known for podman 4.3 only; set NGINXLOG_BUILDAH_CACHE to the directory whose registry/ backs the mount target=/usr/local/cargo/registry"
-    cache_home=$NGINXLOG_BUILDAH_CACHE
+    [ -n "${CONTAINER_TEST_BUILDAH_CACHE:-}" ] ||
+      die "podman $podman_version: the cache-mount directory is known for podman 4.3 only; set CONTAINER_TEST_BUILDAH_CACHE to the directory whose registry/ backs the mount target=/usr/local/cargo/registry"
+    cache_home=$CONTAINER_TEST_BUILDAH_CACHE
     ;;
 esac
 say "pre-fetching crates into the build's registry cache mount ($cache_home)"
