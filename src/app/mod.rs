@@ -3,6 +3,8 @@
 
 pub mod cli;
 pub mod healthcheck;
+pub mod nginx_config;
 pub mod parse_cmd;
 pub mod run;
 pub mod server;
+pub mod status;

@@ -5,3 +5,4 @@ pub mod backfill;
 pub mod compare;
 pub mod families;
 pub mod metrics;
+pub mod minutes;
