@@ -749,8 +749,15 @@ impl LiveConfig {
                 .or_insert((0, f))
                 .0 += 1;
         }
-        let _ = writeln!(out, "# HELP {ns}_config_findings Findings of the nginx config checks (--nginx-config): 1 per finding, gone when fixed.");
-        let _ = writeln!(out, "# TYPE {ns}_config_findings gauge");
+        use crate::sink::families::{
+            Family, CONFIG_FINDINGS, CONFIG_FINDING_INFO, CONFIG_LAST_READ, CONFIG_READ_ERRORS,
+        };
+        let head = |out: &mut String, f: &Family| {
+            let name = f.text_name();
+            let _ = writeln!(out, "# HELP {ns}_{name} {}", f.help);
+            let _ = writeln!(out, "# TYPE {ns}_{name} {}", f.kind.as_str());
+        };
+        head(out, &CONFIG_FINDINGS);
         for ((id, sev, server, loc), (n, _)) in &series {
             let _ = writeln!(
                 out,
@@ -759,8 +766,7 @@ impl LiveConfig {
                 escape(loc)
             );
         }
-        let _ = writeln!(out, "# HELP {ns}_config_finding_info Where each finding is and the lines that fix it (for alert annotations); value 1.");
-        let _ = writeln!(out, "# TYPE {ns}_config_finding_info gauge");
+        head(out, &CONFIG_FINDING_INFO);
         for ((id, sev, server, loc), (_, f)) in &series {
             let fix = truncate(&f.fix, MAX_FIX_LABEL);
             let _ = writeln!(
@@ -773,15 +779,13 @@ impl LiveConfig {
                 escape(fix)
             );
         }
-        let _ = writeln!(out, "# HELP {ns}_config_last_read_timestamp_seconds When the nginx config was last read and parsed.");
-        let _ = writeln!(out, "# TYPE {ns}_config_last_read_timestamp_seconds gauge");
+        head(out, &CONFIG_LAST_READ);
         let _ = writeln!(
             out,
             "{ns}_config_last_read_timestamp_seconds {}",
             crate::sink::metrics::fmt_f64(st.last_read)
         );
-        let _ = writeln!(out, "# HELP {ns}_config_read_errors_total Re-reads of the nginx config that failed (the last good config stays in use).");
-        let _ = writeln!(out, "# TYPE {ns}_config_read_errors_total counter");
+        head(out, &CONFIG_READ_ERRORS);
         let _ = writeln!(out, "{ns}_config_read_errors_total {}", st.read_errors);
     }
 }
@@ -900,6 +904,42 @@ http {
             .collect();
         assert_eq!(names, ["combined", "main"]);
         assert!(t.unusable.is_empty() && t.notes.is_empty(), "{:?}", t.notes);
+    }
+
+    #[test]
+    fn rendered_config_families_follow_the_table() {
+        let c = cfg("http { server { location /ws/ { proxy_pass http://b; } } }");
+        let live = LiveConfig::new(
+            "/etc/nginx/nginx.conf",
+            None,
+            None,
+            vec!["/ws/".into()],
+            false,
+            c,
+        );
+        let mut out = String::new();
+        live.render("nginxlog", &mut out);
+        for f in crate::sink::families::CONFIG {
+            let name = format!("nginxlog_{}", f.text_name());
+            assert!(
+                out.contains(&format!("# TYPE {name} {}\n", f.kind.as_str())),
+                "{out}"
+            );
+            let sample = out
+                .lines()
+                .find(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("no sample of {name}:\n{out}"));
+            let labels: Vec<&str> = sample
+                .split_once('{')
+                .map(|(_, rest)| {
+                    rest.split("\",")
+                        .filter_map(|kv| kv.split_once("=\"").map(|(k, _)| k))
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert_eq!(labels, f.labels, "{sample}");
+        }
+        assert!(out.contains(r#"nginxlog_config_findings{id="ws_upgrade_header_missing",severity="error",server="*:80",location="/ws/"} 1"#), "{out}");
     }
 
     #[test]
