@@ -293,14 +293,20 @@ pub fn format_for<'t>(targets: &'t Targets, file: &Path) -> Option<&'t LogTarget
         })
 }
 
+/// Where the sidecar reads `--nginx-config`: nginx's own path, re-rooted under
+/// `--nginx-root-prefix` unless it already lies there.
+pub fn config_path(p: &Path, root: Option<&Path>) -> PathBuf {
+    match root {
+        Some(r) if p.is_absolute() && !p.starts_with(r) => reroot(&p.display().to_string(), root),
+        _ => p.to_path_buf(),
+    }
+}
+
 /// Loads a config from `--nginx-config` (a file or a saved `nginx -T`).
 pub fn load_config(path: &str, root: Option<&Path>) -> anyhow::Result<Config> {
     let (source, _) = crate::doctor::config_source(path)?;
     let source = match source {
-        Source::Path(p) => Source::Path(match root {
-            Some(_) if p.is_absolute() && !p.exists() => reroot(&p.display().to_string(), root),
-            _ => p,
-        }),
+        Source::Path(p) => Source::Path(config_path(&p, root)),
         other => other,
     };
     load_rooted(&source, root).map_err(|e| anyhow::anyhow!("--nginx-config: {e}"))
@@ -574,11 +580,7 @@ impl LiveConfig {
     }
 
     fn main_path(path: &str, root: Option<&Path>) -> PathBuf {
-        let p = PathBuf::from(path);
-        match root {
-            Some(_) if p.is_absolute() && !p.exists() => reroot(path, root),
-            _ => p,
-        }
+        config_path(Path::new(path), root)
     }
 
     /// Runs the checks on `cfg` and makes it the current config.

@@ -85,9 +85,7 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
     let (source, shown) = config_source(&args.config)?;
     let root = args.nginx_root_prefix.as_deref();
     let source = match source {
-        Source::Path(p) if root.is_some() && p.is_absolute() && !p.exists() => Source::Path(
-            crate::app::nginx_config::reroot(&p.display().to_string(), root),
-        ),
+        Source::Path(p) => Source::Path(crate::app::nginx_config::config_path(&p, root)),
         other => other,
     };
     let cfg = match crate::nginx_conf::load_rooted(&source, root) {
