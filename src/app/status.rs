@@ -391,6 +391,7 @@ pub fn html(s: &Status) -> String {
         o.push_str("<p>No upgrade attempt in the last 60 minutes.</p>");
     } else {
         o.push_str("<table><tr><th>path</th><th>last 5 min</th><th>last 60 min</th><th>top failures (5 min)</th><th>who answered the failures</th><th>cause</th><th>location</th></tr>");
+        let mut shown: Vec<(Option<(&String, &String)>, &String)> = Vec::new();
         for p in &s.paths {
             let w = if p.last_5m.attempts > 0 {
                 &p.last_5m
@@ -424,9 +425,23 @@ pub fn html(s: &Status) -> String {
                 html_escape(w.cause_words),
                 html_escape(&loc)
             );
+            // A location's findings once, under its first (worst) path.
+            let key = p.location.as_ref().map(|l| (&l.server, &l.location));
             if !p.findings.is_empty() {
                 o.push_str("<tr><td></td><td colspan=\"6\">");
-                findings_html(&mut o, &p.findings);
+                match shown.iter().find(|(k, _)| *k == key) {
+                    Some((_, first)) => {
+                        let _ = write!(
+                            o,
+                            "same location as {}: its findings are above",
+                            html_escape(first)
+                        );
+                    }
+                    None => {
+                        findings_html(&mut o, &p.findings);
+                        shown.push((key, &p.path));
+                    }
+                }
                 o.push_str("</td></tr>");
             }
         }
