@@ -159,6 +159,11 @@ mod tests {
     }
 
     #[test]
+    fn a_ring_is_about_4_kib() {
+        assert_eq!(std::mem::size_of::<Slot>() * MINUTES, 72 * 60);
+    }
+
+    #[test]
     fn a_slot_stays_bounded_under_many_statuses() {
         let mut r = MinuteRing::default();
         for st in 400..500u16 {
