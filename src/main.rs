@@ -46,7 +46,18 @@ fn run(args: nginxlog_sidecar::app::cli::RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
-    let mut classifier = args.classify.classifier(&args.log_format.format)?;
+    let from_config = if args.error_log {
+        None
+    } else {
+        args.nginx.history_format(
+            &args.log_format.format,
+            args.classify.regex.is_some(),
+            &[std::path::PathBuf::from(&args.file)],
+        )?
+    };
+    let mut classifier = args
+        .classify
+        .classifier_or(from_config.as_ref(), &args.log_format.format)?;
     let mut input: Box<dyn std::io::Read> = if args.file == "-" {
         Box::new(std::io::stdin().lock())
     } else {

@@ -48,6 +48,11 @@ const CONTRACT: &[(&str, &str)] = &[
     ("nginxlog_log_last_event_timestamp_seconds", "gauge"),
     ("nginxlog_path_overflow_total", "counter"),
     ("nginxlog_build_info", "gauge"),
+    // Served with --nginx-config.
+    ("nginxlog_config_findings", "gauge"),
+    ("nginxlog_config_finding_info", "gauge"),
+    ("nginxlog_config_last_read_timestamp_seconds", "gauge"),
+    ("nginxlog_config_read_errors_total", "counter"),
 ];
 
 const RULES: &str = "alerts/nginxlog-rules.yml";
@@ -64,6 +69,7 @@ const ALERTS: &[&str] = &[
     "NginxLogSidecarStale",
     "NginxLogMalformedLines",
     "NginxLogPathOverflow",
+    "NginxWebSocketConfigBroken",
 ];
 
 /// Grafana unit ids the dashboards may use (a subset of Grafana's own list).
@@ -704,6 +710,21 @@ fn contract_names_match_the_registry_behind_metrics() {
     let metrics = Metrics::new("nginxlog", Buckets::default());
     let mut out = String::new();
     metrics.render(&labels, "test", &mut out);
+    // The config families, as a sidecar with --nginx-config appends them.
+    let cfg = nginxlog_sidecar::nginx_conf::load(&nginxlog_sidecar::nginx_conf::Source::Bytes {
+        name: "nginx.conf".into(),
+        data: b"http { server { location /ws/ { proxy_pass http://b; } } }".to_vec(),
+    })
+    .expect("config parses");
+    nginxlog_sidecar::app::nginx_config::LiveConfig::new(
+        "nginx.conf",
+        None,
+        None,
+        vec!["/ws/".into()],
+        false,
+        cfg,
+    )
+    .render("nginxlog", &mut out);
     let exported: BTreeMap<String, String> = out
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))

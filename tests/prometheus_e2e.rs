@@ -414,6 +414,9 @@ fn dashboards_and_rules_on_a_real_prometheus() {
     );
     let access = nginx.access_log().display().to_string();
     let error = nginx.error_log().display().to_string();
+    // With nginx's config too: the config panels (findings of the bare /broken/ location,
+    // which live traffic marks as a WebSocket location) have data.
+    let config = nginx.dir.join("nginx.conf").display().to_string();
     let sidecar = Sidecar::start(&[
         "--format",
         "ws_timing",
@@ -421,6 +424,8 @@ fn dashboards_and_rules_on_a_real_prometheus() {
         &access,
         "--error-log",
         &error,
+        "--nginx-config",
+        &config,
     ]);
 
     // Batch 1, counted before Prometheus starts: every series exists at the first scrape.

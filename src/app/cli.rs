@@ -60,6 +60,47 @@ pub struct FormatArg {
     pub format: String,
 }
 
+/// `--nginx-config` and friends, shared by `run`, `parse`, `backfill` and `compare`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct NginxConfigArgs {
+    /// nginx's configuration (nginx.conf, includes followed, or a saved `nginx -T`): the logs
+    /// its access_log/error_log directives name are read, each with its log_format.
+    #[arg(long = "nginx-config", env = "NGINXLOG_NGINX_CONFIG")]
+    pub nginx_config: Option<String>,
+    /// Where nginx's absolute paths (includes, logs) are mounted here: /etc/nginx/nginx.conf is
+    /// read as DIR/etc/nginx/nginx.conf.
+    #[arg(
+        long = "nginx-root-prefix",
+        env = "NGINXLOG_NGINX_ROOT_PREFIX",
+        value_name = "DIR"
+    )]
+    pub nginx_root_prefix: Option<PathBuf>,
+    /// The nginx version the config checks' defaults depend on (default: `nginx -v` on PATH).
+    #[arg(long = "nginx-version", env = "NGINXLOG_NGINX_VERSION")]
+    pub nginx_version: Option<String>,
+}
+
+impl NginxConfigArgs {
+    /// With `--nginx-config` and an `auto` format: the format the config writes `files` with.
+    pub fn history_format(
+        &self,
+        format: &str,
+        regex: bool,
+        files: &[PathBuf],
+    ) -> anyhow::Result<Option<crate::parse::format::LineFormat>> {
+        match &self.nginx_config {
+            Some(c) if format.trim() == "auto" && !regex => {
+                crate::app::nginx_config::history_format(
+                    c,
+                    self.nginx_root_prefix.as_deref(),
+                    files,
+                )
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
 /// How lines are parsed and labelled; shared by every mode.
 #[derive(Args, Debug, Clone)]
 pub struct ClassifyArgs {
@@ -103,6 +144,27 @@ impl ClassifyArgs {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         Classifier::new(format, &cfg).map_err(|e| anyhow::anyhow!(e))
     }
+
+    /// `format` when the config gave one (`--nginx-config`), else as [`ClassifyArgs::classifier`].
+    pub fn classifier_or(
+        &self,
+        from_config: Option<&LineFormat>,
+        format: &str,
+    ) -> anyhow::Result<Classifier> {
+        match from_config {
+            Some(f) => Classifier::new(f.clone(), &self.config()).map_err(|e| anyhow::anyhow!(e)),
+            None => self.classifier(format),
+        }
+    }
+
+    /// The classification settings.
+    pub fn config(&self) -> ClassifyConfig {
+        ClassifyConfig {
+            ws_path_prefixes: self.ws_path_prefix.clone(),
+            routes: self.route.clone(),
+            max_paths: self.max_paths,
+        }
+    }
 }
 
 /// `run` flags.
@@ -122,6 +184,8 @@ pub struct RunArgs {
     pub log_format: FormatArg,
     #[command(flatten)]
     pub classify: ClassifyArgs,
+    #[command(flatten)]
+    pub nginx: NginxConfigArgs,
     /// Address for /metrics, /healthz, /readyz: HOST:PORT, [IPv6]:PORT or :PORT (every
     /// interface). Repeatable, or a comma list in the variable.
     #[arg(
@@ -218,6 +282,8 @@ pub struct ParseArgs {
     pub log_format: FormatArg,
     #[command(flatten)]
     pub classify: ClassifyArgs,
+    #[command(flatten)]
+    pub nginx: NginxConfigArgs,
     /// The input is an nginx error log.
     #[arg(long = "error-log")]
     pub error_log: bool,
@@ -337,6 +403,8 @@ pub struct BackfillArgs {
     pub log_format: FormatArg,
     #[command(flatten)]
     pub classify: ClassifyArgs,
+    #[command(flatten)]
+    pub nginx: NginxConfigArgs,
     /// Metric name prefix (must match the live sidecar's for the dashboards).
     #[arg(long, env = "NGINXLOG_NAMESPACE", default_value = "nginxlog", value_parser = crate::app::flags::namespace)]
     pub namespace: String,
@@ -415,6 +483,8 @@ pub struct CompareArgs {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub classify: ClassifyArgs,
+    #[command(flatten)]
+    pub nginx: NginxConfigArgs,
     /// Parser threads (default: the number of cores).
     #[arg(long, env = "NGINXLOG_THREADS")]
     pub threads: Option<usize>,
@@ -442,8 +512,20 @@ fn parse_share(s: &str) -> Result<f64, String> {
 pub struct DoctorArgs {
     /// nginx's configuration: nginx.conf (includes are followed), a saved `nginx -T` output, or
     /// `-` to read either from stdin (`docker exec nginx nginx -T | nginxlog-sidecar doctor --config -`).
-    #[arg(long, default_value = "/etc/nginx/nginx.conf")]
+    #[arg(
+        long,
+        visible_alias = "nginx-config",
+        env = "NGINXLOG_NGINX_CONFIG",
+        default_value = "/etc/nginx/nginx.conf"
+    )]
     pub config: String,
+    /// Where nginx's absolute paths (includes) are mounted here (as for `run`).
+    #[arg(
+        long = "nginx-root-prefix",
+        env = "NGINXLOG_NGINX_ROOT_PREFIX",
+        value_name = "DIR"
+    )]
+    pub nginx_root_prefix: Option<PathBuf>,
     /// Access logs whose upgrade attempts are evidence (plain or gzip); several after one flag.
     #[arg(long = "access-log", env = "NGINXLOG_ACCESS_LOG", value_delimiter = ',', num_args = 1..)]
     pub access_log: Vec<PathBuf>,

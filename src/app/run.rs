@@ -1,8 +1,10 @@
 //! `nginxlog-sidecar run`: wires sources, the shared pipeline, the state file and the HTTP server.
 
 use crate::app::cli::RunArgs;
+use crate::app::nginx_config;
 use crate::app::server::{self, AppState};
-use crate::pipeline::{LogKind, Pipeline};
+use crate::app::status::{SourceInfo, StatusContext};
+use crate::pipeline::Pipeline;
 use crate::sink::metrics::Metrics;
 
 /// The live sidecar's pipeline: the sources feed it, the HTTP server renders its registry.
@@ -52,14 +54,16 @@ fn check_sources(args: &RunArgs) -> anyhow::Result<()> {
 
 /// Runs until SIGTERM/SIGINT: stop reading, save state, then finish in-flight scrapes.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    if args.access_log.is_empty() && args.error_log.is_empty() {
-        anyhow::bail!("nothing to read: give at least one --access-log or --error-log (or NGINXLOG_ACCESS_LOG / NGINXLOG_ERROR_LOG)");
+    let plan = nginx_config::plan(&args)?;
+    if plan.sources.is_empty() {
+        anyhow::bail!("nothing to read: give at least one --access-log or --error-log (or NGINXLOG_ACCESS_LOG / NGINXLOG_ERROR_LOG), or --nginx-config");
     }
     let classifier = args.classify.classifier(&args.log_format.format)?;
-    let metrics = Metrics::new(&args.namespace, args.buckets()?);
+    let mut metrics = Metrics::new(&args.namespace, args.buckets()?);
+    metrics.minutes = !args.once;
     let shared: Shared = Arc::new(Mutex::new(Pipeline::new(classifier, metrics)));
     if args.once {
-        return once(&args, &shared);
+        return once(&args, &plan.sources, &shared);
     }
     check_sources(&args)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -109,18 +113,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
     let mut positions: Positions = Vec::new();
     let mut names = Vec::new();
-    let sources: Vec<(String, LogKind)> = args
-        .access_log
-        .iter()
-        .map(|s| (s.clone(), LogKind::Access))
-        .chain(args.error_log.iter().map(|s| (s.clone(), LogKind::Error)))
-        .collect();
-    for (src, kind) in &sources {
-        let log = shared
-            .lock()
-            .map_err(|_| anyhow::anyhow!("lock"))?
-            .sink
-            .add_log(src, *kind);
+    let sources = &plan.sources;
+    let mut infos = Vec::new();
+    for s in sources {
+        let src = &s.name;
+        let kind = &s.kind;
+        let log = register(&shared, s)?;
         names.push(src.clone());
         let (shared, stop, ready) = (shared.clone(), stop.clone(), ready.clone());
         let max_line = cfg.max_line;
@@ -138,6 +136,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                     std::path::Path::new("stdin"),
                 );
             });
+            infos.push(SourceInfo {
+                format: s.format_name.clone(),
+                file: None,
+            });
         } else if let Some(addr) = src.strip_prefix(SYSLOG_PREFIX) {
             let sock = std::net::UdpSocket::bind(addr)
                 .with_context(|| format!("cannot listen for syslog on {addr} ({src})"))?;
@@ -147,6 +149,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 ready.fetch_add(1, Ordering::Relaxed);
                 syslog::run_syslog(sock, shared, log, kind, max_line, stop);
             }));
+            infos.push(SourceInfo {
+                format: s.format_name.clone(),
+                file: None,
+            });
         } else {
             let path = PathBuf::from(src);
             if path.exists() {
@@ -158,6 +164,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             }
             let tailer = Tailer::new(path, log, *kind, cfg.clone(), state.files.get(src).copied());
             positions.push((src.clone(), tailer.position.clone()));
+            infos.push(SourceInfo {
+                format: s.format_name.clone(),
+                file: Some((PathBuf::from(src), tailer.position.clone())),
+            });
             ready.fetch_add(1, Ordering::Relaxed);
             threads.push(std::thread::spawn(move || tailer.run(shared, stop)));
         }
@@ -180,6 +190,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         })
     });
 
+    let live = plan.live.clone();
+    let watcher = live.clone().map(|live| {
+        let (shared, stop) = (shared.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut last = std::time::Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                if last.elapsed() >= nginx_config::WATCH_INTERVAL {
+                    live.poll(&shared);
+                    last = std::time::Instant::now();
+                }
+            }
+        })
+    });
     let app = server::router(AppState {
         shared: shared.clone(),
         ready,
@@ -187,6 +211,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         source_names: Arc::new(names),
         version: VERSION,
         telemetry_path: args.telemetry_path.clone(),
+        namespace: Arc::from(args.namespace.as_str()),
+        status: Arc::new(StatusContext {
+            live,
+            sources: infos,
+            unusable: plan.unusable.clone(),
+        }),
     });
     let stop_for_signal = stop.clone();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
@@ -205,25 +235,30 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         let _ = t.join();
     }
     let mut saved = saver.and_then(|s| s.join().ok()).flatten();
+    if let Some(w) = watcher {
+        let _ = w.join();
+    }
     if let Some(path) = &args.state_file {
         save_state(path, &positions, &mut saved);
     }
     Ok(())
 }
 
+/// Registers a source's log with the sink and gives it its config-derived format.
+fn register(shared: &Shared, s: &nginx_config::Planned) -> anyhow::Result<crate::pipeline::LogId> {
+    let mut p = shared.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+    let log = p.sink.add_log(&s.name, s.kind);
+    if let Some(f) = &s.format {
+        p.classifier.set_log_format(log, f.clone());
+    }
+    Ok(log)
+}
+
 /// `--once`: every file source read whole, metrics printed to stdout.
-fn once(args: &RunArgs, shared: &Shared) -> anyhow::Result<()> {
-    let sources = args
-        .access_log
-        .iter()
-        .map(|s| (s, LogKind::Access))
-        .chain(args.error_log.iter().map(|s| (s, LogKind::Error)));
-    for (src, kind) in sources {
-        let log = shared
-            .lock()
-            .map_err(|_| anyhow::anyhow!("lock"))?
-            .sink
-            .add_log(src, kind);
+fn once(args: &RunArgs, sources: &[nginx_config::Planned], shared: &Shared) -> anyhow::Result<()> {
+    for s in sources {
+        let log = register(shared, s)?;
+        let (src, kind) = (&s.name, s.kind);
         let path = std::path::Path::new(src);
         if src == "-" {
             tail::read_stream(

@@ -1,4 +1,4 @@
-//! HTTP endpoints: `/metrics`, `/healthz`, `/readyz` and a small landing page.
+//! HTTP endpoints: `/metrics`, `/healthz`, `/readyz`, the status page `/` and `/status.json`.
 
 use crate::app::run::Shared;
 use crate::sink::exposition;
@@ -22,6 +22,10 @@ pub struct AppState {
     pub version: &'static str,
     /// `--web.telemetry-path`.
     pub telemetry_path: String,
+    /// Metric name prefix (the config metrics are rendered here).
+    pub namespace: Arc<str>,
+    /// The status page's context: sources' positions and formats, the live config.
+    pub status: Arc<crate::app::status::StatusContext>,
 }
 
 /// The router.
@@ -30,14 +34,21 @@ pub fn router(state: AppState) -> Router {
         .route(&state.telemetry_path.clone(), get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/", get(landing))
+        .route("/", get(status_page))
+        .route("/status.json", get(status_json))
         .with_state(state)
 }
 
 async fn metrics(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     let mut out = String::with_capacity(64 * 1024);
     match s.shared.lock() {
-        Ok(p) => p.sink.render(&p.classifier.labels, s.version, &mut out),
+        Ok(p) => {
+            p.sink.render(&p.classifier.labels, s.version, &mut out);
+            drop(p);
+            if let Some(live) = &s.status.live {
+                live.render(&s.namespace, &mut out);
+            }
+        }
         Err(_) => {
             return (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -91,39 +102,21 @@ async fn readyz(State(s): State<AppState>) -> Response {
     }
 }
 
-async fn landing(State(s): State<AppState>) -> Html<String> {
-    let lines: Vec<(String, u64, u64)> = match s.shared.lock() {
-        Ok(p) => p
-            .sink
-            .logs
-            .iter()
-            .map(|l| (l.name.clone(), l.read, l.malformed))
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    let mut rows = String::new();
-    for (name, read, bad) in lines {
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{read}</td><td>{bad}</td></tr>",
-            html_escape(&name)
-        ));
-    }
-    Html(format!(
-        "<!doctype html><html><head><title>nginxlog-sidecar</title></head><body>\
-         <h1>nginxlog-sidecar {}</h1><p><a href=\"{}\">Metrics</a> · \
-         <a href=\"/healthz\">healthz</a> · <a href=\"/readyz\">readyz</a></p>\
-         <table border=1><tr><th>source</th><th>lines read</th><th>malformed</th></tr>{rows}</table>\
-         <p>{} source(s) configured.</p></body></html>",
-        s.version,
-        html_escape(&s.telemetry_path),
-        s.source_names.len()
-    ))
+async fn status_page(State(s): State<AppState>) -> Html<String> {
+    let st = crate::app::status::collect(&s.shared, &s.status, s.version);
+    Html(crate::app::status::html(&st))
 }
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+async fn status_json(State(s): State<AppState>) -> Response {
+    let st = crate::app::status::collect(&s.shared, &s.status, s.version);
+    match serde_json::to_string_pretty(&st) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot encode the status\n",
+        )
+            .into_response(),
+    }
 }
 
 #[cfg(test)]

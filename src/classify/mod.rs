@@ -254,6 +254,41 @@ impl Classifier {
         }
     }
 
+    /// Gives `log` its own format (the `log_format` nginx's config writes it with), so several
+    /// access logs of different formats share one classifier; the others keep theirs.
+    pub fn set_log_format(&mut self, log: usize, format: LineFormat) {
+        let state = FormatState {
+            logs_upgrade: format.logs(Var::HttpUpgrade),
+            logs_header_time: format.logs(Var::UpstreamHeaderTime),
+            format,
+            candidates: Vec::new(),
+            detected: None,
+        };
+        if !self.auto {
+            // Per-log formats ride on the auto machinery; the shared format becomes log 0's
+            // until log 0 is given one.
+            self.auto = true;
+            self.active_log = 0;
+        }
+        if log == self.active_log {
+            self.install(state);
+        } else {
+            if self.parked.len() <= log {
+                self.parked.resize_with(log + 1, || None);
+            }
+            self.parked[log] = Some(state);
+        }
+    }
+
+    /// The preset `--format auto` detected for `log`, once one of its lines was read.
+    pub fn detected_for(&self, log: usize) -> Option<&'static str> {
+        if log == self.active_log {
+            self.detected
+        } else {
+            self.parked.get(log)?.as_ref()?.detected
+        }
+    }
+
     #[cold]
     fn switch_log(&mut self, log: usize) {
         let slots = self.parked.len().max(self.active_log + 1).max(log + 1);

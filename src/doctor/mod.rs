@@ -12,7 +12,7 @@ pub mod render;
 use crate::app::cli::DoctorArgs;
 use crate::classify::{Classifier, ClassifyConfig};
 use crate::nginx_conf::effective::{array, Http};
-use crate::nginx_conf::{load, ConfigError, Directive, Source};
+use crate::nginx_conf::{ConfigError, Directive, Source};
 use crate::parse::format::LineFormat;
 use anyhow::{bail, Context};
 use checks::{log_format, Checks, Finding, Severity, Version};
@@ -83,7 +83,12 @@ impl From<&Evidence> for EvidenceReport {
 pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
     let json = args.format == "json";
     let (source, shown) = config_source(&args.config)?;
-    let cfg = match load(&source) {
+    let root = args.nginx_root_prefix.as_deref();
+    let source = match source {
+        Source::Path(p) => Source::Path(crate::app::nginx_config::config_path(&p, root)),
+        other => other,
+    };
+    let cfg = match crate::nginx_conf::load_rooted(&source, root) {
         Ok(c) => c,
         Err(e) => return Ok(config_failed(&e, &shown, json)),
     };
@@ -185,7 +190,7 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `--config`: a path, or `-` for stdin (read whole; a dump or a config).
-fn config_source(config: &str) -> anyhow::Result<(Source, String)> {
+pub(crate) fn config_source(config: &str) -> anyhow::Result<(Source, String)> {
     if config == "-" {
         let mut data = Vec::new();
         std::io::stdin()
@@ -236,7 +241,7 @@ fn config_failed(e: &ConfigError, shown: &str, json: bool) -> ExitCode {
 }
 
 /// The nginx version: the flag, else `nginx -v` of the nginx on PATH, else unknown.
-fn nginx_version(flag: Option<&str>) -> anyhow::Result<(Option<Version>, String)> {
+pub(crate) fn nginx_version(flag: Option<&str>) -> anyhow::Result<(Option<Version>, String)> {
     if let Some(v) = flag {
         let Some(parsed) = Version::parse(v) else {
             bail!("--nginx-version {v:?}: expected X.Y.Z (e.g. 1.22.1), as `nginx -v` prints it");
@@ -261,7 +266,7 @@ fn nginx_version(flag: Option<&str>) -> anyhow::Result<(Option<Version>, String)
 
 /// Whether an `access_log` path names `file` (same file, or the same name when the config's
 /// paths are another machine's or relative to nginx's prefix).
-fn same_log(config_path: &str, file: &Path) -> bool {
+pub(crate) fn same_log(config_path: &str, file: &Path) -> bool {
     let cp = Path::new(config_path);
     if let (Ok(a), Ok(b)) = (std::fs::canonicalize(cp), std::fs::canonicalize(file)) {
         if a == b {
@@ -357,6 +362,7 @@ fn access_classifier(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nginx_conf::load;
     use crate::nginx_conf::locations::{find_location, normalise_uri};
     use proptest::prelude::*;
 

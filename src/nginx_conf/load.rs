@@ -117,6 +117,12 @@ pub enum Source {
 
 /// Loads and parses a configuration.
 pub fn load(source: &Source) -> Result<Config, ConfigError> {
+    load_rooted(source, None)
+}
+
+/// Loads a configuration whose absolute include paths live under `root` on this machine (a
+/// sidecar that mounts nginx's `/etc/nginx` at `ROOT/etc/nginx`).
+pub fn load_rooted(source: &Source, root: Option<&Path>) -> Result<Config, ConfigError> {
     let (name, data) = match source {
         Source::Path(p) => {
             let name = p.display().to_string();
@@ -128,6 +134,7 @@ pub fn load(source: &Source) -> Result<Config, ConfigError> {
         cfg: Config::default(),
         dump: Vec::new(),
         prefix: PathBuf::new(),
+        root: root.map(Path::to_path_buf),
         stack: Vec::new(),
         bytes: 0,
         next_id: 0,
@@ -236,6 +243,8 @@ struct Loader {
     dump: Vec<(String, Vec<u8>)>,
     /// nginx's conf prefix: the main config's directory.
     prefix: PathBuf,
+    /// Where absolute include paths are re-rooted (`--nginx-root-prefix`).
+    root: Option<PathBuf>,
     /// Files being read (include loop detection).
     stack: Vec<String>,
     bytes: usize,
@@ -518,7 +527,10 @@ impl Loader {
         out: &mut Vec<Directive>,
     ) -> Result<(), ConfigError> {
         let full = if Path::new(pattern).is_absolute() {
-            PathBuf::from(pattern)
+            match &self.root {
+                Some(root) if !self.cfg.from_dump => root.join(pattern.trim_start_matches('/')),
+                _ => PathBuf::from(pattern),
+            }
         } else {
             self.prefix.join(pattern)
         };

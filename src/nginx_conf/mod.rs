@@ -10,4 +10,4 @@ pub mod lexer;
 pub mod load;
 pub mod locations;
 
-pub use load::{load, Config, ConfigError, Directive, Misplaced, Source};
+pub use load::{load, load_rooted, Config, ConfigError, Directive, Misplaced, Source};

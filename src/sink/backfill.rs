@@ -857,7 +857,15 @@ pub fn run(args: &crate::app::cli::BackfillArgs) -> anyhow::Result<()> {
         }
     }
     let labels = parse_labels(&args.label)?;
-    let make = || args.classify.classifier(&args.log_format.format);
+    let from_config = args.nginx.history_format(
+        &args.log_format.format,
+        args.classify.regex.is_some(),
+        &args.access_log,
+    )?;
+    let make = || {
+        args.classify
+            .classifier_or(from_config.as_ref(), &args.log_format.format)
+    };
     make()?;
     let inputs = inputs(&args.access_log, &args.error_log, Phase::ByTime);
     let threads = args.threads.unwrap_or_else(history::default_threads);

@@ -435,7 +435,20 @@ pub fn run(args: &crate::app::cli::CompareArgs) -> anyhow::Result<std::process::
         )
     };
     let (report_format, log_format) = args.formats()?;
-    let make = || args.classify.classifier(log_format);
+    let access: Vec<std::path::PathBuf> = args
+        .access_log
+        .iter()
+        .chain(&args.before)
+        .chain(&args.after)
+        .cloned()
+        .collect();
+    let from_config =
+        args.nginx
+            .history_format(log_format, args.classify.regex.is_some(), &access)?;
+    let make = || {
+        args.classify
+            .classifier_or(from_config.as_ref(), log_format)
+    };
     make()?;
     let threads = args.threads.unwrap_or_else(history::default_threads);
     let reader = HistoryReader::open(

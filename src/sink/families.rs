@@ -152,6 +152,44 @@ pub const ALL: &[&Family] = &[
     &BUILD_INFO,
 ];
 
+pub const CONFIG_FINDINGS: Family = Family {
+    name: "config_findings",
+    kind: Kind::Gauge,
+    help: "Findings of the nginx config checks (--nginx-config): 1 per finding, gone when fixed.",
+    labels: &["id", "severity", "server", "location"],
+};
+
+pub const CONFIG_FINDING_INFO: Family = Family {
+    name: "config_finding_info",
+    kind: Kind::Gauge,
+    help: "Where each config finding is and the lines that fix it (for alert annotations); 1.",
+    labels: &[
+        "id", "severity", "server", "location", "file", "line", "fix",
+    ],
+};
+
+pub const CONFIG_LAST_READ: Family = Family {
+    name: "config_last_read_timestamp_seconds",
+    kind: Kind::Gauge,
+    help: "When the nginx config was last read and parsed (Unix seconds).",
+    labels: &[],
+};
+
+pub const CONFIG_READ_ERRORS: Family = Family {
+    name: "config_read_errors",
+    kind: Kind::Counter,
+    help: "Re-reads of the nginx config that failed to parse (the last good config stays in use).",
+    labels: &[],
+};
+
+/// The families of `--nginx-config`, after [`ALL`] (only a sidecar with a config serves them).
+pub const CONFIG: &[&Family] = &[
+    &CONFIG_FINDINGS,
+    &CONFIG_FINDING_INFO,
+    &CONFIG_LAST_READ,
+    &CONFIG_READ_ERRORS,
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -87,6 +87,8 @@ pub struct PathSeries {
     pub upgrades: Vec<(u16, AnsweredBy, u64)>,
     pub handshake: Option<Histogram>,
     pub session: Option<Histogram>,
+    /// The last hour of upgrade attempts per minute (status page); only with `minutes` on.
+    pub minutes: Option<crate::sink::minutes::MinuteRing>,
 }
 
 /// Self-metrics of one log source.
@@ -110,6 +112,8 @@ pub struct Metrics {
     pub errors: BTreeMap<(u8, u16, u32), u64>,
     pub logs: Vec<LogStats>,
     pub overflow: u64,
+    /// Keep per-minute upgrade rings for the status page (the live sidecar).
+    pub minutes: bool,
 }
 
 const NO_PATH: u32 = u32::MAX;
@@ -124,6 +128,7 @@ impl Metrics {
             errors: BTreeMap::new(),
             logs: Vec::new(),
             overflow: 0,
+            minutes: false,
         }
     }
 
@@ -318,7 +323,12 @@ impl Sink for Metrics {
     #[inline]
     fn access(&mut self, log: LogId, ev: &AccessEvent, _labels: &PathLabels) {
         self.seen(log, ev.time);
-        let Metrics { paths, buckets, .. } = self;
+        let Metrics {
+            paths,
+            buckets,
+            minutes,
+            ..
+        } = self;
         let Buckets {
             http,
             handshake,
@@ -329,6 +339,13 @@ impl Sink for Metrics {
         p.bytes += ev.bytes;
         if ev.upgrade {
             bump_up(&mut p.upgrades, ev.status, ev.answered_by);
+            if *minutes {
+                p.minutes.get_or_insert_with(Default::default).record(
+                    crate::sink::minutes::now_minute(),
+                    ev.status,
+                    ev.answered_by,
+                );
+            }
             if let Some(h) = ev.handshake_seconds {
                 p.handshake
                     .get_or_insert_with(|| Histogram::new(handshake))

@@ -6,4 +6,5 @@ pub mod compare;
 pub mod exposition;
 pub mod families;
 pub mod metrics;
+pub mod minutes;
 pub mod process_metrics;

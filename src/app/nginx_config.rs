@@ -1,0 +1,953 @@
+//! `--nginx-config`: the logs nginx's configuration writes, in the formats it writes them, and
+//! the doctor's findings about it, kept current while the sidecar runs.
+//!
+//! Users copying a `log_format` by hand and getting it wrong is the commonest failure of log
+//! exporters; nginx's config already says which files it writes and how. The same config,
+//! re-read when it changes on disk, feeds `nginxlog_config_findings` and the status page.
+
+use crate::doctor::checks::{log_format, Checks, Finding, Version};
+use crate::doctor::evidence::{Evidence, Logs};
+use crate::nginx_conf::effective::Http;
+use crate::nginx_conf::locations::{find_location, find_server, normalise_uri};
+use crate::nginx_conf::{load_rooted, Config, Directive, Source};
+use crate::parse::format::{Escape, LineFormat};
+use crate::pipeline::LogKind;
+use crate::sink::metrics::{escape, Metrics};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How often the config files are checked for changes.
+pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest fix text carried in a label of `*_config_finding_info`.
+const MAX_FIX_LABEL: usize = 1024;
+
+/// A log the config writes that the sidecar can tail.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogTarget {
+    pub kind: LogKind,
+    /// The path as nginx names it.
+    pub path: String,
+    /// Where the sidecar reads it (`--nginx-root-prefix` applied).
+    pub read_path: PathBuf,
+    /// For access logs: the `log_format` name, its template and escape mode.
+    pub format: Option<(String, String, Escape)>,
+    /// The directive that names it (`file:line`).
+    pub at: String,
+}
+
+impl LogTarget {
+    /// The compiled access format.
+    pub fn line_format(&self) -> Option<anyhow::Result<LineFormat>> {
+        self.format.as_ref().map(|(name, t, e)| {
+            LineFormat::compile_template(t, *e)
+                .map_err(|err| anyhow::anyhow!("{}: log_format {name}: {err}", self.at))
+        })
+    }
+
+    /// How the status page names its format.
+    pub fn format_name(&self) -> String {
+        match &self.format {
+            Some((name, _, Escape::Json)) => format!("log_format {name} escape=json ({})", self.at),
+            Some((name, _, _)) => format!("log_format {name} ({})", self.at),
+            None => "error log".into(),
+        }
+    }
+}
+
+/// A log directive the sidecar cannot tail, with why and what to do.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Unusable {
+    pub kind: &'static str,
+    pub target: String,
+    /// `file:line` of the directive.
+    pub at: String,
+    pub reason: String,
+    pub todo: String,
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {}_log {}: {}; {}",
+            self.at, self.kind, self.target, self.reason, self.todo
+        )
+    }
+}
+
+/// The logs of a config: what can be tailed, and what cannot.
+#[derive(Clone, Debug, Default)]
+pub struct Targets {
+    pub logs: Vec<LogTarget>,
+    pub unusable: Vec<Unusable>,
+    /// Notes that are not errors (a relative path resolved, a file written in two formats).
+    pub notes: Vec<String>,
+}
+
+/// Re-roots an absolute path of nginx's under `root`.
+pub fn reroot(path: &str, root: Option<&Path>) -> PathBuf {
+    match root {
+        Some(r) if path.starts_with('/') => r.join(path.trim_start_matches('/')),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// Why a log path cannot be tailed, if it cannot: (reason, what to do).
+fn unusable_path(
+    kind: LogKind,
+    path: &str,
+    read: &Path,
+    syslog_source: bool,
+) -> Option<(String, String)> {
+    let directive = format!("{}_log", kind.as_str());
+    let file_hint = match kind {
+        LogKind::Access => "access_log /var/log/nginx/access.log FORMAT;",
+        LogKind::Error => "error_log /var/log/nginx/error.log;",
+    };
+    if path == "off" {
+        return Some((
+            "nginx writes no log here".into(),
+            "nothing to tail: remove `off` (or give --access-log) to have these requests counted"
+                .into(),
+        ));
+    }
+    if let Some(rest) = path.strip_prefix("syslog:") {
+        if syslog_source {
+            return None;
+        }
+        let server = rest
+            .split(',')
+            .find_map(|p| p.strip_prefix("server="))
+            .unwrap_or("?");
+        return Some((
+            format!("nginx sends it to syslog (server={server}), not to a file"),
+            format!(
+                "receive it: --{}-log syslog+udp://0.0.0.0:PORT and point server= at the sidecar",
+                kind.as_str()
+            ),
+        ));
+    }
+    if path == "stderr" || path.starts_with("memory:") {
+        return Some((
+            format!("nginx writes it to {path}, not to a file"),
+            format!("write it to a file on a volume the sidecar mounts: {file_hint}"),
+        ));
+    }
+    if path.contains('$') {
+        return Some((
+            "the path contains a variable: nginx opens one file per value, which the sidecar cannot know".into(),
+            format!("use a fixed path ({file_hint}), or name the files with --{directive_flag}", directive_flag = directive.replace('_', "-")),
+        ));
+    }
+    let std_stream = |p: &str| {
+        matches!(
+            p,
+            "/dev/stdout" | "/dev/stderr" | "/proc/self/fd/1" | "/proc/self/fd/2"
+        )
+    };
+    if std_stream(path) {
+        return Some((
+            format!("nginx writes it to its own {path}: the container runtime's log, not a file the sidecar can read"),
+            format!("write it to a file on a shared volume: {file_hint}"),
+        ));
+    }
+    if let Ok(link) = std::fs::read_link(read) {
+        let l = link.display().to_string();
+        if std_stream(&l) {
+            return Some((
+                format!("{} is a symlink to {l} (as in the official nginx image): nginx writes to its stdout/stderr, not to a file", read.display()),
+                "mount a volume over the log directory (e.g. an emptyDir at /var/log/nginx in both containers) so nginx writes a real file there".into(),
+            ));
+        }
+    }
+    None
+}
+
+/// The simple `access_log`/`error_log` directives anywhere in the config, in config order.
+fn log_directives(cfg: &Config) -> Vec<&Directive> {
+    fn go<'c>(ds: &'c [Directive], out: &mut Vec<&'c Directive>) {
+        for d in ds {
+            if (d.name == "access_log" || d.name == "error_log") && d.block.is_none() {
+                out.push(d);
+            }
+            go(d.children(), out);
+        }
+    }
+    let mut out = Vec::new();
+    go(&cfg.root, &mut out);
+    out
+}
+
+/// The logs the config writes. `syslog_source`: a syslog source is configured, so `syslog:`
+/// targets are received there.
+pub fn targets(cfg: &Config, root: Option<&Path>, syslog_source: bool) -> Targets {
+    let http = Http::of(cfg);
+    let mut t = Targets::default();
+    let conf_dir = Path::new(cfg.file(0))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    for d in log_directives(cfg) {
+        let kind = if d.name == "access_log" {
+            LogKind::Access
+        } else {
+            LogKind::Error
+        };
+        let at = format!("{}:{}", cfg.file(d.file), d.line);
+        let path = d.arg(0).to_string();
+        if path.is_empty() {
+            continue;
+        }
+        let mut read = reroot(&path, root);
+        if let Some((reason, todo)) = unusable_path(kind, &path, &read, syslog_source) {
+            t.unusable.push(Unusable {
+                kind: kind.as_str(),
+                target: path,
+                at,
+                reason,
+                todo,
+            });
+            continue;
+        }
+        if path.starts_with("syslog:") {
+            continue;
+        }
+        if read.is_relative() {
+            read = conf_dir.join(&read);
+            t.notes.push(format!(
+                "{at}: {path} is relative: nginx resolves it against its prefix (-p); read as {}",
+                read.display()
+            ));
+        }
+        let format = match kind {
+            LogKind::Error => None,
+            LogKind::Access => {
+                let name = d
+                    .args
+                    .get(1)
+                    .filter(|a| !a.contains('='))
+                    .cloned()
+                    .unwrap_or_else(|| "combined".into());
+                if d.args.iter().skip(1).any(|a| a.starts_with("gzip")) {
+                    t.unusable.push(Unusable {
+                        kind: "access",
+                        target: path,
+                        at,
+                        reason: "gzip: nginx writes compressed blocks, which cannot be read line by line while it writes".into(),
+                        todo: "drop `gzip` from this access_log (compress rotated files with logrotate instead)".into(),
+                    });
+                    continue;
+                }
+                match log_format(&http, &name) {
+                    Some((template, esc)) => Some((name, template, esc)),
+                    None => {
+                        t.unusable.push(Unusable {
+                            kind: "access",
+                            target: path,
+                            at,
+                            reason: format!("log_format {name} is not defined in the http block (nginx -t: unknown log format)"),
+                            todo: format!("define `log_format {name} '...';` in http, or use a defined format"),
+                        });
+                        continue;
+                    }
+                }
+            }
+        };
+        if let Some(prev) = t
+            .logs
+            .iter()
+            .find(|l| l.kind == kind && l.read_path == read)
+        {
+            let same =
+                prev.format.as_ref().map(|f| (&f.1, f.2)) == format.as_ref().map(|f| (&f.1, f.2));
+            if !same {
+                t.notes.push(format!(
+                    "{at}: {path} is also written by {} with another format: its lines are read with the first one",
+                    prev.at
+                ));
+            }
+            continue;
+        }
+        t.logs.push(LogTarget {
+            kind,
+            path,
+            read_path: read,
+            format,
+            at,
+        });
+    }
+    t
+}
+
+/// The access format the config writes `file` with (`same_log` as doctor matches names).
+pub fn format_for<'t>(targets: &'t Targets, file: &Path) -> Option<&'t LogTarget> {
+    targets
+        .logs
+        .iter()
+        .filter(|l| l.kind == LogKind::Access)
+        .find(|l| {
+            l.read_path == file || crate::doctor::same_log(&l.read_path.display().to_string(), file)
+        })
+}
+
+/// Where the sidecar reads `--nginx-config`: nginx's own path, re-rooted under
+/// `--nginx-root-prefix` unless it already lies there.
+pub fn config_path(p: &Path, root: Option<&Path>) -> PathBuf {
+    match root {
+        Some(r) if p.is_absolute() && !p.starts_with(r) => reroot(&p.display().to_string(), root),
+        _ => p.to_path_buf(),
+    }
+}
+
+/// Loads a config from `--nginx-config` (a file or a saved `nginx -T`).
+pub fn load_config(path: &str, root: Option<&Path>) -> anyhow::Result<Config> {
+    let (source, _) = crate::doctor::config_source(path)?;
+    let source = match source {
+        Source::Path(p) => Source::Path(config_path(&p, root)),
+        other => other,
+    };
+    load_rooted(&source, root).map_err(|e| anyhow::anyhow!("--nginx-config: {e}"))
+}
+
+/// The access format for `file` under `--format auto` with `--nginx-config`, for the one-file
+/// and history modes: the directive's format for each file; the files must agree (those modes
+/// read all files with one format).
+pub fn history_format(
+    config: &str,
+    root: Option<&Path>,
+    files: &[PathBuf],
+) -> anyhow::Result<Option<LineFormat>> {
+    let cfg = load_config(config, root)?;
+    let t = targets(&cfg, root, false);
+    let access: Vec<&LogTarget> = t
+        .logs
+        .iter()
+        .filter(|l| l.kind == LogKind::Access)
+        .collect();
+    let mut chosen: Option<&LogTarget> = None;
+    for f in files {
+        let hit = format_for(&t, f).or_else(|| {
+            // A file no directive names: the config's only format, if it has one.
+            let first = access.first()?;
+            access
+                .iter()
+                .all(|l| l.format == first.format)
+                .then_some(*first)
+        });
+        let Some(hit) = hit else {
+            anyhow::bail!(
+                "--nginx-config {config}: no access_log names {} and the config writes several formats; give --format",
+                f.display()
+            );
+        };
+        if let Some(c) = chosen {
+            if c.format != hit.format {
+                anyhow::bail!(
+                    "--nginx-config {config}: {} is written with {} but another file with {}; these are read with one format: run once per format, or give --format",
+                    f.display(),
+                    hit.format_name(),
+                    c.format_name()
+                );
+            }
+        }
+        chosen = Some(hit);
+    }
+    chosen.and_then(LogTarget::line_format).transpose()
+}
+
+/// A source `run` opens: given by flag or named by the config.
+#[derive(Clone, Debug)]
+pub struct Planned {
+    pub name: String,
+    pub kind: LogKind,
+    /// The access format the config writes it with (`--format auto` only).
+    pub format: Option<LineFormat>,
+    /// How the status page names the format (`None`: auto-detected).
+    pub format_name: Option<String>,
+}
+
+/// What `run` reads, and the config it watches.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub sources: Vec<Planned>,
+    pub live: Option<Arc<LiveConfig>>,
+    pub unusable: Vec<Unusable>,
+}
+
+/// The sources of `run`: the flags', each access log with the format of the directive writing
+/// it; or, without `--access-log`/`--error-log`, the logs the config names.
+pub fn plan(args: &crate::app::cli::RunArgs) -> anyhow::Result<Plan> {
+    use crate::source::syslog::SYSLOG_PREFIX;
+    let auto = args.log_format.format.trim() == "auto" && args.classify.regex.is_none();
+    let explicit = if args.classify.regex.is_some() {
+        Some("--regex".to_string())
+    } else if auto {
+        None
+    } else {
+        Some(format!("--format {}", args.log_format.format))
+    };
+    let mut sources: Vec<Planned> = args
+        .access_log
+        .iter()
+        .map(|s| (s, LogKind::Access))
+        .chain(args.error_log.iter().map(|s| (s, LogKind::Error)))
+        .map(|(name, kind)| Planned {
+            name: name.clone(),
+            kind,
+            format: None,
+            format_name: if kind == LogKind::Access {
+                explicit.clone()
+            } else {
+                None
+            },
+        })
+        .collect();
+    let Some(path) = &args.nginx.nginx_config else {
+        return Ok(Plan {
+            sources,
+            ..Plan::default()
+        });
+    };
+    let root = args.nginx.nginx_root_prefix.as_deref();
+    if let Some(r) = root {
+        if !r.is_dir() {
+            anyhow::bail!("--nginx-root-prefix {}: not a directory", r.display());
+        }
+    }
+    let cfg = load_config(path, root)?;
+    let syslog = args
+        .access_log
+        .iter()
+        .chain(&args.error_log)
+        .any(|s| s.starts_with(SYSLOG_PREFIX));
+    let t = targets(&cfg, root, syslog);
+    for u in &t.unusable {
+        tracing::warn!("not read: {u}");
+    }
+    for n in &t.notes {
+        tracing::info!("{n}");
+    }
+    if sources.is_empty() {
+        if t.logs.is_empty() {
+            let why: Vec<String> = t.unusable.iter().map(|u| format!("  {u}")).collect();
+            anyhow::bail!(
+                "--nginx-config {path}: no access_log or error_log the sidecar can tail{}{}",
+                if why.is_empty() {
+                    " (the config has none: give --access-log)"
+                } else {
+                    ":\n"
+                },
+                why.join("\n")
+            );
+        }
+        for l in &t.logs {
+            let format = match (auto, l.line_format()) {
+                (true, Some(f)) => Some(f?),
+                _ => None,
+            };
+            sources.push(Planned {
+                name: l.read_path.display().to_string(),
+                kind: l.kind,
+                format_name: match l.kind {
+                    LogKind::Access if auto => Some(l.format_name()),
+                    LogKind::Access => explicit.clone(),
+                    LogKind::Error => None,
+                },
+                format,
+            });
+        }
+    } else if auto {
+        for s in sources.iter_mut().filter(|s| s.kind == LogKind::Access) {
+            if let Some(l) = format_for(&t, Path::new(&s.name)) {
+                if let Some(f) = l.line_format() {
+                    s.format = Some(f?);
+                    s.format_name = Some(l.format_name());
+                }
+            }
+        }
+    }
+    let (version, _) = crate::doctor::nginx_version(args.nginx.nginx_version.as_deref())?;
+    let live = LiveConfig::new(
+        path,
+        root,
+        version,
+        args.classify.ws_path_prefix.clone(),
+        syslog,
+        cfg,
+    );
+    Ok(Plan {
+        sources,
+        live: Some(Arc::new(live)),
+        unusable: t.unusable,
+    })
+}
+
+/// What the config checks last found.
+#[derive(Debug, Default)]
+pub struct ConfigState {
+    /// The last configuration that parsed.
+    pub cfg: Option<Config>,
+    pub findings: Vec<Finding>,
+    /// Unix seconds of the last successful read.
+    pub last_read: f64,
+    pub read_errors: u64,
+    /// The last read error, while the config on disk does not parse.
+    pub last_error: Option<String>,
+    pub unusable: Vec<Unusable>,
+    /// Upgrade attempts the findings' evidence was computed from.
+    evidence_total: u64,
+}
+
+/// The config being watched.
+#[derive(Debug)]
+pub struct LiveConfig {
+    pub path: String,
+    pub root: Option<PathBuf>,
+    pub version: Option<Version>,
+    pub ws_prefixes: Vec<String>,
+    pub syslog_source: bool,
+    pub state: Mutex<ConfigState>,
+    stamps: Mutex<Vec<(PathBuf, Option<Stamp>)>>,
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// (mtime, size, inode) of a file.
+type Stamp = (SystemTime, u64, u64);
+
+/// The [`Stamp`] of a path, following symlinks (Kubernetes ConfigMaps swap a link).
+fn stamp(p: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(p).ok()?;
+    Some((m.modified().ok()?, m.len(), m.ino()))
+}
+
+/// The files and directories whose change means the config may have changed: every file read
+/// and its directory (a file added to an included glob changes the directory).
+fn watched(cfg: &Config, main: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = vec![main.to_path_buf()];
+    if !cfg.from_dump {
+        for f in &cfg.files {
+            v.push(PathBuf::from(f));
+        }
+    }
+    let dirs: Vec<PathBuf> = v
+        .iter()
+        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .collect();
+    v.extend(dirs);
+    v.sort();
+    v.dedup();
+    v
+}
+
+impl LiveConfig {
+    /// Starts from a config that loaded (the run refuses to start otherwise).
+    pub fn new(
+        path: &str,
+        root: Option<&Path>,
+        version: Option<Version>,
+        ws_prefixes: Vec<String>,
+        syslog_source: bool,
+        cfg: Config,
+    ) -> LiveConfig {
+        let main = Self::main_path(path, root);
+        let stamps = watched(&cfg, &main)
+            .into_iter()
+            .map(|p| {
+                let s = stamp(&p);
+                (p, s)
+            })
+            .collect();
+        let live = LiveConfig {
+            path: path.to_string(),
+            root: root.map(Path::to_path_buf),
+            version,
+            ws_prefixes,
+            syslog_source,
+            state: Mutex::new(ConfigState::default()),
+            stamps: Mutex::new(stamps),
+        };
+        live.install(cfg, &Logs::default());
+        live
+    }
+
+    fn main_path(path: &str, root: Option<&Path>) -> PathBuf {
+        config_path(Path::new(path), root)
+    }
+
+    /// Runs the checks on `cfg` and makes it the current config.
+    fn install(&self, cfg: Config, logs: &Logs) {
+        let findings = self.check(&cfg, logs);
+        let unusable = targets(&cfg, self.root.as_deref(), self.syslog_source).unusable;
+        if let Ok(mut st) = self.state.lock() {
+            st.cfg = Some(cfg);
+            st.findings = findings;
+            st.unusable = unusable;
+            st.last_read = unix_now();
+            st.last_error = None;
+        }
+    }
+
+    fn check(&self, cfg: &Config, logs: &Logs) -> Vec<Finding> {
+        let http = Http::of(cfg);
+        Checks {
+            cfg,
+            http: &http,
+            version: self.version,
+            ws_prefixes: &self.ws_prefixes,
+            logs,
+        }
+        .run()
+    }
+
+    /// Whether a watched file changed since the last look.
+    fn changed(&self) -> bool {
+        let Ok(mut stamps) = self.stamps.lock() else {
+            return false;
+        };
+        let mut changed = false;
+        for (p, s) in stamps.iter_mut() {
+            let now = stamp(p);
+            if now != *s {
+                *s = now;
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// One round of the watcher: re-reads a changed config (keeping the last good one when the
+    /// new one does not parse), and re-runs the checks when live traffic brought new evidence.
+    /// The pipeline is locked only to copy the evidence, never while reading or checking.
+    pub fn poll(&self, shared: &crate::app::run::Shared) {
+        let snapshot = |cfg: &Config| -> Option<(Logs, u64)> {
+            let p = shared.lock().ok()?;
+            Some((
+                self.evidence(cfg, &p.sink, &p.classifier.labels),
+                p.sink.upgrades_total(),
+            ))
+        };
+        if self.changed() {
+            match load_config(&self.path, self.root.as_deref()) {
+                Ok(cfg) => {
+                    let (logs, total) = snapshot(&cfg).unwrap_or_default();
+                    let main = Self::main_path(&self.path, self.root.as_deref());
+                    if let Ok(mut stamps) = self.stamps.lock() {
+                        *stamps = watched(&cfg, &main)
+                            .into_iter()
+                            .map(|p| {
+                                let s = stamp(&p);
+                                (p, s)
+                            })
+                            .collect();
+                    }
+                    self.install(cfg, &logs);
+                    if let Ok(mut st) = self.state.lock() {
+                        st.evidence_total = total;
+                    }
+                    tracing::info!(config = %self.path, "nginx config re-read");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "nginx config changed but does not parse: keeping the last good one");
+                    if let Ok(mut st) = self.state.lock() {
+                        st.read_errors += 1;
+                        st.last_error = Some(e.to_string());
+                    }
+                }
+            }
+            return;
+        }
+        let total = match shared.lock() {
+            Ok(p) => p.sink.upgrades_total(),
+            Err(_) => return,
+        };
+        let cfg = match self.state.lock() {
+            // A copy: the status page keeps reading the current one meanwhile.
+            Ok(st) if st.evidence_total != total => st.cfg.clone(),
+            _ => None,
+        };
+        let Some(cfg) = cfg else { return };
+        let (logs, total) = snapshot(&cfg).unwrap_or_default();
+        let findings = self.check(&cfg, &logs);
+        if let Ok(mut st) = self.state.lock() {
+            st.evidence_total = total;
+            st.findings = findings;
+        }
+    }
+
+    /// Live upgrade attempts per location, as doctor's evidence: each path label mapped to the
+    /// location nginx would choose for it (default server: the Host is not kept per path).
+    fn evidence(
+        &self,
+        cfg: &Config,
+        metrics: &Metrics,
+        labels: &crate::classify::route::PathLabels,
+    ) -> Logs {
+        let http = Http::of(cfg);
+        let mut logs = Logs::default();
+        let all: Vec<usize> = (0..http.servers.len()).collect();
+        for (id, p) in metrics.paths.iter().enumerate() {
+            let Some(p) = p else { continue };
+            if p.upgrades.is_empty() {
+                continue;
+            }
+            let Ok(id32) = u32::try_from(id) else {
+                continue;
+            };
+            let path = labels.name(id32).to_string();
+            let Some(s) = find_server(&http.servers, &all, None) else {
+                logs.unattributed += p.upgrades.iter().map(|u| u.2).sum::<u64>();
+                continue;
+            };
+            let loc = find_location(&http.servers[s], &normalise_uri(path.as_bytes()));
+            let e: &mut Evidence = logs.by_location.entry((s, loc)).or_default();
+            for &(status, by, n) in &p.upgrades {
+                e.upgrade_attempts += n;
+                if status == 101 {
+                    e.switched += n;
+                }
+                *e.by_status.entry(status).or_insert(0) += n;
+                *e.answered_by.entry(by.as_str()).or_insert(0) += n;
+                *e.paths.entry(path.clone()).or_insert(0) += n;
+            }
+        }
+        logs
+    }
+
+    /// The location serving `path` in the current config: (server, location, `file:line`).
+    pub fn location_of(&self, path: &str) -> Option<(String, String, String)> {
+        let st = self.state.lock().ok()?;
+        let cfg = st.cfg.as_ref()?;
+        let http = Http::of(cfg);
+        let all: Vec<usize> = (0..http.servers.len()).collect();
+        let s = find_server(&http.servers, &all, None)?;
+        let server = &http.servers[s];
+        let i = find_location(server, &normalise_uri(path.as_bytes()))?;
+        let loc = &server.locations[i];
+        Some((
+            server.name.clone(),
+            loc.text.clone(),
+            format!("{}:{}", cfg.file(loc.block.file), loc.block.line),
+        ))
+    }
+
+    /// Appends the config metrics in the Prometheus text format.
+    pub fn render(&self, ns: &str, out: &mut String) {
+        let Ok(st) = self.state.lock() else { return };
+        // Findings with the same labels (two misplaced directives in one location) are one
+        // series; its value counts them.
+        let mut series: BTreeMap<(&str, &str, &str, &str), (u64, &Finding)> = BTreeMap::new();
+        for f in &st.findings {
+            series
+                .entry((f.id, f.severity.as_str(), &f.server, &f.location))
+                .or_insert((0, f))
+                .0 += 1;
+        }
+        use crate::sink::families::{
+            Family, CONFIG_FINDINGS, CONFIG_FINDING_INFO, CONFIG_LAST_READ, CONFIG_READ_ERRORS,
+        };
+        let head = |out: &mut String, f: &Family| {
+            let name = f.text_name();
+            let _ = writeln!(out, "# HELP {ns}_{name} {}", f.help);
+            let _ = writeln!(out, "# TYPE {ns}_{name} {}", f.kind.as_str());
+        };
+        head(out, &CONFIG_FINDINGS);
+        for ((id, sev, server, loc), (n, _)) in &series {
+            let _ = writeln!(
+                out,
+                "{ns}_config_findings{{id=\"{id}\",severity=\"{sev}\",server=\"{}\",location=\"{}\"}} {n}",
+                escape(server),
+                escape(loc)
+            );
+        }
+        head(out, &CONFIG_FINDING_INFO);
+        for ((id, sev, server, loc), (_, f)) in &series {
+            let fix = truncate(&f.fix, MAX_FIX_LABEL);
+            let _ = writeln!(
+                out,
+                "{ns}_config_finding_info{{id=\"{id}\",severity=\"{sev}\",server=\"{}\",location=\"{}\",file=\"{}\",line=\"{}\",fix=\"{}\"}} 1",
+                escape(server),
+                escape(loc),
+                escape(&f.file),
+                f.line,
+                escape(fix)
+            );
+        }
+        head(out, &CONFIG_LAST_READ);
+        let _ = writeln!(
+            out,
+            "{ns}_config_last_read_timestamp_seconds {}",
+            crate::sink::metrics::fmt_f64(st.last_read)
+        );
+        head(out, &CONFIG_READ_ERRORS);
+        let _ = writeln!(out, "{ns}_config_read_errors_total {}", st.read_errors);
+    }
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> Config {
+        crate::nginx_conf::load(&Source::Bytes {
+            name: "/etc/nginx/nginx.conf".into(),
+            data: text.as_bytes().to_vec(),
+        })
+        .expect("parses")
+    }
+
+    #[test]
+    fn each_unusable_target_has_its_message() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let link = dir.path().join("var/log/nginx/access.log");
+        std::fs::create_dir_all(link.parent().expect("parent")).expect("mkdir");
+        std::os::unix::fs::symlink("/dev/stdout", &link).expect("symlink");
+        let c = cfg(r#"error_log /dev/stderr;
+http {
+  log_format j escape=json '{"s":"$status"}';
+  access_log off;
+  access_log syslog:server=10.0.0.1:514,tag=nginx j;
+  access_log /dev/stdout;
+  access_log /var/log/nginx/access.log;
+  access_log /var/log/nginx/$host.log j;
+  access_log /var/log/nginx/z.log.gz combined gzip=4;
+  access_log /var/log/nginx/u.log undefined_fmt;
+  access_log /var/log/nginx/ok.log j buffer=32k;
+  server { error_log /var/log/nginx/error.log warn; }
+}
+"#);
+        let t = targets(&c, Some(dir.path()), false);
+        let msgs: Vec<String> = t.unusable.iter().map(|u| u.to_string()).collect();
+        let want = [
+            ("/dev/stderr", "its own /dev/stderr"),
+            ("off", "nginx writes no log here"),
+            (
+                "syslog:server=10.0.0.1:514,tag=nginx",
+                "syslog+udp://0.0.0.0:PORT",
+            ),
+            ("/dev/stdout", "container runtime's log"),
+            (
+                "/var/log/nginx/access.log",
+                "symlink to /dev/stdout (as in the official nginx image)",
+            ),
+            ("/var/log/nginx/$host.log", "contains a variable"),
+            ("/var/log/nginx/z.log.gz", "gzip"),
+            (
+                "/var/log/nginx/u.log",
+                "log_format undefined_fmt is not defined",
+            ),
+        ];
+        assert_eq!(t.unusable.len(), want.len(), "{msgs:#?}");
+        for (u, (target, words)) in t.unusable.iter().zip(want) {
+            assert_eq!(u.target, target);
+            assert!(u.to_string().contains(words), "{u}");
+            assert!(u.at.starts_with("/etc/nginx/nginx.conf:"), "{u}");
+            assert!(!u.todo.is_empty());
+        }
+        let paths: Vec<(LogKind, String)> = t
+            .logs
+            .iter()
+            .map(|l| (l.kind, l.read_path.display().to_string()))
+            .collect();
+        assert_eq!(
+            paths,
+            vec![
+                (
+                    LogKind::Access,
+                    dir.path()
+                        .join("var/log/nginx/ok.log")
+                        .display()
+                        .to_string()
+                ),
+                (
+                    LogKind::Error,
+                    dir.path()
+                        .join("var/log/nginx/error.log")
+                        .display()
+                        .to_string()
+                ),
+            ]
+        );
+        let (name, _, esc) = t.logs[0].format.clone().expect("format");
+        assert_eq!((name.as_str(), esc), ("j", Escape::Json));
+        // With a syslog source the syslog target is received there, not reported.
+        let t = targets(&c, Some(dir.path()), true);
+        assert!(t.unusable.iter().all(|u| !u.target.starts_with("syslog:")));
+    }
+
+    #[test]
+    fn default_format_is_combined_and_duplicates_are_one_target() {
+        let c = cfg("http { access_log /l/a.log; server { access_log /l/a.log; } server { access_log /l/b.log main; } log_format main '$remote_addr $status'; }");
+        let t = targets(&c, None, false);
+        let names: Vec<&str> = t
+            .logs
+            .iter()
+            .map(|l| l.format.as_ref().map_or("", |f| f.0.as_str()))
+            .collect();
+        assert_eq!(names, ["combined", "main"]);
+        assert!(t.unusable.is_empty() && t.notes.is_empty(), "{:?}", t.notes);
+    }
+
+    #[test]
+    fn rendered_config_families_follow_the_table() {
+        let c = cfg("http { server { location /ws/ { proxy_pass http://b; } } }");
+        let live = LiveConfig::new(
+            "/etc/nginx/nginx.conf",
+            None,
+            None,
+            vec!["/ws/".into()],
+            false,
+            c,
+        );
+        let mut out = String::new();
+        live.render("nginxlog", &mut out);
+        for f in crate::sink::families::CONFIG {
+            let name = format!("nginxlog_{}", f.text_name());
+            assert!(
+                out.contains(&format!("# TYPE {name} {}\n", f.kind.as_str())),
+                "{out}"
+            );
+            let sample = out
+                .lines()
+                .find(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("no sample of {name}:\n{out}"));
+            let labels: Vec<&str> = sample
+                .split_once('{')
+                .map(|(_, rest)| {
+                    rest.split("\",")
+                        .filter_map(|kv| kv.split_once("=\"").map(|(k, _)| k))
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert_eq!(labels, f.labels, "{sample}");
+        }
+        assert!(out.contains(r#"nginxlog_config_findings{id="ws_upgrade_header_missing",severity="error",server="*:80",location="/ws/"} 1"#), "{out}");
+    }
+
+    #[test]
+    fn fix_labels_are_cut_at_a_char_boundary() {
+        let s = "é".repeat(600);
+        let t = truncate(&s, MAX_FIX_LABEL);
+        assert!(t.len() <= MAX_FIX_LABEL && s.starts_with(t));
+    }
+}
