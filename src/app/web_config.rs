@@ -165,6 +165,7 @@ impl WebConfig {
     }
 
     /// Whether `Authorization` (the raw header) carries valid credentials, or none are needed.
+    /// Blocking: may take a bcrypt round (see [`Live::check`] for the async, bounded entry).
     pub fn authorized(&self, authorization: Option<&[u8]>, cache: &AuthCache) -> bool {
         if self.users.is_empty() {
             return true;
@@ -172,19 +173,24 @@ impl WebConfig {
         let Some((user, password)) = authorization.and_then(basic_credentials) else {
             return false;
         };
-        let hash = self.users.get(&user);
-        if let Some(hash) = hash {
-            if cache.hit(&user, hash, &password) {
-                return true;
-            }
+        let stored = self.stored_hash(&user);
+        if let Some(known) = cache.lookup(&user, stored, &password) {
+            return known;
         }
-        // Unknown users cost a bcrypt round too, so timing does not tell which users exist.
-        let ok = bcrypt::verify(&password, hash.map_or(dummy_hash(), |h| h.as_str()))
-            .unwrap_or(false)
-            && hash.is_some();
-        if let (true, Some(hash)) = (ok, hash) {
-            cache.store(&user, hash, &password);
-        }
+        self.verify(&user, &password, cache)
+    }
+
+    /// The hash to verify `user` against: unknown users cost a bcrypt round too, so timing does
+    /// not tell which users exist.
+    fn stored_hash(&self, user: &str) -> &str {
+        self.users.get(user).map_or(dummy_hash(), |h| h.as_str())
+    }
+
+    /// One bcrypt round, remembered in `cache` whichever way it goes.
+    fn verify(&self, user: &str, password: &str, cache: &AuthCache) -> bool {
+        let stored = self.stored_hash(user);
+        let ok = bcrypt::verify(password, stored).unwrap_or(false) && self.users.contains_key(user);
+        cache.store(user, stored, password, ok);
         ok
     }
 }
@@ -224,33 +230,74 @@ fn basic_credentials(header: &[u8]) -> Option<(String, String)> {
     Some((u.to_string(), p.to_string()))
 }
 
-/// Remembers credentials that verified, so a scrape does not pay a bcrypt round each time.
-/// Keyed by a randomly seeded hash of user, stored hash and password (no password is kept).
+/// Remembers the outcome of bcrypt rounds, so a scrape does not pay one each time and a client
+/// repeating a wrong password does not either. Keyed by a randomly seeded hash of user, stored
+/// hash and password (no password is kept); a new hash in the file makes old entries unreachable.
 #[derive(Default)]
 pub struct AuthCache {
-    seen: Mutex<std::collections::HashSet<u64>>,
+    good: Mutex<std::collections::HashSet<u64>>,
+    bad: Mutex<std::collections::HashSet<u64>>,
     state: ahash::RandomState,
 }
+
+/// Entries kept per outcome; when full the set starts again (attackers can only churn `bad`).
+const GOOD_ENTRIES: usize = 64;
+const BAD_ENTRIES: usize = 1024;
 
 impl AuthCache {
     fn key(&self, user: &str, hash: &str, password: &str) -> u64 {
         self.state.hash_one((user, hash, password))
     }
 
-    fn hit(&self, user: &str, hash: &str, password: &str) -> bool {
+    /// `Some(outcome)` when these credentials were verified before.
+    fn lookup(&self, user: &str, hash: &str, password: &str) -> Option<bool> {
         let k = self.key(user, hash, password);
-        self.seen.lock().is_ok_and(|s| s.contains(&k))
+        if self.good.lock().is_ok_and(|s| s.contains(&k)) {
+            return Some(true);
+        }
+        if self.bad.lock().is_ok_and(|s| s.contains(&k)) {
+            return Some(false);
+        }
+        None
     }
 
-    fn store(&self, user: &str, hash: &str, password: &str) {
+    fn store(&self, user: &str, hash: &str, password: &str, ok: bool) {
         let k = self.key(user, hash, password);
-        if let Ok(mut s) = self.seen.lock() {
-            // Bounded: only verified credentials get here, but rotations add entries.
-            if s.len() >= 64 {
+        let (set, cap) = if ok {
+            (&self.good, GOOD_ENTRIES)
+        } else {
+            (&self.bad, BAD_ENTRIES)
+        };
+        if let Ok(mut s) = set.lock() {
+            if s.len() >= cap {
                 s.clear();
             }
             s.insert(k);
         }
+    }
+}
+
+/// What [`Live::check`] decided about a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthVerdict {
+    Allowed,
+    /// 401: no, malformed or wrong credentials.
+    Denied,
+    /// 429: credentials not seen before and the bcrypt queue is full or too slow.
+    Busy,
+}
+
+/// Requests that may wait for the bcrypt slot besides the one holding it; more get 429 at once.
+const AUTH_QUEUE: usize = 4;
+/// Longest time a request spends on authentication (queue and bcrypt round).
+const AUTH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Leaves the bcrypt queue when dropped (also when the client goes away mid-wait).
+struct InQueue<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for InQueue<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -475,11 +522,13 @@ impl ClientCertVerifier for AnyClientCert {
 #[derive(Clone)]
 pub struct Live {
     current: Arc<RwLock<Arc<WebConfig>>>,
-    /// Verified credentials (see [`AuthCache`]).
-    pub cache: Arc<AuthCache>,
+    /// Outcomes of earlier bcrypt rounds (see [`AuthCache`]).
+    cache: Arc<AuthCache>,
     /// Bounds concurrent bcrypt rounds, so a flood of wrong passwords costs at most this many
     /// cores and the log readers keep running.
-    pub bcrypt_slots: Arc<tokio::sync::Semaphore>,
+    bcrypt_slots: Arc<tokio::sync::Semaphore>,
+    /// Requests waiting for `bcrypt_slots` (at most [`AUTH_QUEUE`]).
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Live {
@@ -489,7 +538,63 @@ impl Live {
             current: Arc::new(RwLock::new(Arc::new(cfg))),
             cache: Arc::new(AuthCache::default()),
             bcrypt_slots: Arc::new(tokio::sync::Semaphore::new(1)),
+            waiting: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         }
+    }
+
+    /// Authenticates a request under `cfg`. Known credentials (right or wrong) are answered from
+    /// the cache without waiting; new ones queue for the single bcrypt slot, and when the queue
+    /// is full or the wait too long the answer is [`AuthVerdict::Busy`], so a flood of wrong
+    /// passwords can neither hold up a scraper whose credentials verified before nor pile up
+    /// waiting requests.
+    pub async fn check(&self, cfg: &Arc<WebConfig>, authorization: Option<&[u8]>) -> AuthVerdict {
+        use std::sync::atomic::Ordering;
+        if cfg.users.is_empty() {
+            return AuthVerdict::Allowed;
+        }
+        let Some((user, password)) = authorization.and_then(basic_credentials) else {
+            return AuthVerdict::Denied;
+        };
+        match self.cache.lookup(&user, cfg.stored_hash(&user), &password) {
+            Some(true) => return AuthVerdict::Allowed,
+            Some(false) => return AuthVerdict::Denied,
+            None => {}
+        }
+        let slots = self.bcrypt_slots.clone();
+        let round = async {
+            let permit = match slots.clone().try_acquire_owned() {
+                Ok(p) => p,
+                Err(tokio::sync::TryAcquireError::Closed) => return AuthVerdict::Busy,
+                Err(tokio::sync::TryAcquireError::NoPermits) => {
+                    if self.waiting.fetch_add(1, Ordering::AcqRel) >= AUTH_QUEUE {
+                        self.waiting.fetch_sub(1, Ordering::AcqRel);
+                        return AuthVerdict::Busy;
+                    }
+                    let _queued = InQueue(&self.waiting);
+                    match slots.acquire_owned().await {
+                        Ok(p) => p,
+                        Err(_) => return AuthVerdict::Busy,
+                    }
+                }
+            };
+            let (cfg, cache) = (cfg.clone(), self.cache.clone());
+            // bcrypt takes tens of milliseconds: off the async workers. The permit goes with
+            // the round, so a timed-out request still keeps the round count at one.
+            tokio::task::spawn_blocking(move || {
+                let ok = cfg.verify(&user, &password, &cache);
+                drop(permit);
+                if ok {
+                    AuthVerdict::Allowed
+                } else {
+                    AuthVerdict::Denied
+                }
+            })
+            .await
+            .unwrap_or(AuthVerdict::Denied)
+        };
+        tokio::time::timeout(AUTH_TIMEOUT, round)
+            .await
+            .unwrap_or(AuthVerdict::Busy)
     }
 
     /// The settings for the next connection or request.
