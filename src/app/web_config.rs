@@ -352,21 +352,34 @@ fn tls_config(t: &TlsFile, dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Resu
         .with_protocol_versions(&versions)
         .map_err(|e| anyhow!("tls_server_config.min_version: {e}"))?;
 
-    let auth = t
-        .client_auth_type
-        .as_deref()
-        .unwrap_or(match t.client_ca_file {
-            // exporter-toolkit's default when a client CA is given.
-            Some(_) => "RequireAndVerifyClientCert",
-            None => "NoClientCert",
-        });
+    // As exporter-toolkit: no policy means NoClientCert even with a CA, which is an error there
+    // rather than a silent default; `RequireClientCert` is its legacy name for
+    // RequireAnyClientCert.
+    let auth = match t.client_auth_type.as_deref() {
+        None | Some("") => "NoClientCert",
+        Some("RequireClientCert") => "RequireAnyClientCert",
+        Some(a) => a,
+    };
     if !CLIENT_AUTH_TYPES.contains(&auth) {
         bail!(
             "tls_server_config.client_auth_type {auth:?}: use one of {}",
             CLIENT_AUTH_TYPES.join(", ")
         );
     }
-    let roots = match &t.client_ca_file {
+    let client_ca = t.client_ca_file.as_deref().filter(|s| !s.is_empty());
+    if client_ca.is_some() && auth == "NoClientCert" {
+        bail!(
+            "tls_server_config.client_ca_file is set but client_auth_type is {}: set client_auth_type \
+             to RequireAndVerifyClientCert or VerifyClientCertIfGiven (exporter-toolkit refuses this \
+             too: \"Client CA's have been configured without a Client Auth Policy\")",
+            if t.client_auth_type.as_deref().unwrap_or("").is_empty() {
+                "missing"
+            } else {
+                "NoClientCert"
+            }
+        );
+    }
+    let roots = match client_ca {
         Some(ca) => {
             let p = resolve(dir, ca);
             files.push(p.clone());
@@ -689,6 +702,36 @@ mod tests {
             e.contains("tls_server_config.cert_file /nonexistent/c.pem"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn client_auth_type_as_exporter_toolkit() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
+        std::fs::write(dir.path().join("c.pem"), cert.cert.pem()).expect("write");
+        std::fs::write(dir.path().join("k.pem"), cert.signing_key.serialize_pem()).expect("write");
+        let load = |extra: &str| {
+            let p = dir.path().join("web.yml");
+            std::fs::write(
+                &p,
+                format!("tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n{extra}"),
+            )
+            .expect("write");
+            WebConfig::load(&p).map_err(|e| format!("{e:#}"))
+        };
+        // Legacy name of RequireAnyClientCert.
+        let legacy = load("  client_auth_type: RequireClientCert\n");
+        assert!(legacy.is_ok_and(|c| c.tls.is_some()));
+        for policy in ["", "  client_auth_type: NoClientCert\n"] {
+            let e = load(&format!("  client_ca_file: c.pem\n{policy}")).expect_err("refused");
+            assert!(
+                e.contains("client_ca_file is set but client_auth_type is")
+                    && e.contains("RequireAndVerifyClientCert"),
+                "{e}"
+            );
+        }
+        let ok = load("  client_ca_file: c.pem\n  client_auth_type: RequireAndVerifyClientCert\n");
+        assert!(ok.is_ok(), "{ok:?}");
     }
 
     #[test]
