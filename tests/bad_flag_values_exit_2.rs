@@ -198,6 +198,15 @@ fn max_paths_zero_and_telemetry_path() {
         "--web.telemetry-path",
         "starting with /",
     );
+    // Router capture syntax: these used to panic at startup instead of exiting 2.
+    for bad in ["/:x", "/*x", "/{x}", "/metrics}"] {
+        refused(
+            &["--web.telemetry-path", bad],
+            &[],
+            "--web.telemetry-path",
+            "letters, digits and . _ ~ - /",
+        );
+    }
     refused(
         &["--web.telemetry-path", "/healthz"],
         &[],
