@@ -627,15 +627,19 @@ impl Live {
 
     /// Polls the config and the files it names every `every`; on a change reads the file
     /// again. Polling (not inotify) also sees Kubernetes' symlink swaps of mounted Secrets.
+    /// After a failed reload it tries again on every tick until the file loads: the fix may be
+    /// a file the broken config names but the last good one did not (a new key path), or a
+    /// change the fingerprint cannot see.
     pub fn watch(&self, path: PathBuf, every: Duration, stop: Arc<std::sync::atomic::AtomicBool>) {
         let live = self.clone();
         std::thread::spawn(move || {
-            let mut last = fingerprint(&live.get().files);
+            let mut watched = live.get().files.clone();
+            let mut last = fingerprint(&watched);
+            let mut failing: Option<String> = None;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 std::thread::sleep(every);
-                let files = live.get().files.clone();
-                let now = fingerprint(&files);
-                if now == last {
+                let now = fingerprint(&watched);
+                if now == last && failing.is_none() {
                     continue;
                 }
                 last = now;
@@ -643,21 +647,33 @@ impl Live {
                     Ok(cfg) => {
                         let tls = cfg.tls.is_some();
                         let users = cfg.users.len();
-                        last = fingerprint(&cfg.files);
+                        watched = cfg.files.clone();
+                        last = fingerprint(&watched);
                         live.set(cfg);
+                        failing = None;
                         tracing::info!(file = %path.display(), tls, users, "web config reloaded");
                     }
-                    Err(e) => tracing::error!(
-                        "web config not reloaded, the previous settings stay in force: {e:#}"
-                    ),
+                    Err(e) => {
+                        let msg = format!("{e:#}");
+                        // Logged once per distinct error, not on every retry.
+                        if failing.as_deref() != Some(msg.as_str()) {
+                            tracing::error!(
+                                "web config not reloaded, the previous settings stay in force: {msg}"
+                            );
+                        }
+                        failing = Some(msg);
+                    }
                 }
             }
         });
     }
 }
 
-/// (modified, length, inode) of each file, following symlinks.
-fn fingerprint(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64, u64)>> {
+type FileStamp = (SystemTime, (i64, i64), u64, u64);
+
+/// (modified, changed, length, inode) of each file, following symlinks. ctime too: a file
+/// replaced with its old mtime kept (`cp -p`, `tar x`) still changes ctime.
+fn fingerprint(files: &[PathBuf]) -> Vec<Option<FileStamp>> {
     use std::os::unix::fs::MetadataExt;
     files
         .iter()
@@ -665,6 +681,7 @@ fn fingerprint(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64, u64)>> {
             std::fs::metadata(f).ok().map(|m| {
                 (
                     m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                    (m.ctime(), m.ctime_nsec()),
                     m.len(),
                     m.ino(),
                 )
@@ -732,6 +749,38 @@ mod tests {
         }
         let ok = load("  client_ca_file: c.pem\n  client_auth_type: RequireAndVerifyClientCert\n");
         assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn failed_reload_is_retried_until_a_newly_named_file_appears() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let web = dir.path().join("web.yml");
+        let hash = bcrypt::hash("pw", 4).expect("hash");
+        std::fs::write(&web, format!("basic_auth_users:\n  alice: {hash}\n")).expect("write");
+        let live = Live::fixed(WebConfig::load(&web).expect("loads"));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        live.watch(web.clone(), Duration::from_millis(20), stop.clone());
+        // Names files that do not exist yet: the reload fails, the old settings stay.
+        std::fs::write(
+            &web,
+            format!("tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\nbasic_auth_users:\n  alice: {hash}\n"),
+        )
+        .expect("write");
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(live.get().tls.is_none());
+        // Neither file was watched before; only a retry sees them.
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
+        std::fs::write(dir.path().join("k.pem"), cert.signing_key.serialize_pem()).expect("write");
+        std::fs::write(dir.path().join("c.pem"), cert.cert.pem()).expect("write");
+        let start = std::time::Instant::now();
+        while live.get().tls.is_none() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the fixed config was never loaded"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     #[test]
