@@ -663,8 +663,8 @@ impl Writer<'_> {
             Kind::Gauge => "gauge",
             Kind::Histogram => "histogram",
         };
-        writeln!(out, "# HELP {}_{name} {}", self.ns, help_escape(help))?;
-        writeln!(out, "# TYPE {}_{name} {ty}", self.ns)
+        writeln!(out, "# TYPE {}_{name} {ty}", self.ns)?;
+        writeln!(out, "# HELP {}_{name} {}", self.ns, help_escape(help))
     }
 
     fn path(&self, id: u32) -> String {
@@ -771,7 +771,10 @@ impl Writer<'_> {
                     .map(|b| {
                         format!(
                             "{name}_bucket{}",
-                            braces(&format!("le=\"{}\"", fmt_f64(*b)))
+                            braces(&format!(
+                                "le=\"{}\"",
+                                crate::sink::exposition::openmetrics_float(&fmt_f64(*b))
+                            ))
                         )
                     })
                     .collect();
