@@ -19,12 +19,14 @@ pub enum Format {
 }
 
 /// Picks the format from an `Accept` header: the supported media range with the highest `q`
-/// wins (earlier on ties); nothing acceptable, or no header, means Prometheus text.
+/// wins (earlier on ties); nothing acceptable, or no header, means Prometheus text, unless the
+/// client refused it (`text/plain;q=0`) and not OpenMetrics.
 pub fn negotiate(accept: Option<&str>) -> Format {
     let Some(accept) = accept else {
         return Format::Prometheus;
     };
-    let mut best: Option<(f32, Format)> = None;
+    let mut best: Option<(f32, Format, bool)> = None;
+    let mut refused = (false, false); // (Prometheus, OpenMetrics)
     for range in accept.split(',') {
         let mut parts = range.split(';').map(str::trim);
         let media = parts.next().unwrap_or("").to_ascii_lowercase();
@@ -50,14 +52,30 @@ pub fn negotiate(accept: Option<&str>) -> Format {
                 Format::OpenMetrics
             }
             "text/plain" if version.as_deref().is_none_or(|v| v == "0.0.4") => Format::Prometheus,
-            "*/*" | "text/*" => Format::Prometheus,
+            "*/*" | "text/*" => {
+                if q > 0.0 && best.is_none_or(|(bq, _, _)| q > bq) {
+                    best = Some((q, Format::Prometheus, true));
+                }
+                continue;
+            }
             _ => continue,
         };
-        if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
-            best = Some((q, format));
+        if q <= 0.0 {
+            match format {
+                Format::Prometheus => refused.0 = true,
+                Format::OpenMetrics => refused.1 = true,
+            }
+        } else if best.is_none_or(|(bq, _, _)| q > bq) {
+            best = Some((q, format, false));
         }
     }
-    best.map_or(Format::Prometheus, |(_, f)| f)
+    match best {
+        // A wildcard stands for what was not refused.
+        Some((_, Format::Prometheus, true)) if refused.0 && !refused.1 => Format::OpenMetrics,
+        Some((_, f, _)) => f,
+        None if refused.0 && !refused.1 => Format::OpenMetrics,
+        None => Format::Prometheus,
+    }
 }
 
 /// Rewrites Prometheus text (as the registry renders it: `# HELP` then `# TYPE` before each
@@ -188,6 +206,19 @@ mod tests {
         );
         assert_eq!(
             negotiate(Some("application/vnd.google.protobuf")),
+            Format::Prometheus
+        );
+        // An explicit refusal is honoured, also when nothing else is listed.
+        assert_eq!(
+            negotiate(Some("text/plain;q=0,application/vnd.google.protobuf")),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            negotiate(Some("*/*;q=0.1,text/plain;version=0.0.4;q=0")),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            negotiate(Some("application/openmetrics-text;q=0,*/*")),
             Format::Prometheus
         );
     }
