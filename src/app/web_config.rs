@@ -120,6 +120,16 @@ impl WebConfig {
                 )))
             })?
         };
+        // `tls_server_config:` with nothing under it reads as absent: plain HTTP, likely not meant.
+        if file.tls_server_config.is_none()
+            && serde_yaml::from_str::<serde_yaml::Value>(&text)
+                .is_ok_and(|v| v.get("tls_server_config").is_some_and(|t| t.is_null()))
+        {
+            tracing::warn!(
+                file = %path.display(),
+                "tls_server_config is empty: serving plain HTTP (give cert_file and key_file for TLS)"
+            );
+        }
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut files = vec![path.to_path_buf()];
         let tls = match &file.tls_server_config {
@@ -312,11 +322,13 @@ fn resolve(dir: &Path, p: &str) -> PathBuf {
 }
 
 fn tls_config(t: &TlsFile, dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<ServerConfig> {
-    let _ = (
-        &t.cipher_suites,
-        &t.curve_preferences,
-        t.prefer_server_cipher_suites,
-    );
+    let _ = t.prefer_server_cipher_suites;
+    if !t.cipher_suites.is_empty() || !t.curve_preferences.is_empty() {
+        tracing::warn!(
+            "tls_server_config.cipher_suites / curve_preferences are ignored: rustls uses its own \
+             secure suites and key exchange groups"
+        );
+    }
     let cert_file = t
         .cert_file
         .as_deref()
