@@ -147,6 +147,20 @@ async fn handshake(
             )
             .await;
         let _ = tcp.shutdown().await;
+        // Read what the client sent (bounded in bytes and time) before closing: closing with
+        // unread data makes the kernel send a reset, which can discard the 400 unread.
+        use tokio::io::AsyncReadExt;
+        let mut sink = [0u8; 4096];
+        let mut left = sink.len();
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while left > 0 {
+                match tcp.read(&mut sink[..left]).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => left -= n,
+                }
+            }
+        })
+        .await;
         return None;
     }
     let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
