@@ -270,3 +270,34 @@ fn kubernetes_tls_overlay_mounts_what_its_web_config_names() {
         assert!(env.iter().any(|(n, _)| n == v), "{v} not set");
     }
 }
+
+#[test]
+fn compose_gives_prometheus_the_certificate_and_password_but_not_the_key() {
+    let compose = yaml("deploy/compose/docker-compose.tls.yml");
+    let mounts: Vec<&str> = compose["services"]["prometheus"]["volumes"]
+        .as_sequence()
+        .expect("prometheus volumes")
+        .iter()
+        .map(|v| v.as_str().expect("short volume syntax"))
+        .collect();
+    for m in &mounts {
+        let source = m.split(':').next().unwrap_or("");
+        assert!(
+            source != "./tls" && source != "./tls/" && !source.ends_with(".key"),
+            "Prometheus gets the sidecar's key: {m}"
+        );
+    }
+    // Every file Prometheus' config names under the mount is mounted.
+    let prom = read("deploy/compose/tls/prometheus.yml");
+    let named: Vec<&str> = prom
+        .split_whitespace()
+        .filter(|w| w.starts_with("/etc/prometheus/nginxlog/"))
+        .collect();
+    assert!(!named.is_empty());
+    for n in named {
+        assert!(
+            mounts.iter().any(|m| m.split(':').nth(1) == Some(n)),
+            "{n} is not mounted into Prometheus: {mounts:?}"
+        );
+    }
+}
