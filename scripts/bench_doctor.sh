@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark of `doctor` (issue: doctor) against `compare` on the same generated ws_timing log,
+# Benchmark of `doctor` against `compare` on the same generated ws_timing log,
 # and of parsing a 10,000-line nginx config. Runs alternate (doctor, compare, doctor, ...) so
 # both see the same machine noise; the medians and their ratio are printed as markdown.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark of `compare` and `backfill` (issue 5) against `mtail --one_shot`, in one run, on the
+# Benchmark of `compare` and `backfill` against `mtail --one_shot`, in one run, on the
 # same generated ws_timing log, plain and gzip. Prints a markdown table for BENCHMARKS.md.
 #
 #   scripts/bench_history.sh [LINES] [DIR]      # defaults: 5000000 target/bench-history

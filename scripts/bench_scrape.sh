@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cost of a scrape (issue: exporter conventions): curl timings of /metrics over plain HTTP,
+# Cost of a scrape: curl timings of /metrics over plain HTTP,
 # over TLS with basic auth (a new connection each time: handshake + cached credentials), and
 # of a wrong password (one bcrypt round at cost 10 each), against a sidecar holding a
 # generated log's series. Medians and 90th percentiles are printed as markdown.

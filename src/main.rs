@@ -20,8 +20,6 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        // `parse ... | head`: the reader has what it wanted; that is not an error.
-        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::from(2)
@@ -41,8 +39,12 @@ fn run(args: nginxlog_sidecar::app::cli::RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         builder.init();
     }
-    nginxlog_sidecar::app::run::run(args)?;
-    Ok(ExitCode::SUCCESS)
+    let once = args.once;
+    match nginxlog_sidecar::app::run::run(args) {
+        // `run --once | head`: the reader has what it wanted; that is not an error.
+        Err(e) if once && broken_pipe(&e) => Ok(ExitCode::SUCCESS),
+        r => r.map(|()| ExitCode::SUCCESS),
+    }
 }
 
 fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
@@ -77,7 +79,11 @@ fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
         &mut out,
         &mut err,
     )?;
-    out.flush()?;
+    // `parse ... | head`: the reader has what it wanted; only `--strict` findings change the exit.
+    match out.flush() {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        r => r?,
+    }
     Ok(if args.strict && summary.malformed > 0 {
         ExitCode::from(1)
     } else {

@@ -21,6 +21,22 @@ fn run(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf8")
 }
 
+/// `run --once` prints Prometheus text (`le="1"`), backfill OpenMetrics (`le="1.0"`, canonical):
+/// the same series once the bound is written the OpenMetrics way.
+fn openmetrics_le(series: &str) -> String {
+    let Some(i) = series.find(",le=\"").or_else(|| series.find("{le=\"")) else {
+        return series.to_string();
+    };
+    let start = i + 5;
+    let end = start + series[start..].find('"').expect("closing quote");
+    let v = &series[start..end];
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{}{v}.0{}", &series[..start], &series[end..])
+    } else {
+        series.to_string()
+    }
+}
+
 #[test]
 fn last_backfill_samples_equal_run_once() {
     let common = [
@@ -38,7 +54,7 @@ fn last_backfill_samples_equal_run_once() {
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .filter_map(|l| {
             let (series, v) = l.rsplit_once(' ')?;
-            Some((series.to_string(), v.parse().ok()?))
+            Some((openmetrics_le(series), v.parse().ok()?))
         })
         .collect();
     let mut bf_args = vec!["backfill", "--output", "-"];

@@ -198,6 +198,15 @@ fn max_paths_zero_and_telemetry_path() {
         "--web.telemetry-path",
         "starting with /",
     );
+    // Router capture syntax: these used to panic at startup instead of exiting 2.
+    for bad in ["/:x", "/*x", "/{x}", "/metrics}"] {
+        refused(
+            &["--web.telemetry-path", bad],
+            &[],
+            "--web.telemetry-path",
+            "letters, digits and . _ ~ - /",
+        );
+    }
     refused(
         &["--web.telemetry-path", "/healthz"],
         &[],
@@ -221,7 +230,8 @@ fn bad_web_config_files_name_the_key() {
     let auth = format!("{tls}  client_auth_type: Always\n");
     let version = format!("{tls}  min_version: SSL3\n");
     let no_ca = format!("{tls}  client_auth_type: RequireAndVerifyClientCert\n");
-    let cases: [(&str, &str, &str); 8] = [
+    let ca_no_policy = format!("{tls}  client_ca_file: c.pem\n");
+    let cases: [(&str, &str, &str); 9] = [
         (
             "typo.yml",
             "tls_server_config:\n  certfile: a.pem\n",
@@ -248,6 +258,11 @@ fn bad_web_config_files_name_the_key() {
             "tls_server_config.client_auth_type \"Always\": use one of NoClientCert",
         ),
         ("noca.yml", &no_ca, "needs tls_server_config.client_ca_file"),
+        (
+            "ca_no_policy.yml",
+            &ca_no_policy,
+            "client_ca_file is set but client_auth_type is missing",
+        ),
         (
             "header.yml",
             "http_server_config:\n  headers:\n    Server: x\n",

@@ -245,7 +245,17 @@ fn kubernetes_tls_overlay_mounts_what_its_web_config_names() {
     let crt = local("/etc/nginxlog/tls/tls.crt");
     certificate(crt.parent().expect("dir"), "tls.crt", "tls.key");
     std::fs::create_dir_all(cfg_local.parent().expect("dir")).expect("mkdir");
-    std::fs::write(&cfg_local, text).expect("write");
+    // As shipped, the placeholder refuses to load: no one runs with a published password.
+    std::fs::write(&cfg_local, &text).expect("write");
+    let e = nginxlog_sidecar::app::web_config::WebConfig::load(&cfg_local)
+        .expect_err("the shipped placeholder must not load");
+    assert!(
+        format!("{e:#}").contains("basic_auth_users.prometheus: not a bcrypt hash"),
+        "{e:#}"
+    );
+    // With a hash put in its place, as the comment says, it loads.
+    let hash = bcrypt::hash("a-password", 4).expect("hash");
+    std::fs::write(&cfg_local, text.replace("REPLACE-WITH-BCRYPT-HASH", &hash)).expect("write");
     let cfg = nginxlog_sidecar::app::web_config::WebConfig::load(&cfg_local)
         .unwrap_or_else(|e| panic!("the Secret's web config does not load: {e:#}"));
     assert!(cfg.tls.is_some() && cfg.users.contains_key("prometheus"));
@@ -258,5 +268,36 @@ fn kubernetes_tls_overlay_mounts_what_its_web_config_names() {
         "NGINXLOG_HEALTHCHECK_PASSWORD",
     ] {
         assert!(env.iter().any(|(n, _)| n == v), "{v} not set");
+    }
+}
+
+#[test]
+fn compose_gives_prometheus_the_certificate_and_password_but_not_the_key() {
+    let compose = yaml("deploy/compose/docker-compose.tls.yml");
+    let mounts: Vec<&str> = compose["services"]["prometheus"]["volumes"]
+        .as_sequence()
+        .expect("prometheus volumes")
+        .iter()
+        .map(|v| v.as_str().expect("short volume syntax"))
+        .collect();
+    for m in &mounts {
+        let source = m.split(':').next().unwrap_or("");
+        assert!(
+            source != "./tls" && source != "./tls/" && !source.ends_with(".key"),
+            "Prometheus gets the sidecar's key: {m}"
+        );
+    }
+    // Every file Prometheus' config names under the mount is mounted.
+    let prom = read("deploy/compose/tls/prometheus.yml");
+    let named: Vec<&str> = prom
+        .split_whitespace()
+        .filter(|w| w.starts_with("/etc/prometheus/nginxlog/"))
+        .collect();
+    assert!(!named.is_empty());
+    for n in named {
+        assert!(
+            mounts.iter().any(|m| m.split(':').nth(1) == Some(n)),
+            "{n} is not mounted into Prometheus: {mounts:?}"
+        );
     }
 }

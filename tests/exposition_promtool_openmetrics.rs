@@ -191,6 +191,25 @@ fn promtool_accepts_a_full_scrape_and_openmetrics_is_served_on_request() {
             );
         }
     }
+    // Bucket bounds in canonical float form, as OpenMetrics requires (and Prometheus 3 stores).
+    assert!(
+        om.contains("nginxlog_ws_session_duration_seconds_bucket{path=\"/ws/chat\",le=\"1.0\"}"),
+        "{om}"
+    );
+    assert!(!om.contains(",le=\"1\"}"), "{om}");
+    // Each family's # HELP follows its # TYPE.
+    let lines: Vec<&str> = om.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        if let Some(h) = l.strip_prefix("# HELP ") {
+            let name = h.split(' ').next().unwrap_or("");
+            let prev = if i > 0 { lines[i - 1] } else { "" };
+            assert!(
+                prev.strip_prefix("# TYPE ")
+                    .is_some_and(|t| t.split(' ').next() == Some(name)),
+                "{l:?} does not follow its # TYPE (after {prev:?})"
+            );
+        }
+    }
     // Without an OpenMetrics preference: Prometheus text, no # EOF.
     let (ctype, text) = get_accept(sidecar.port, "/metrics", "*/*");
     assert!(ctype.starts_with("text/plain; version=0.0.4"), "{ctype}");

@@ -1,5 +1,6 @@
 //! The sidecar's own log written to a file (or the journal) carries no ANSI colour codes: colour
-//! only goes to a terminal, and never with `NO_COLOR`.
+//! only goes to a terminal, and never with `NO_COLOR` (checked on a real pseudo-terminal made by
+//! util-linux `script`, where colour is on without it).
 
 mod support;
 
@@ -38,11 +39,8 @@ fn log_of(env: &[(&str, &str)]) -> String {
 
 #[test]
 fn logs_to_a_file_have_no_escape_codes() {
-    for env in [
-        &[][..],
-        &[("NO_COLOR", "1")][..],
-        &[("TERM", "xterm-256color")][..],
-    ] {
+    // NO_COLOR is checked on a terminal below: off a terminal there is no colour anyway.
+    for env in [&[][..], &[("TERM", "xterm-256color")][..]] {
         let text = log_of(env);
         assert!(text.contains("started"), "{text}");
         assert!(text.contains("file="), "fields are logged: {text}");
@@ -51,4 +49,49 @@ fn logs_to_a_file_have_no_escape_codes() {
             "escape codes with {env:?}:\n{text:?}"
         );
     }
+}
+
+/// What the sidecar writes to a pseudo-terminal (util-linux `script`, Essential in Debian) in
+/// about three seconds.
+fn log_on_a_terminal(no_color: bool) -> String {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let typescript = tmp.path().join("typescript");
+    let missing = tmp.path().join("later.log");
+    let cmd = format!(
+        "{}timeout -s INT 3 '{}' run --listen 127.0.0.1:{} --access-log '{}'",
+        if no_color { "NO_COLOR=1 " } else { "" },
+        sidecar_bin().display(),
+        free_port(),
+        missing.display()
+    );
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", &cmd])
+        .arg(&typescript)
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .output()
+        .expect("util-linux script (bsdutils) is needed for this test");
+    let text = std::fs::read_to_string(&typescript).unwrap_or_default();
+    assert!(
+        text.contains("does not exist yet"),
+        "no log on the terminal ({:?}): {text:?}",
+        out.status
+    );
+    text
+}
+
+#[test]
+fn colour_on_a_terminal_unless_no_color() {
+    let coloured = log_on_a_terminal(false);
+    assert!(
+        coloured.contains('\u{1b}'),
+        "a terminal gets colour: {coloured:?}"
+    );
+    let plain = log_on_a_terminal(true);
+    assert!(
+        !plain.contains('\u{1b}'),
+        "escape codes with NO_COLOR on a terminal: {plain:?}"
+    );
 }

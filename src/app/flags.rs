@@ -56,11 +56,14 @@ pub fn max_paths(s: &str) -> Result<usize, String> {
     }
 }
 
-/// `--web.telemetry-path`: an absolute path that is not one of the other endpoints.
+/// `--web.telemetry-path`: an absolute path that is not one of the other endpoints. Only
+/// unreserved characters: the router reads `:`, `*` and braces as captures (and panics on
+/// some), and nothing else is needed for a scrape path.
 pub fn telemetry_path(s: &str) -> Result<String, String> {
-    if !s.starts_with('/') || s.contains(['?', '#', ' ', '"', '<', '>', '\\']) {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._~/-".contains(c);
+    if !s.starts_with('/') || !s.chars().all(plain) {
         return Err(format!(
-            "{s:?}: give a path starting with / (default /metrics)"
+            "{s:?}: give a path starting with / made of letters, digits and . _ ~ - / (default /metrics)"
         ));
     }
     if ["/", "/healthz", "/readyz"].contains(&s) {
@@ -96,5 +99,9 @@ mod tests {
         assert!(telemetry_path("metrics").is_err());
         assert!(telemetry_path("/healthz").is_err());
         assert!(telemetry_path("/probe/metrics").is_ok());
+        assert!(telemetry_path("/v1.0/metrics_x-y~z").is_ok());
+        for bad in ["/:x", "/*x", "/{x}", "/a}", "/a b", "/m?x", "/%41"] {
+            assert!(telemetry_path(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -60,6 +60,25 @@ pub fn parse(s: &str) -> Result<ListenAddr, String> {
     })
 }
 
+/// Refuses an address whose port an earlier `--listen` already takes (the same address, or
+/// `:PORT`, which covers every interface): binding it would fail with a misleading "another
+/// process is using the port".
+pub fn check_distinct(addrs: &[ListenAddr]) -> anyhow::Result<()> {
+    for (i, a) in addrs.iter().enumerate() {
+        for b in &addrs[..i] {
+            let overlap = a.host.is_none() || b.host.is_none() || a.host == b.host;
+            if a.port == b.port && overlap {
+                anyhow::bail!(
+                    "--listen {a}: port {} is already taken by --listen {b} given earlier (:PORT \
+                     listens on every interface); give each port once",
+                    a.port
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Binds a listener for `addr`; `:PORT` binds IPv6 and IPv4 (dual stack), or IPv4 alone where
 /// IPv6 is off.
 pub fn bind(addr: &ListenAddr) -> anyhow::Result<std::net::TcpListener> {
@@ -148,6 +167,18 @@ mod tests {
         assert!(parse("::1:9").is_err());
         assert_eq!(loopback_for(&parse(":9").expect("ok")), "127.0.0.1:9");
         assert_eq!(loopback_for(&parse("[::]:9").expect("ok")), "[::1]:9");
+    }
+
+    #[test]
+    fn repeated_port_is_named() {
+        let p = |s: &str| parse(s).expect("form");
+        let e = check_distinct(&[p(":9680"), p("127.0.0.1:9680")]).expect_err("overlap");
+        assert!(
+            format!("{e}").contains("already taken by --listen :9680"),
+            "{e}"
+        );
+        assert!(check_distinct(&[p("127.0.0.1:9680"), p("127.0.0.1:9680")]).is_err());
+        assert!(check_distinct(&[p("127.0.0.1:9680"), p("[::1]:9680"), p(":9681")]).is_ok());
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct Summary {
     pub malformed: u64,
     /// Continuation lines of multi-line error messages.
     pub continuation: u64,
+    /// The reader closed the output (`parse ... | head`): counts cover the lines read so far.
+    pub closed: bool,
 }
 
 fn text(v: &[u8], escape: Escape) -> String {
@@ -118,16 +120,31 @@ pub fn run(
     let mut lb = LineBuffer::new(max_line);
     let mut sum = Summary::default();
     let mut n = 0u64;
+    // A closed output stops the run quietly; the counts so far still decide `--strict`.
+    let closed = |r: io::Result<()>, sum: &mut Summary| match r {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+            sum.closed = true;
+            Ok(true)
+        }
+        Err(e) => Err(e),
+        Ok(()) => Ok(false),
+    };
     loop {
         let read = lb.fill_from(input)?;
         while let Some(frame) = lb.next_frame() {
             n += 1;
-            handle(c, error_log, n, frame, &mut sum, out, err)?;
+            let r = handle(c, error_log, n, frame, &mut sum, out, err);
+            if closed(r, &mut sum)? {
+                return Ok(sum);
+            }
         }
         if read == 0 {
             if let Some(frame) = lb.take_partial() {
                 n += 1;
-                handle(c, error_log, n, frame, &mut sum, out, err)?;
+                let r = handle(c, error_log, n, frame, &mut sum, out, err);
+                if closed(r, &mut sum)? {
+                    return Ok(sum);
+                }
             }
             break;
         }

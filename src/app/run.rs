@@ -93,6 +93,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let listeners = {
         let _guard = rt.enter();
+        crate::app::listen::check_distinct(&args.listen)?;
         let mut v = Vec::new();
         for a in &args.listen {
             v.push(tokio::net::TcpListener::from_std(

@@ -120,6 +120,16 @@ impl WebConfig {
                 )))
             })?
         };
+        // `tls_server_config:` with nothing under it reads as absent: plain HTTP, likely not meant.
+        if file.tls_server_config.is_none()
+            && serde_yaml::from_str::<serde_yaml::Value>(&text)
+                .is_ok_and(|v| v.get("tls_server_config").is_some_and(|t| t.is_null()))
+        {
+            tracing::warn!(
+                file = %path.display(),
+                "tls_server_config is empty: serving plain HTTP (give cert_file and key_file for TLS)"
+            );
+        }
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut files = vec![path.to_path_buf()];
         let tls = match &file.tls_server_config {
@@ -165,6 +175,7 @@ impl WebConfig {
     }
 
     /// Whether `Authorization` (the raw header) carries valid credentials, or none are needed.
+    /// Blocking: may take a bcrypt round (see [`Live::check`] for the async, bounded entry).
     pub fn authorized(&self, authorization: Option<&[u8]>, cache: &AuthCache) -> bool {
         if self.users.is_empty() {
             return true;
@@ -172,19 +183,24 @@ impl WebConfig {
         let Some((user, password)) = authorization.and_then(basic_credentials) else {
             return false;
         };
-        let hash = self.users.get(&user);
-        if let Some(hash) = hash {
-            if cache.hit(&user, hash, &password) {
-                return true;
-            }
+        let stored = self.stored_hash(&user);
+        if let Some(known) = cache.lookup(&user, stored, &password) {
+            return known;
         }
-        // Unknown users cost a bcrypt round too, so timing does not tell which users exist.
-        let ok = bcrypt::verify(&password, hash.map_or(dummy_hash(), |h| h.as_str()))
-            .unwrap_or(false)
-            && hash.is_some();
-        if let (true, Some(hash)) = (ok, hash) {
-            cache.store(&user, hash, &password);
-        }
+        self.verify(&user, &password, cache)
+    }
+
+    /// The hash to verify `user` against: unknown users cost a bcrypt round too, so timing does
+    /// not tell which users exist.
+    fn stored_hash(&self, user: &str) -> &str {
+        self.users.get(user).map_or(dummy_hash(), |h| h.as_str())
+    }
+
+    /// One bcrypt round, remembered in `cache` whichever way it goes.
+    fn verify(&self, user: &str, password: &str, cache: &AuthCache) -> bool {
+        let stored = self.stored_hash(user);
+        let ok = bcrypt::verify(password, stored).unwrap_or(false) && self.users.contains_key(user);
+        cache.store(user, stored, password, ok);
         ok
     }
 }
@@ -224,33 +240,74 @@ fn basic_credentials(header: &[u8]) -> Option<(String, String)> {
     Some((u.to_string(), p.to_string()))
 }
 
-/// Remembers credentials that verified, so a scrape does not pay a bcrypt round each time.
-/// Keyed by a randomly seeded hash of user, stored hash and password (no password is kept).
+/// Remembers the outcome of bcrypt rounds, so a scrape does not pay one each time and a client
+/// repeating a wrong password does not either. Keyed by a randomly seeded hash of user, stored
+/// hash and password (no password is kept); a new hash in the file makes old entries unreachable.
 #[derive(Default)]
 pub struct AuthCache {
-    seen: Mutex<std::collections::HashSet<u64>>,
+    good: Mutex<std::collections::HashSet<u64>>,
+    bad: Mutex<std::collections::HashSet<u64>>,
     state: ahash::RandomState,
 }
+
+/// Entries kept per outcome; when full the set starts again (attackers can only churn `bad`).
+const GOOD_ENTRIES: usize = 64;
+const BAD_ENTRIES: usize = 1024;
 
 impl AuthCache {
     fn key(&self, user: &str, hash: &str, password: &str) -> u64 {
         self.state.hash_one((user, hash, password))
     }
 
-    fn hit(&self, user: &str, hash: &str, password: &str) -> bool {
+    /// `Some(outcome)` when these credentials were verified before.
+    fn lookup(&self, user: &str, hash: &str, password: &str) -> Option<bool> {
         let k = self.key(user, hash, password);
-        self.seen.lock().is_ok_and(|s| s.contains(&k))
+        if self.good.lock().is_ok_and(|s| s.contains(&k)) {
+            return Some(true);
+        }
+        if self.bad.lock().is_ok_and(|s| s.contains(&k)) {
+            return Some(false);
+        }
+        None
     }
 
-    fn store(&self, user: &str, hash: &str, password: &str) {
+    fn store(&self, user: &str, hash: &str, password: &str, ok: bool) {
         let k = self.key(user, hash, password);
-        if let Ok(mut s) = self.seen.lock() {
-            // Bounded: only verified credentials get here, but rotations add entries.
-            if s.len() >= 64 {
+        let (set, cap) = if ok {
+            (&self.good, GOOD_ENTRIES)
+        } else {
+            (&self.bad, BAD_ENTRIES)
+        };
+        if let Ok(mut s) = set.lock() {
+            if s.len() >= cap {
                 s.clear();
             }
             s.insert(k);
         }
+    }
+}
+
+/// What [`Live::check`] decided about a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthVerdict {
+    Allowed,
+    /// 401: no, malformed or wrong credentials.
+    Denied,
+    /// 429: credentials not seen before and the bcrypt queue is full or too slow.
+    Busy,
+}
+
+/// Requests that may wait for the bcrypt slot besides the one holding it; more get 429 at once.
+const AUTH_QUEUE: usize = 4;
+/// Longest time a request spends on authentication (queue and bcrypt round).
+const AUTH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Leaves the bcrypt queue when dropped (also when the client goes away mid-wait).
+struct InQueue<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for InQueue<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -265,11 +322,13 @@ fn resolve(dir: &Path, p: &str) -> PathBuf {
 }
 
 fn tls_config(t: &TlsFile, dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<ServerConfig> {
-    let _ = (
-        &t.cipher_suites,
-        &t.curve_preferences,
-        t.prefer_server_cipher_suites,
-    );
+    let _ = t.prefer_server_cipher_suites;
+    if !t.cipher_suites.is_empty() || !t.curve_preferences.is_empty() {
+        tracing::warn!(
+            "tls_server_config.cipher_suites / curve_preferences are ignored: rustls uses its own \
+             secure suites and key exchange groups"
+        );
+    }
     let cert_file = t
         .cert_file
         .as_deref()
@@ -305,21 +364,34 @@ fn tls_config(t: &TlsFile, dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Resu
         .with_protocol_versions(&versions)
         .map_err(|e| anyhow!("tls_server_config.min_version: {e}"))?;
 
-    let auth = t
-        .client_auth_type
-        .as_deref()
-        .unwrap_or(match t.client_ca_file {
-            // exporter-toolkit's default when a client CA is given.
-            Some(_) => "RequireAndVerifyClientCert",
-            None => "NoClientCert",
-        });
+    // As exporter-toolkit: no policy means NoClientCert even with a CA, which is an error there
+    // rather than a silent default; `RequireClientCert` is its legacy name for
+    // RequireAnyClientCert.
+    let auth = match t.client_auth_type.as_deref() {
+        None | Some("") => "NoClientCert",
+        Some("RequireClientCert") => "RequireAnyClientCert",
+        Some(a) => a,
+    };
     if !CLIENT_AUTH_TYPES.contains(&auth) {
         bail!(
             "tls_server_config.client_auth_type {auth:?}: use one of {}",
             CLIENT_AUTH_TYPES.join(", ")
         );
     }
-    let roots = match &t.client_ca_file {
+    let client_ca = t.client_ca_file.as_deref().filter(|s| !s.is_empty());
+    if client_ca.is_some() && auth == "NoClientCert" {
+        bail!(
+            "tls_server_config.client_ca_file is set but client_auth_type is {}: set client_auth_type \
+             to RequireAndVerifyClientCert or VerifyClientCertIfGiven (exporter-toolkit refuses this \
+             too: \"Client CA's have been configured without a Client Auth Policy\")",
+            if t.client_auth_type.as_deref().unwrap_or("").is_empty() {
+                "missing"
+            } else {
+                "NoClientCert"
+            }
+        );
+    }
+    let roots = match client_ca {
         Some(ca) => {
             let p = resolve(dir, ca);
             files.push(p.clone());
@@ -475,11 +547,13 @@ impl ClientCertVerifier for AnyClientCert {
 #[derive(Clone)]
 pub struct Live {
     current: Arc<RwLock<Arc<WebConfig>>>,
-    /// Verified credentials (see [`AuthCache`]).
-    pub cache: Arc<AuthCache>,
+    /// Outcomes of earlier bcrypt rounds (see [`AuthCache`]).
+    cache: Arc<AuthCache>,
     /// Bounds concurrent bcrypt rounds, so a flood of wrong passwords costs at most this many
     /// cores and the log readers keep running.
-    pub bcrypt_slots: Arc<tokio::sync::Semaphore>,
+    bcrypt_slots: Arc<tokio::sync::Semaphore>,
+    /// Requests waiting for `bcrypt_slots` (at most [`AUTH_QUEUE`]).
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Live {
@@ -489,7 +563,63 @@ impl Live {
             current: Arc::new(RwLock::new(Arc::new(cfg))),
             cache: Arc::new(AuthCache::default()),
             bcrypt_slots: Arc::new(tokio::sync::Semaphore::new(1)),
+            waiting: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         }
+    }
+
+    /// Authenticates a request under `cfg`. Known credentials (right or wrong) are answered from
+    /// the cache without waiting; new ones queue for the single bcrypt slot, and when the queue
+    /// is full or the wait too long the answer is [`AuthVerdict::Busy`], so a flood of wrong
+    /// passwords can neither hold up a scraper whose credentials verified before nor pile up
+    /// waiting requests.
+    pub async fn check(&self, cfg: &Arc<WebConfig>, authorization: Option<&[u8]>) -> AuthVerdict {
+        use std::sync::atomic::Ordering;
+        if cfg.users.is_empty() {
+            return AuthVerdict::Allowed;
+        }
+        let Some((user, password)) = authorization.and_then(basic_credentials) else {
+            return AuthVerdict::Denied;
+        };
+        match self.cache.lookup(&user, cfg.stored_hash(&user), &password) {
+            Some(true) => return AuthVerdict::Allowed,
+            Some(false) => return AuthVerdict::Denied,
+            None => {}
+        }
+        let slots = self.bcrypt_slots.clone();
+        let round = async {
+            let permit = match slots.clone().try_acquire_owned() {
+                Ok(p) => p,
+                Err(tokio::sync::TryAcquireError::Closed) => return AuthVerdict::Busy,
+                Err(tokio::sync::TryAcquireError::NoPermits) => {
+                    if self.waiting.fetch_add(1, Ordering::AcqRel) >= AUTH_QUEUE {
+                        self.waiting.fetch_sub(1, Ordering::AcqRel);
+                        return AuthVerdict::Busy;
+                    }
+                    let _queued = InQueue(&self.waiting);
+                    match slots.acquire_owned().await {
+                        Ok(p) => p,
+                        Err(_) => return AuthVerdict::Busy,
+                    }
+                }
+            };
+            let (cfg, cache) = (cfg.clone(), self.cache.clone());
+            // bcrypt takes tens of milliseconds: off the async workers. The permit goes with
+            // the round, so a timed-out request still keeps the round count at one.
+            tokio::task::spawn_blocking(move || {
+                let ok = cfg.verify(&user, &password, &cache);
+                drop(permit);
+                if ok {
+                    AuthVerdict::Allowed
+                } else {
+                    AuthVerdict::Denied
+                }
+            })
+            .await
+            .unwrap_or(AuthVerdict::Denied)
+        };
+        tokio::time::timeout(AUTH_TIMEOUT, round)
+            .await
+            .unwrap_or(AuthVerdict::Busy)
     }
 
     /// The settings for the next connection or request.
@@ -509,15 +639,19 @@ impl Live {
 
     /// Polls the config and the files it names every `every`; on a change reads the file
     /// again. Polling (not inotify) also sees Kubernetes' symlink swaps of mounted Secrets.
+    /// After a failed reload it tries again on every tick until the file loads: the fix may be
+    /// a file the broken config names but the last good one did not (a new key path), or a
+    /// change the fingerprint cannot see.
     pub fn watch(&self, path: PathBuf, every: Duration, stop: Arc<std::sync::atomic::AtomicBool>) {
         let live = self.clone();
         std::thread::spawn(move || {
-            let mut last = fingerprint(&live.get().files);
+            let mut watched = live.get().files.clone();
+            let mut last = fingerprint(&watched);
+            let mut failing: Option<String> = None;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 std::thread::sleep(every);
-                let files = live.get().files.clone();
-                let now = fingerprint(&files);
-                if now == last {
+                let now = fingerprint(&watched);
+                if now == last && failing.is_none() {
                     continue;
                 }
                 last = now;
@@ -525,21 +659,33 @@ impl Live {
                     Ok(cfg) => {
                         let tls = cfg.tls.is_some();
                         let users = cfg.users.len();
-                        last = fingerprint(&cfg.files);
+                        watched = cfg.files.clone();
+                        last = fingerprint(&watched);
                         live.set(cfg);
+                        failing = None;
                         tracing::info!(file = %path.display(), tls, users, "web config reloaded");
                     }
-                    Err(e) => tracing::error!(
-                        "web config not reloaded, the previous settings stay in force: {e:#}"
-                    ),
+                    Err(e) => {
+                        let msg = format!("{e:#}");
+                        // Logged once per distinct error, not on every retry.
+                        if failing.as_deref() != Some(msg.as_str()) {
+                            tracing::error!(
+                                "web config not reloaded, the previous settings stay in force: {msg}"
+                            );
+                        }
+                        failing = Some(msg);
+                    }
                 }
             }
         });
     }
 }
 
-/// (modified, length, inode) of each file, following symlinks.
-fn fingerprint(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64, u64)>> {
+type FileStamp = (SystemTime, (i64, i64), u64, u64);
+
+/// (modified, changed, length, inode) of each file, following symlinks. ctime too: a file
+/// replaced with its old mtime kept (`cp -p`, `tar x`) still changes ctime.
+fn fingerprint(files: &[PathBuf]) -> Vec<Option<FileStamp>> {
     use std::os::unix::fs::MetadataExt;
     files
         .iter()
@@ -547,6 +693,7 @@ fn fingerprint(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64, u64)>> {
             std::fs::metadata(f).ok().map(|m| {
                 (
                     m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                    (m.ctime(), m.ctime_nsec()),
                     m.len(),
                     m.ino(),
                 )
@@ -584,6 +731,68 @@ mod tests {
             e.contains("tls_server_config.cert_file /nonexistent/c.pem"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn client_auth_type_as_exporter_toolkit() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
+        std::fs::write(dir.path().join("c.pem"), cert.cert.pem()).expect("write");
+        std::fs::write(dir.path().join("k.pem"), cert.signing_key.serialize_pem()).expect("write");
+        let load = |extra: &str| {
+            let p = dir.path().join("web.yml");
+            std::fs::write(
+                &p,
+                format!("tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n{extra}"),
+            )
+            .expect("write");
+            WebConfig::load(&p).map_err(|e| format!("{e:#}"))
+        };
+        // Legacy name of RequireAnyClientCert.
+        let legacy = load("  client_auth_type: RequireClientCert\n");
+        assert!(legacy.is_ok_and(|c| c.tls.is_some()));
+        for policy in ["", "  client_auth_type: NoClientCert\n"] {
+            let e = load(&format!("  client_ca_file: c.pem\n{policy}")).expect_err("refused");
+            assert!(
+                e.contains("client_ca_file is set but client_auth_type is")
+                    && e.contains("RequireAndVerifyClientCert"),
+                "{e}"
+            );
+        }
+        let ok = load("  client_ca_file: c.pem\n  client_auth_type: RequireAndVerifyClientCert\n");
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn failed_reload_is_retried_until_a_newly_named_file_appears() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let web = dir.path().join("web.yml");
+        let hash = bcrypt::hash("pw", 4).expect("hash");
+        std::fs::write(&web, format!("basic_auth_users:\n  alice: {hash}\n")).expect("write");
+        let live = Live::fixed(WebConfig::load(&web).expect("loads"));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        live.watch(web.clone(), Duration::from_millis(20), stop.clone());
+        // Names files that do not exist yet: the reload fails, the old settings stay.
+        std::fs::write(
+            &web,
+            format!("tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\nbasic_auth_users:\n  alice: {hash}\n"),
+        )
+        .expect("write");
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(live.get().tls.is_none());
+        // Neither file was watched before; only a retry sees them.
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
+        std::fs::write(dir.path().join("k.pem"), cert.signing_key.serialize_pem()).expect("write");
+        std::fs::write(dir.path().join("c.pem"), cert.cert.pem()).expect("write");
+        let start = std::time::Instant::now();
+        while live.get().tls.is_none() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the fixed config was never loaded"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     #[test]

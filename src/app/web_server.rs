@@ -2,7 +2,7 @@
 //! from `--web.config.file` (see [`crate::app::web_config`]). Each connection takes the settings in
 //! force when it is accepted, so a rotated certificate is used without a restart.
 
-use crate::app::web_config::Live;
+use crate::app::web_config::{AuthVerdict, Live};
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
@@ -23,35 +23,25 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// exporter-toolkit).
 async fn guard(State(web): State<Live>, req: Request, next: Next) -> Response {
     let cfg = web.get();
-    let ok = if cfg.users.is_empty() {
-        true
-    } else {
-        let auth = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .map(|v| v.as_bytes().to_vec());
-        let (cfg, cache) = (cfg.clone(), web.cache.clone());
-        // bcrypt takes tens of milliseconds: off the async worker, one round at a time.
-        match web.bcrypt_slots.clone().acquire_owned().await {
-            Ok(permit) => tokio::task::spawn_blocking(move || {
-                let ok = cfg.authorized(auth.as_deref(), &cache);
-                drop(permit);
-                ok
-            })
-            .await
-            .unwrap_or(false),
-            Err(_) => false,
-        }
-    };
-    let mut resp = if ok {
-        next.run(req).await
-    } else {
-        (
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    let verdict = web.check(&cfg, auth).await;
+    let mut resp = match verdict {
+        AuthVerdict::Allowed => next.run(req).await,
+        AuthVerdict::Denied => (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Basic")],
             "Unauthorized\n",
         )
-            .into_response()
+            .into_response(),
+        AuthVerdict::Busy => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "1")],
+            "Too many authentication attempts in flight\n",
+        )
+            .into_response(),
     };
     for (name, value) in &cfg.headers {
         resp.headers_mut().insert(name.clone(), value.clone());
@@ -157,6 +147,20 @@ async fn handshake(
             )
             .await;
         let _ = tcp.shutdown().await;
+        // Read what the client sent (bounded in bytes and time) before closing: closing with
+        // unread data makes the kernel send a reset, which can discard the 400 unread.
+        use tokio::io::AsyncReadExt;
+        let mut sink = [0u8; 4096];
+        let mut left = sink.len();
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while left > 0 {
+                match tcp.read(&mut sink[..left]).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => left -= n,
+                }
+            }
+        })
+        .await;
         return None;
     }
     let acceptor = tokio_rustls::TlsAcceptor::from(cfg);

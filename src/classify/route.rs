@@ -187,7 +187,9 @@ fn check_exact_segment(pattern: &str, seg: &str) -> Result<(), String> {
             "--route {pattern:?}: `{{...}}` is not a parameter here and would never match; {syntax}"
         ));
     }
-    if seg.contains(['[', ']', '(', ')', '\\', '^', '|', '*']) {
+    // `(`, `)` and `*` are valid in a path (RFC 3986 sub-delims) and match themselves; these are
+    // not, so they can only be regex syntax.
+    if seg.contains(['[', ']', '\\', '^', '|']) {
         return Err(format!(
             "--route {pattern:?}: route patterns are not regular expressions, {seg:?} would never match; {syntax}"
         ));
@@ -343,11 +345,18 @@ mod tests {
         assert_eq!(l.overflow, 1);
         assert!(PathLabels::new(&["/a/*/b".into()], 1).is_err());
         assert!(PathLabels::new(&["nope".into()], 1).is_err());
+        // Valid path characters match themselves; only regex-only characters are refused.
+        let mut l = PathLabels::new(&["/wiki/Foo_(bar)".into(), "/files/a*b".into()], 1)
+            .expect("( ) * are path characters");
+        let w = l.label(b"/wiki/Foo_(bar)");
+        assert_eq!(l.name(w), "/wiki/Foo_(bar)");
+        for bad in ["/api/[0-9]+", "/a|b", "/^api", "/a\\d"] {
+            assert!(PathLabels::new(&[bad.into()], 1).is_err(), "{bad}");
+        }
         for bad in [
             "/api/{id}",
             "/api/[0-9]+",
             "/api/\\d+",
-            "/a/b*",
             "/a?x=1",
             "/a/:",
             "/a;v=1",

@@ -602,8 +602,8 @@ impl Writer<'_> {
         (name, kind, help): (&str, Kind, &str),
     ) -> io::Result<()> {
         let ty = kind.as_str();
-        writeln!(out, "# HELP {}_{name} {}", self.ns, help_escape(help))?;
-        writeln!(out, "# TYPE {}_{name} {ty}", self.ns)
+        writeln!(out, "# TYPE {}_{name} {ty}", self.ns)?;
+        writeln!(out, "# HELP {}_{name} {}", self.ns, help_escape(help))
     }
 
     fn path(&self, id: u32) -> String {
@@ -710,7 +710,10 @@ impl Writer<'_> {
                     .map(|b| {
                         format!(
                             "{name}_bucket{}",
-                            braces(&format!("le=\"{}\"", fmt_f64(*b)))
+                            braces(&format!(
+                                "le=\"{}\"",
+                                crate::sink::exposition::openmetrics_float(&fmt_f64(*b))
+                            ))
                         )
                     })
                     .collect();
