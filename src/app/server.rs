@@ -104,7 +104,7 @@ async fn readyz(State(s): State<AppState>) -> Response {
 
 async fn status_page(State(s): State<AppState>) -> Html<String> {
     let st = crate::app::status::collect(&s.shared, &s.status, s.version);
-    Html(crate::app::status::html(&st))
+    Html(crate::app::status::html(&st, &s.telemetry_path))
 }
 
 async fn status_json(State(s): State<AppState>) -> Response {

@@ -370,7 +370,8 @@ fn findings_html(out: &mut String, fs: &[FindingStatus]) {
 }
 
 /// The HTML page: plain tables, no JavaScript, refreshed by `<meta http-equiv=refresh>`.
-pub fn html(s: &Status) -> String {
+/// The page; `metrics_path` is `--web.telemetry-path`, which the footer links to.
+pub fn html(s: &Status, metrics_path: &str) -> String {
     let mut o = String::with_capacity(16 * 1024);
     let _ = write!(
         o,
@@ -497,8 +498,9 @@ pub fn html(s: &Status) -> String {
     }
     let _ = write!(
         o,
-        "</table><p><a href=\"/metrics\">metrics</a> · <a href=\"/status.json\">status.json</a> · \
-         <a href=\"/healthz\">healthz</a> · <a href=\"/readyz\">readyz</a> · refreshes every {REFRESH_SECONDS} s</p></body></html>"
+        "</table><p><a href=\"{}\">metrics</a> · <a href=\"/status.json\">status.json</a> · \
+         <a href=\"/healthz\">healthz</a> · <a href=\"/readyz\">readyz</a> · refreshes every {REFRESH_SECONDS} s</p></body></html>",
+        html_escape(metrics_path)
     );
     o
 }
