@@ -529,6 +529,25 @@ fn stamp(p: &Path) -> Option<Stamp> {
     Some((m.modified().ok()?, m.len(), m.ino()))
 }
 
+/// Stamps for the files of a newly read config. A file watched before keeps the stamp taken
+/// *before* the read, so an edit landing between that look and the read is seen by the next poll
+/// instead of being recorded as already read; only files new to this config are stamped now.
+fn restamp(
+    before: &[(PathBuf, Option<Stamp>)],
+    paths: Vec<PathBuf>,
+) -> Vec<(PathBuf, Option<Stamp>)> {
+    paths
+        .into_iter()
+        .map(|p| {
+            let s = match before.iter().find(|(q, _)| *q == p) {
+                Some((_, s)) => *s,
+                None => stamp(&p),
+            };
+            (p, s)
+        })
+        .collect()
+}
+
 /// The files and directories whose change means the config may have changed: every file read
 /// and its directory (a file added to an included glob changes the directory).
 fn watched(cfg: &Config, main: &Path) -> Vec<PathBuf> {
@@ -641,13 +660,7 @@ impl LiveConfig {
                     let (logs, total) = snapshot(&cfg).unwrap_or_default();
                     let main = Self::main_path(&self.path, self.root.as_deref());
                     if let Ok(mut stamps) = self.stamps.lock() {
-                        *stamps = watched(&cfg, &main)
-                            .into_iter()
-                            .map(|p| {
-                                let s = stamp(&p);
-                                (p, s)
-                            })
-                            .collect();
+                        *stamps = restamp(&stamps, watched(&cfg, &main));
                     }
                     self.install(cfg, &logs);
                     if let Ok(mut st) = self.state.lock() {
@@ -942,6 +955,30 @@ http {
             assert_eq!(labels, f.labels, "{sample}");
         }
         assert!(out.contains(r#"nginxlog_config_findings{id="ws_upgrade_header_missing",severity="error",server="*:80",location="/ws/"} 1"#), "{out}");
+    }
+
+    #[test]
+    fn an_edit_during_the_read_is_seen_by_the_next_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("nginx.conf");
+        let inc = dir.path().join("extra.conf");
+        std::fs::write(&main, "events {}\n").unwrap();
+        let before = vec![(main.clone(), stamp(&main))];
+        // The config is edited after the watcher's look but before the stamps are stored.
+        std::fs::write(&main, "events {}\nhttp {}\n").unwrap();
+        std::fs::write(&inc, "").unwrap();
+        let after = restamp(&before, vec![main.clone(), inc.clone()]);
+        assert_eq!(after[0], before[0], "a known file keeps its pre-read stamp");
+        assert_ne!(
+            after[0].1,
+            stamp(&main),
+            "so the edit still reads as a change"
+        );
+        assert_eq!(
+            after[1],
+            (inc.clone(), stamp(&inc)),
+            "a new include is stamped now"
+        );
     }
 
     #[test]
