@@ -23,8 +23,13 @@ const LIVE_FORMAT: &str = r#"'$time_iso8601 $request_id $remote_addr "$request" 
 /// A JSON format with `escape=json`.
 const JSON_FORMAT: &str = r#"escape=json '{"time":"$time_iso8601","id":"$request_id","request":"$request","status":"$status","rt":"$request_time","uht":"$upstream_header_time","upgrade":"$http_upgrade"}'"#;
 
+/// With a syslog target the sidecar cannot read; the fixed config drops it.
 const BARE_WS: &str = "        location /ws/ {
             proxy_pass http://backend;
+        }
+        location /audit/ {
+            access_log syslog:server=127.0.0.1:9 live;
+            return 204;
         }";
 
 const FIXED_WS: &str = "        location /ws/ {
@@ -200,6 +205,15 @@ fn sidecar_with_only_the_nginx_config_counts_diagnoses_and_follows_a_fix() {
         "{sources:?}"
     );
     assert_eq!(format_of(&error), "error log");
+    let unusable = |st: &Value| -> Vec<String> {
+        st["unusable_log_targets"]
+            .as_array()
+            .expect("unusable_log_targets")
+            .iter()
+            .map(|u| u["target"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(unusable(&st), ["syslog:server=127.0.0.1:9"], "{st}");
 
     // Findings exist before any traffic.
     let m = sidecar.metrics();
@@ -391,8 +405,13 @@ fn sidecar_with_only_the_nginx_config_counts_diagnoses_and_follows_a_fix() {
         "{}",
         st["findings"]
     );
+    assert!(
+        unusable(&st).is_empty(),
+        "the reload dropped the syslog target: {st}"
+    );
     let (_, page) = fetch(sidecar.port, "/");
     assert!(!page.contains("error[ws_"), "{page}");
+    assert!(!page.contains("syslog:server"), "{page}");
 
     // A broken edit: counted, reported, the last good config stays.
     std::fs::write(&config, "http { server { location /ws/ {\n").expect("write");
