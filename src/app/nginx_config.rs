@@ -529,6 +529,25 @@ fn stamp(p: &Path) -> Option<Stamp> {
     Some((m.modified().ok()?, m.len(), m.ino()))
 }
 
+/// The URI to look a path label up with in the config, or `None` for a label that is no path.
+/// `__other__` and `__invalid__` stand for many paths, so they have no location. A template
+/// (`/ws/:id`, `/static/*`) is not a URI nginx sees: only its fixed prefix up to the first
+/// templated segment is matched, which gives the prefix location serving it (a regex location
+/// that only matches the full URIs is not seen).
+fn lookup_uri(label: &str) -> Option<&str> {
+    if !label.starts_with('/') {
+        return None;
+    }
+    let mut end = 0;
+    for seg in label.split_inclusive('/') {
+        if seg.starts_with(':') || seg.starts_with('*') {
+            return Some(&label[..end]);
+        }
+        end += seg.len();
+    }
+    Some(label)
+}
+
 /// Stamps for the files of a newly read config. A file watched before keeps the stamp taken
 /// *before* the read, so an edit landing between that look and the read is seen by the next poll
 /// instead of being recorded as already read; only files new to this config are stamped now.
@@ -716,11 +735,15 @@ impl LiveConfig {
                 continue;
             };
             let path = labels.name(id32).to_string();
+            let Some(uri) = lookup_uri(&path) else {
+                logs.unattributed += p.upgrades.iter().map(|u| u.2).sum::<u64>();
+                continue;
+            };
             let Some(s) = find_server(&http.servers, &all, None) else {
                 logs.unattributed += p.upgrades.iter().map(|u| u.2).sum::<u64>();
                 continue;
             };
-            let loc = find_location(&http.servers[s], &normalise_uri(path.as_bytes()));
+            let loc = find_location(&http.servers[s], &normalise_uri(uri.as_bytes()));
             let e: &mut Evidence = logs.by_location.entry((s, loc)).or_default();
             for &(status, by, n) in &p.upgrades {
                 e.upgrade_attempts += n;
@@ -737,13 +760,14 @@ impl LiveConfig {
 
     /// The location serving `path` in the current config: (server, location, `file:line`).
     pub fn location_of(&self, path: &str) -> Option<(String, String, String)> {
+        let uri = lookup_uri(path)?;
         let st = self.state.lock().ok()?;
         let cfg = st.cfg.as_ref()?;
         let http = Http::of(cfg);
         let all: Vec<usize> = (0..http.servers.len()).collect();
         let s = find_server(&http.servers, &all, None)?;
         let server = &http.servers[s];
-        let i = find_location(server, &normalise_uri(path.as_bytes()))?;
+        let i = find_location(server, &normalise_uri(uri.as_bytes()))?;
         let loc = &server.locations[i];
         Some((
             server.name.clone(),
@@ -955,6 +979,29 @@ http {
             assert_eq!(labels, f.labels, "{sample}");
         }
         assert!(out.contains(r#"nginxlog_config_findings{id="ws_upgrade_header_missing",severity="error",server="*:80",location="/ws/"} 1"#), "{out}");
+    }
+
+    #[test]
+    fn overflow_labels_have_no_location_and_templates_match_their_prefix() {
+        assert_eq!(lookup_uri("__other__"), None);
+        assert_eq!(lookup_uri("__invalid__"), None);
+        assert_eq!(lookup_uri("/ws/chat"), Some("/ws/chat"));
+        assert_eq!(lookup_uri("/ws/:id"), Some("/ws/"));
+        assert_eq!(lookup_uri("/api/users/:id/orders/:id"), Some("/api/users/"));
+        assert_eq!(lookup_uri("/static/*"), Some("/static/"));
+        assert_eq!(lookup_uri("/"), Some("/"));
+
+        let c = cfg("http { server { listen 80; location / { return 204; } \
+                     location /ws/ { proxy_pass http://b; } } }");
+        let http = Http::of(&c);
+        let at = |label: &str| {
+            lookup_uri(label).and_then(|u| {
+                find_location(&http.servers[0], &normalise_uri(u.as_bytes()))
+                    .map(|i| http.servers[0].locations[i].text.clone())
+            })
+        };
+        assert_eq!(at("/ws/:id").as_deref(), Some("/ws/"));
+        assert_eq!(at("__other__"), None);
     }
 
     #[test]
