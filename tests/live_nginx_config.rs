@@ -310,13 +310,13 @@ fn sidecar_with_only_the_nginx_config_counts_diagnoses_and_follows_a_fix() {
     ] {
         assert!(page.contains(want), "page lacks {want:?}:\n{page}");
     }
-    for secret in ["token=", "s3cr3t", "abc", "?"] {
-        assert!(
-            !page.contains(&format!("/ws/chat{secret}"))
-                && !page.contains("s3cr3t")
-                && !page.contains("token=abc"),
-            "query string on the page ({secret})"
-        );
+    // No query string anywhere the sidecar shows: page, JSON twin, metrics.
+    for target in ["/", "/status.json", "/metrics"] {
+        let (code, body) = fetch(sidecar.port, target);
+        assert_eq!(code, 200, "{target}");
+        for secret in ["s3cr3t", "token="] {
+            assert!(!body.contains(secret), "{secret:?} in {target}:\n{body}");
+        }
     }
     let st = status_json(&sidecar);
     assert_eq!(st["state"], "failing");
@@ -414,11 +414,34 @@ fn sidecar_with_only_the_nginx_config_counts_diagnoses_and_follows_a_fix() {
     assert!(!page.contains("syslog:server"), "{page}");
 
     // A broken edit: counted, reported, the last good config stays.
+    let ids_of = |st: &Value| -> Vec<String> {
+        let mut v: Vec<String> = st["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| format!("{} {} {}", f["id"], f["server"], f["location"]))
+            .collect();
+        v.sort();
+        v
+    };
+    let good = ids_of(&st);
+    let good_read = st["config"]["last_read"].clone();
+    let last_read = sample(
+        &sidecar.metrics(),
+        "nginxlog_config_last_read_timestamp_seconds",
+    );
     std::fs::write(&config, "http { server { location /ws/ {\n").expect("write");
     sidecar.wait_value("nginxlog_config_read_errors_total", 1.0);
     let m = sidecar.metrics();
     assert!(finding_series(&m, "error").is_empty());
+    assert_eq!(
+        sample(&m, "nginxlog_config_last_read_timestamp_seconds"),
+        last_read,
+        "a config that does not parse is not a successful read"
+    );
     let st = status_json(&sidecar);
+    assert_eq!(ids_of(&st), good, "the last good config's findings stay");
+    assert_eq!(st["config"]["last_read"], good_read, "{}", st["config"]);
     assert!(
         st["config"]["last_error"]
             .as_str()
