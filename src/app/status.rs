@@ -235,8 +235,10 @@ pub fn collect(shared: &Shared, ctx: &StatusContext, version: &str) -> Status {
     // The config's current targets: a reload may have fixed or broken one since startup.
     let mut unusable = None;
     if let Some(live) = &ctx.live {
-        for p in &mut paths {
-            if let Some((server, location, at)) = live.location_of(&p.path) {
+        let names: Vec<&str> = paths.iter().map(|p| p.path.as_str()).collect();
+        let locs = live.locations_of(&names);
+        for (p, loc) in paths.iter_mut().zip(locs) {
+            if let Some((server, location, at)) = loc {
                 p.location = Some(LocationStatus {
                     server,
                     location,
