@@ -7,9 +7,9 @@
 #
 # No nginx or network needed: it writes an nginx.conf (the incident's bare `location /ws/`,
 # access_log in ws_timing) into a temp dir, fills the access log that config names with the
-# failing half of fixtures/broken-then-fixed (upgrade attempts before its SPLIT time), and runs
-# `nginxlog-sidecar run --nginx-config` (nothing else about the logs) on a free loopback port with
-# --from-start. Writes OUT_DIR/status.html, OUT_DIR/status.json and OUT_DIR/status.png; fails if
+# failing half of fixtures/broken-then-fixed (upgrade attempts before its SPLIT time, moved to
+# now), and runs `nginxlog-sidecar run --nginx-config` (nothing else about the logs) on a free
+# loopback port with --from-start. Writes OUT_DIR/status.html, OUT_DIR/status.json and OUT_DIR/status.png; fails if
 # Chromium is missing or writes no PNG, or if the page lacks the verdict. Runs as root too
 # (--no-sandbox); the browser profile and the config live in temp dirs removed on exit.
 set -euo pipefail
@@ -59,8 +59,20 @@ http {
     }
 }
 CONF
-# The failing half: lines logged before the fixture's SPLIT (02:16:58).
-grep -E '02:1[0-5]:[0-9]{2} |02:16:[0-5][0-7] ' fixtures/broken-then-fixed/access.log > "$work/logs/access.log"
+# The failing half: lines logged before the fixture's SPLIT (02:16:58), moved in time so the
+# last one is now (the page counts attempts in the minute their line was logged).
+grep -E '02:1[0-5]:[0-9]{2} |02:16:[0-5][0-7] ' fixtures/broken-then-fixed/access.log \
+  | python3 -c '
+import re, sys, datetime as d
+lines = sys.stdin.read().splitlines()
+fmt = "%d/%b/%Y:%H:%M:%S %z"
+pat = re.compile(r"\[([^]]+)\]")
+last = max(d.datetime.strptime(pat.search(l).group(1), fmt) for l in lines)
+shift = d.datetime.now(d.timezone.utc) - last
+for l in lines:
+    t = d.datetime.strptime(pat.search(l).group(1), fmt) + shift
+    print(pat.sub("[" + t.strftime(fmt) + "]", l, count=1))
+' > "$work/logs/access.log"
 : > "$work/logs/error.log"
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"

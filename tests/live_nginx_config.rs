@@ -23,8 +23,13 @@ const LIVE_FORMAT: &str = r#"'$time_iso8601 $request_id $remote_addr "$request" 
 /// A JSON format with `escape=json`.
 const JSON_FORMAT: &str = r#"escape=json '{"time":"$time_iso8601","id":"$request_id","request":"$request","status":"$status","rt":"$request_time","uht":"$upstream_header_time","upgrade":"$http_upgrade"}'"#;
 
+/// With a syslog target the sidecar cannot read; the fixed config drops it.
 const BARE_WS: &str = "        location /ws/ {
             proxy_pass http://backend;
+        }
+        location /audit/ {
+            access_log syslog:server=127.0.0.1:9 live;
+            return 204;
         }";
 
 const FIXED_WS: &str = "        location /ws/ {
@@ -200,6 +205,15 @@ fn sidecar_with_only_the_nginx_config_counts_diagnoses_and_follows_a_fix() {
         "{sources:?}"
     );
     assert_eq!(format_of(&error), "error log");
+    let unusable = |st: &Value| -> Vec<String> {
+        st["unusable_log_targets"]
+            .as_array()
+            .expect("unusable_log_targets")
+            .iter()
+            .map(|u| u["target"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(unusable(&st), ["syslog:server=127.0.0.1:9"], "{st}");
 
     // Findings exist before any traffic.
     let m = sidecar.metrics();
@@ -296,13 +310,13 @@ fn sidecar_with_only_the_nginx_config_counts_diagnoses_and_follows_a_fix() {
     ] {
         assert!(page.contains(want), "page lacks {want:?}:\n{page}");
     }
-    for secret in ["token=", "s3cr3t", "abc", "?"] {
-        assert!(
-            !page.contains(&format!("/ws/chat{secret}"))
-                && !page.contains("s3cr3t")
-                && !page.contains("token=abc"),
-            "query string on the page ({secret})"
-        );
+    // No query string anywhere the sidecar shows: page, JSON twin, metrics.
+    for target in ["/", "/status.json", "/metrics"] {
+        let (code, body) = fetch(sidecar.port, target);
+        assert_eq!(code, 200, "{target}");
+        for secret in ["s3cr3t", "token="] {
+            assert!(!body.contains(secret), "{secret:?} in {target}:\n{body}");
+        }
     }
     let st = status_json(&sidecar);
     assert_eq!(st["state"], "failing");
@@ -391,15 +405,43 @@ fn sidecar_with_only_the_nginx_config_counts_diagnoses_and_follows_a_fix() {
         "{}",
         st["findings"]
     );
+    assert!(
+        unusable(&st).is_empty(),
+        "the reload dropped the syslog target: {st}"
+    );
     let (_, page) = fetch(sidecar.port, "/");
     assert!(!page.contains("error[ws_"), "{page}");
+    assert!(!page.contains("syslog:server"), "{page}");
 
     // A broken edit: counted, reported, the last good config stays.
+    let ids_of = |st: &Value| -> Vec<String> {
+        let mut v: Vec<String> = st["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| format!("{} {} {}", f["id"], f["server"], f["location"]))
+            .collect();
+        v.sort();
+        v
+    };
+    let good = ids_of(&st);
+    let good_read = st["config"]["last_read"].clone();
+    let last_read = sample(
+        &sidecar.metrics(),
+        "nginxlog_config_last_read_timestamp_seconds",
+    );
     std::fs::write(&config, "http { server { location /ws/ {\n").expect("write");
     sidecar.wait_value("nginxlog_config_read_errors_total", 1.0);
     let m = sidecar.metrics();
     assert!(finding_series(&m, "error").is_empty());
+    assert_eq!(
+        sample(&m, "nginxlog_config_last_read_timestamp_seconds"),
+        last_read,
+        "a config that does not parse is not a successful read"
+    );
     let st = status_json(&sidecar);
+    assert_eq!(ids_of(&st), good, "the last good config's findings stay");
+    assert_eq!(st["config"]["last_read"], good_read, "{}", st["config"]);
     assert!(
         st["config"]["last_error"]
             .as_str()

@@ -5,6 +5,7 @@
 //! exporters; nginx's config already says which files it writes and how. The same config,
 //! re-read when it changes on disk, feeds `nginxlog_config_findings` and the status page.
 
+use crate::classify::AnsweredBy;
 use crate::doctor::checks::{log_format, Checks, Finding, Version};
 use crate::doctor::evidence::{Evidence, Logs};
 use crate::nginx_conf::effective::Http;
@@ -13,7 +14,7 @@ use crate::nginx_conf::{load_rooted, Config, Directive, Source};
 use crate::parse::format::{Escape, LineFormat};
 use crate::pipeline::LogKind;
 use crate::sink::metrics::{escape, Metrics};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -488,8 +489,8 @@ pub fn plan(args: &crate::app::cli::RunArgs) -> anyhow::Result<Plan> {
 /// What the config checks last found.
 #[derive(Debug, Default)]
 pub struct ConfigState {
-    /// The last configuration that parsed.
-    pub cfg: Option<Config>,
+    /// The last configuration that parsed (shared: the checks run on it outside this lock).
+    pub cfg: Option<Arc<Config>>,
     pub findings: Vec<Finding>,
     /// Unix seconds of the last successful read.
     pub last_read: f64,
@@ -499,6 +500,97 @@ pub struct ConfigState {
     pub unusable: Vec<Unusable>,
     /// Upgrade attempts the findings' evidence was computed from.
     evidence_total: u64,
+    /// Where each path label is served in `cfg`, filled once per label and config: the watcher
+    /// and the status page look labels up on every round, building nginx's effective config
+    /// only for labels not seen yet. Bounded by the path labels (`--max-paths`).
+    locs: HashMap<String, Option<Loc>>,
+}
+
+/// Where a path label is served in one config.
+#[derive(Debug, Clone)]
+struct Loc {
+    /// doctor's evidence key: (server, location) indices.
+    key: (usize, Option<usize>),
+    server: String,
+    /// (location text, `file:line`) when a location matches.
+    location: Option<(String, String)>,
+}
+
+/// Fills `locs` for the `labels` it lacks, building `cfg`'s effective config once if any does.
+fn resolve<'a>(
+    cfg: &Config,
+    locs: &mut HashMap<String, Option<Loc>>,
+    labels: impl IntoIterator<Item = &'a str>,
+) {
+    let missing: Vec<&str> = labels
+        .into_iter()
+        .filter(|l| !locs.contains_key(*l))
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let http = Http::of(cfg);
+    let all: Vec<usize> = (0..http.servers.len()).collect();
+    // Default server: the Host is not kept per path.
+    let s = find_server(&http.servers, &all, None);
+    for label in missing {
+        let loc = s.zip(lookup_uri(label)).map(|(s, uri)| {
+            let server = &http.servers[s];
+            let i = find_location(server, &normalise_uri(uri.as_bytes()));
+            Loc {
+                key: (s, i),
+                server: server.name.clone(),
+                location: i.map(|i| {
+                    let l = &server.locations[i];
+                    (
+                        l.text.clone(),
+                        format!("{}:{}", cfg.file(l.block.file), l.block.line),
+                    )
+                }),
+            }
+        });
+        locs.insert(label.to_string(), loc);
+    }
+}
+
+/// Upgrade attempts per path label, copied out of the pipeline.
+type Upgrades = Vec<(String, Vec<(u16, AnsweredBy, u64)>)>;
+
+fn upgrades_by_label(metrics: &Metrics, labels: &crate::classify::route::PathLabels) -> Upgrades {
+    let mut v = Vec::new();
+    for (id, p) in metrics.paths.iter().enumerate() {
+        let Some(p) = p else { continue };
+        if p.upgrades.is_empty() {
+            continue;
+        }
+        let Ok(id32) = u32::try_from(id) else {
+            continue;
+        };
+        v.push((labels.name(id32).to_string(), p.upgrades.clone()));
+    }
+    v
+}
+
+/// doctor's evidence from live upgrade attempts, each label at its location in the config.
+fn evidence(locs: &HashMap<String, Option<Loc>>, ups: &Upgrades) -> Logs {
+    let mut logs = Logs::default();
+    for (path, upgrades) in ups {
+        let Some(Some(loc)) = locs.get(path) else {
+            logs.unattributed += upgrades.iter().map(|u| u.2).sum::<u64>();
+            continue;
+        };
+        let e: &mut Evidence = logs.by_location.entry(loc.key).or_default();
+        for &(status, by, n) in upgrades {
+            e.upgrade_attempts += n;
+            if status == 101 {
+                e.switched += n;
+            }
+            *e.by_status.entry(status).or_insert(0) += n;
+            *e.answered_by.entry(by.as_str()).or_insert(0) += n;
+            *e.paths.entry(path.clone()).or_insert(0) += n;
+        }
+    }
+    logs
 }
 
 /// The config being watched.
@@ -527,6 +619,44 @@ fn stamp(p: &Path) -> Option<Stamp> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(p).ok()?;
     Some((m.modified().ok()?, m.len(), m.ino()))
+}
+
+/// The URI to look a path label up with in the config, or `None` for a label that is no path.
+/// `__other__` and `__invalid__` stand for many paths, so they have no location. A template
+/// (`/ws/:id`, `/static/*`) is not a URI nginx sees: only its fixed prefix up to the first
+/// templated segment is matched, which gives the prefix location serving it (a regex location
+/// that only matches the full URIs is not seen).
+fn lookup_uri(label: &str) -> Option<&str> {
+    if !label.starts_with('/') {
+        return None;
+    }
+    let mut end = 0;
+    for seg in label.split_inclusive('/') {
+        if seg.starts_with(':') || seg.starts_with('*') {
+            return Some(&label[..end]);
+        }
+        end += seg.len();
+    }
+    Some(label)
+}
+
+/// Stamps for the files of a newly read config. A file watched before keeps the stamp taken
+/// *before* the read, so an edit landing between that look and the read is seen by the next poll
+/// instead of being recorded as already read; only files new to this config are stamped now.
+fn restamp(
+    before: &[(PathBuf, Option<Stamp>)],
+    paths: Vec<PathBuf>,
+) -> Vec<(PathBuf, Option<Stamp>)> {
+    paths
+        .into_iter()
+        .map(|p| {
+            let s = match before.iter().find(|(q, _)| *q == p) {
+                Some((_, s)) => *s,
+                None => stamp(&p),
+            };
+            (p, s)
+        })
+        .collect()
 }
 
 /// The files and directories whose change means the config may have changed: every file read
@@ -575,7 +705,7 @@ impl LiveConfig {
             state: Mutex::new(ConfigState::default()),
             stamps: Mutex::new(stamps),
         };
-        live.install(cfg, &Logs::default());
+        live.install(Arc::new(cfg), &Logs::default(), HashMap::new());
         live
     }
 
@@ -584,11 +714,12 @@ impl LiveConfig {
     }
 
     /// Runs the checks on `cfg` and makes it the current config.
-    fn install(&self, cfg: Config, logs: &Logs) {
+    fn install(&self, cfg: Arc<Config>, logs: &Logs, locs: HashMap<String, Option<Loc>>) {
         let findings = self.check(&cfg, logs);
         let unusable = targets(&cfg, self.root.as_deref(), self.syslog_source).unusable;
         if let Ok(mut st) = self.state.lock() {
             st.cfg = Some(cfg);
+            st.locs = locs;
             st.findings = findings;
             st.unusable = unusable;
             st.last_read = unix_now();
@@ -626,30 +757,28 @@ impl LiveConfig {
 
     /// One round of the watcher: re-reads a changed config (keeping the last good one when the
     /// new one does not parse), and re-runs the checks when live traffic brought new evidence.
-    /// The pipeline is locked only to copy the evidence, never while reading or checking.
+    /// The pipeline is locked only to copy the upgrade counts per label; mapping them to
+    /// locations and the checks run outside it.
     pub fn poll(&self, shared: &crate::app::run::Shared) {
-        let snapshot = |cfg: &Config| -> Option<(Logs, u64)> {
+        let copy = || -> Option<(Upgrades, u64)> {
             let p = shared.lock().ok()?;
             Some((
-                self.evidence(cfg, &p.sink, &p.classifier.labels),
+                upgrades_by_label(&p.sink, &p.classifier.labels),
                 p.sink.upgrades_total(),
             ))
         };
         if self.changed() {
             match load_config(&self.path, self.root.as_deref()) {
                 Ok(cfg) => {
-                    let (logs, total) = snapshot(&cfg).unwrap_or_default();
+                    let (ups, total) = copy().unwrap_or_default();
+                    let mut locs = HashMap::new();
+                    resolve(&cfg, &mut locs, ups.iter().map(|u| u.0.as_str()));
+                    let logs = evidence(&locs, &ups);
                     let main = Self::main_path(&self.path, self.root.as_deref());
                     if let Ok(mut stamps) = self.stamps.lock() {
-                        *stamps = watched(&cfg, &main)
-                            .into_iter()
-                            .map(|p| {
-                                let s = stamp(&p);
-                                (p, s)
-                            })
-                            .collect();
+                        *stamps = restamp(&stamps, watched(&cfg, &main));
                     }
-                    self.install(cfg, &logs);
+                    self.install(Arc::new(cfg), &logs, locs);
                     if let Ok(mut st) = self.state.lock() {
                         st.evidence_total = total;
                     }
@@ -669,74 +798,49 @@ impl LiveConfig {
             Ok(p) => p.sink.upgrades_total(),
             Err(_) => return,
         };
-        let cfg = match self.state.lock() {
-            // A copy: the status page keeps reading the current one meanwhile.
-            Ok(st) if st.evidence_total != total => st.cfg.clone(),
-            _ => None,
+        match self.state.lock() {
+            Ok(st) if st.evidence_total != total && st.cfg.is_some() => {}
+            _ => return,
+        }
+        let Some((ups, total)) = copy() else { return };
+        let (cfg, logs) = {
+            let Ok(mut st) = self.state.lock() else {
+                return;
+            };
+            let Some(cfg) = st.cfg.clone() else { return };
+            resolve(&cfg, &mut st.locs, ups.iter().map(|u| u.0.as_str()));
+            let logs = evidence(&st.locs, &ups);
+            (cfg, logs)
         };
-        let Some(cfg) = cfg else { return };
-        let (logs, total) = snapshot(&cfg).unwrap_or_default();
         let findings = self.check(&cfg, &logs);
         if let Ok(mut st) = self.state.lock() {
-            st.evidence_total = total;
-            st.findings = findings;
+            // A reload installed meanwhile has its own findings.
+            if st.cfg.as_ref().is_some_and(|c| Arc::ptr_eq(c, &cfg)) {
+                st.evidence_total = total;
+                st.findings = findings;
+            }
         }
     }
 
-    /// Live upgrade attempts per location, as doctor's evidence: each path label mapped to the
-    /// location nginx would choose for it (default server: the Host is not kept per path).
-    fn evidence(
-        &self,
-        cfg: &Config,
-        metrics: &Metrics,
-        labels: &crate::classify::route::PathLabels,
-    ) -> Logs {
-        let http = Http::of(cfg);
-        let mut logs = Logs::default();
-        let all: Vec<usize> = (0..http.servers.len()).collect();
-        for (id, p) in metrics.paths.iter().enumerate() {
-            let Some(p) = p else { continue };
-            if p.upgrades.is_empty() {
-                continue;
-            }
-            let Ok(id32) = u32::try_from(id) else {
-                continue;
-            };
-            let path = labels.name(id32).to_string();
-            let Some(s) = find_server(&http.servers, &all, None) else {
-                logs.unattributed += p.upgrades.iter().map(|u| u.2).sum::<u64>();
-                continue;
-            };
-            let loc = find_location(&http.servers[s], &normalise_uri(path.as_bytes()));
-            let e: &mut Evidence = logs.by_location.entry((s, loc)).or_default();
-            for &(status, by, n) in &p.upgrades {
-                e.upgrade_attempts += n;
-                if status == 101 {
-                    e.switched += n;
-                }
-                *e.by_status.entry(status).or_insert(0) += n;
-                *e.answered_by.entry(by.as_str()).or_insert(0) += n;
-                *e.paths.entry(path.clone()).or_insert(0) += n;
-            }
-        }
-        logs
-    }
-
-    /// The location serving `path` in the current config: (server, location, `file:line`).
-    pub fn location_of(&self, path: &str) -> Option<(String, String, String)> {
-        let st = self.state.lock().ok()?;
-        let cfg = st.cfg.as_ref()?;
-        let http = Http::of(cfg);
-        let all: Vec<usize> = (0..http.servers.len()).collect();
-        let s = find_server(&http.servers, &all, None)?;
-        let server = &http.servers[s];
-        let i = find_location(server, &normalise_uri(path.as_bytes()))?;
-        let loc = &server.locations[i];
-        Some((
-            server.name.clone(),
-            loc.text.clone(),
-            format!("{}:{}", cfg.file(loc.block.file), loc.block.line),
-        ))
+    /// The location serving each path label in the current config: (server, location,
+    /// `file:line`); one lock for all of them.
+    pub fn locations_of(&self, paths: &[&str]) -> Vec<Option<(String, String, String)>> {
+        let Ok(mut st) = self.state.lock() else {
+            return vec![None; paths.len()];
+        };
+        let st = &mut *st;
+        let Some(cfg) = st.cfg.clone() else {
+            return vec![None; paths.len()];
+        };
+        resolve(&cfg, &mut st.locs, paths.iter().copied());
+        paths
+            .iter()
+            .map(|p| {
+                let loc = st.locs.get(*p)?.as_ref()?;
+                let (text, at) = loc.location.clone()?;
+                Some((loc.server.clone(), text, at))
+            })
+            .collect()
     }
 
     /// Appends the config metrics in the Prometheus text format.
@@ -942,6 +1046,91 @@ http {
             assert_eq!(labels, f.labels, "{sample}");
         }
         assert!(out.contains(r#"nginxlog_config_findings{id="ws_upgrade_header_missing",severity="error",server="*:80",location="/ws/"} 1"#), "{out}");
+    }
+
+    #[test]
+    fn overflow_labels_have_no_location_and_templates_match_their_prefix() {
+        assert_eq!(lookup_uri("__other__"), None);
+        assert_eq!(lookup_uri("__invalid__"), None);
+        assert_eq!(lookup_uri("/ws/chat"), Some("/ws/chat"));
+        assert_eq!(lookup_uri("/ws/:id"), Some("/ws/"));
+        assert_eq!(lookup_uri("/api/users/:id/orders/:id"), Some("/api/users/"));
+        assert_eq!(lookup_uri("/static/*"), Some("/static/"));
+        assert_eq!(lookup_uri("/"), Some("/"));
+
+        let c = cfg("http { server { listen 80; location / { return 204; } \
+                     location /ws/ { proxy_pass http://b; } } }");
+        let http = Http::of(&c);
+        let at = |label: &str| {
+            lookup_uri(label).and_then(|u| {
+                find_location(&http.servers[0], &normalise_uri(u.as_bytes()))
+                    .map(|i| http.servers[0].locations[i].text.clone())
+            })
+        };
+        assert_eq!(at("/ws/:id").as_deref(), Some("/ws/"));
+        assert_eq!(at("__other__"), None);
+    }
+
+    #[test]
+    fn labels_are_located_once_per_config_and_mapped_to_evidence() {
+        let c = cfg("http { server { listen 80; location / { return 204; } \
+                     location /ws/ { proxy_pass http://b; } } }");
+        let mut locs = HashMap::new();
+        resolve(&c, &mut locs, ["/ws/:id", "__other__", "/x"]);
+        assert_eq!(locs.len(), 3);
+        let ws = locs["/ws/:id"].clone().expect("served");
+        assert_eq!(ws.location.as_ref().map(|l| l.0.as_str()), Some("/ws/"));
+        assert!(locs["__other__"].is_none());
+        // Known labels are not looked up again; a new one is added.
+        locs.get_mut("/x")
+            .expect("x")
+            .as_mut()
+            .expect("served")
+            .server = "cached".into();
+        resolve(&c, &mut locs, ["/x", "/ws/chat"]);
+        assert_eq!(locs["/x"].as_ref().expect("x").server, "cached");
+        assert_eq!(locs.len(), 4);
+
+        let ups: Upgrades = vec![
+            (
+                "/ws/:id".into(),
+                vec![
+                    (101, AnsweredBy::Upstream, 2),
+                    (400, AnsweredBy::Upstream, 1),
+                ],
+            ),
+            ("/ws/chat".into(), vec![(400, AnsweredBy::Upstream, 3)]),
+            ("__other__".into(), vec![(101, AnsweredBy::Upstream, 5)]),
+        ];
+        let logs = evidence(&locs, &ups);
+        assert_eq!(logs.unattributed, 5);
+        let e = &logs.by_location[&ws.key];
+        assert_eq!((e.upgrade_attempts, e.switched), (6, 2));
+        assert_eq!(e.paths.len(), 2);
+    }
+
+    #[test]
+    fn an_edit_during_the_read_is_seen_by_the_next_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("nginx.conf");
+        let inc = dir.path().join("extra.conf");
+        std::fs::write(&main, "events {}\n").unwrap();
+        let before = vec![(main.clone(), stamp(&main))];
+        // The config is edited after the watcher's look but before the stamps are stored.
+        std::fs::write(&main, "events {}\nhttp {}\n").unwrap();
+        std::fs::write(&inc, "").unwrap();
+        let after = restamp(&before, vec![main.clone(), inc.clone()]);
+        assert_eq!(after[0], before[0], "a known file keeps its pre-read stamp");
+        assert_ne!(
+            after[0].1,
+            stamp(&main),
+            "so the edit still reads as a change"
+        );
+        assert_eq!(
+            after[1],
+            (inc.clone(), stamp(&inc)),
+            "a new include is stamped now"
+        );
     }
 
     #[test]

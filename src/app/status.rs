@@ -232,9 +232,13 @@ pub fn collect(shared: &Shared, ctx: &StatusContext, version: &str) -> Status {
     });
     let mut findings = Vec::new();
     let mut config = None;
+    // The config's current targets: a reload may have fixed or broken one since startup.
+    let mut unusable = None;
     if let Some(live) = &ctx.live {
-        for p in &mut paths {
-            if let Some((server, location, at)) = live.location_of(&p.path) {
+        let names: Vec<&str> = paths.iter().map(|p| p.path.as_str()).collect();
+        let locs = live.locations_of(&names);
+        for (p, loc) in paths.iter_mut().zip(locs) {
+            if let Some((server, location, at)) = loc {
                 p.location = Some(LocationStatus {
                     server,
                     location,
@@ -243,6 +247,7 @@ pub fn collect(shared: &Shared, ctx: &StatusContext, version: &str) -> Status {
             }
         }
         if let Ok(st) = live.state.lock() {
+            unusable = Some(st.unusable.clone());
             findings = st.findings.iter().map(finding).collect();
             config = Some(ConfigStatus {
                 path: live.path.clone(),
@@ -271,7 +276,7 @@ pub fn collect(shared: &Shared, ctx: &StatusContext, version: &str) -> Status {
         findings,
         config,
         sources,
-        unusable_log_targets: ctx.unusable.clone(),
+        unusable_log_targets: unusable.unwrap_or_else(|| ctx.unusable.clone()),
     }
 }
 

@@ -644,9 +644,10 @@ impl Live {
     /// change the fingerprint cannot see.
     pub fn watch(&self, path: PathBuf, every: Duration, stop: Arc<std::sync::atomic::AtomicBool>) {
         let live = self.clone();
+        // Taken before the thread starts: an edit made right after `watch` returns is a change.
+        let mut watched = live.get().files.clone();
+        let mut last = fingerprint(&watched);
         std::thread::spawn(move || {
-            let mut watched = live.get().files.clone();
-            let mut last = fingerprint(&watched);
             let mut failing: Option<String> = None;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 std::thread::sleep(every);

@@ -340,11 +340,14 @@ impl Sink for Metrics {
         if ev.upgrade {
             bump_up(&mut p.upgrades, ev.status, ev.answered_by);
             if *minutes {
-                p.minutes.get_or_insert_with(Default::default).record(
-                    crate::sink::minutes::now_minute(),
-                    ev.status,
-                    ev.answered_by,
-                );
+                use crate::sink::minutes::{event_minute, now_minute};
+                if let Some(m) = event_minute(now_minute(), ev.time) {
+                    p.minutes.get_or_insert_with(Default::default).record(
+                        m,
+                        ev.status,
+                        ev.answered_by,
+                    );
+                }
             }
             if let Some(h) = ev.handshake_seconds {
                 p.handshake

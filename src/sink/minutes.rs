@@ -123,6 +123,18 @@ impl MinuteRing {
     }
 }
 
+/// The minute an upgrade attempt belongs to: the line's own time (Unix seconds) when it has one,
+/// so a backlog read with `--from-start`, after a resume or with lag lands when it happened,
+/// not in "the last 5 minutes". A time ahead of `now` (clock skew) counts as `now`; `None` for
+/// a line older than the ring, which it would only overwrite.
+#[inline]
+pub fn event_minute(now: u64, time: Option<f64>) -> Option<u64> {
+    let Some(t) = time else { return Some(now) };
+    // `as` saturates: a negative or NaN time is minute 0, far out of the ring.
+    let m = ((t / 60.0) as u64).min(now);
+    (m + MINUTES as u64 > now).then_some(m)
+}
+
 /// Minutes since the Unix epoch, now.
 pub fn now_minute() -> u64 {
     std::time::SystemTime::now()
@@ -156,6 +168,31 @@ mod tests {
         // An hour later nothing is left.
         assert_eq!(r.window(now + 60, 60).attempts, 0);
         assert!(!r.active(now + 60, 60));
+    }
+
+    #[test]
+    fn attempts_count_at_their_own_time() {
+        let now = 29_000_000;
+        let at = |min: u64| Some(min as f64 * 60.0 + 12.5);
+        assert_eq!(event_minute(now, None), Some(now));
+        assert_eq!(event_minute(now, at(now)), Some(now));
+        assert_eq!(event_minute(now, at(now - 7)), Some(now - 7));
+        assert_eq!(event_minute(now, at(now - 59)), Some(now - 59));
+        assert_eq!(event_minute(now, at(now - 60)), None, "older than the ring");
+        assert_eq!(
+            event_minute(now, at(now + 3)),
+            Some(now),
+            "ahead: capped at now"
+        );
+        assert_eq!(event_minute(now, Some(-5.0)), None);
+        assert_eq!(event_minute(now, Some(f64::NAN)), None);
+        // A backlog line from 20 minutes ago is in the hour, not in the last 5 minutes.
+        let mut r = MinuteRing::default();
+        if let Some(m) = event_minute(now, at(now - 20)) {
+            r.record(m, 502, AnsweredBy::Nginx);
+        }
+        assert_eq!(r.window(now, 5).attempts, 0);
+        assert_eq!(r.window(now, 60).attempts, 1);
     }
 
     #[test]
