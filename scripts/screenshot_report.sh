@@ -13,13 +13,7 @@ out="${1:-target/report-screenshot}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 
-chromium_bin="${CHROMIUM:-}"
-if [ -z "$chromium_bin" ]; then
-  for c in chromium chromium-browser google-chrome; do
-    if command -v "$c" >/dev/null 2>&1; then chromium_bin="$(command -v "$c")"; break; fi
-  done
-fi
-[ -n "$chromium_bin" ] || { echo "chromium not found: apt-get install -y chromium (or set CHROMIUM=)" >&2; exit 1; }
+. scripts/lib/chromium.sh
 
 cargo build --quiet
 f=fixtures/broken-then-fixed
@@ -31,12 +25,5 @@ if grep -qiE '<script|https?://[^"]*\.(js|css)|<link ' "$out/report.html"; then
   echo "report.html is not self-contained" >&2; exit 1
 fi
 
-profile="$(mktemp -d)"
-trap 'rm -rf "$profile"' EXIT
-rm -f "$out/report.png"
-timeout 60 "$chromium_bin" --headless --no-sandbox --disable-gpu --no-first-run \
-  --disable-background-networking --disable-component-update --disable-sync \
-  --user-data-dir="$profile" --screenshot="$out/report.png" --window-size=1200,1600 \
-  "file://$out/report.html" >/dev/null 2>&1
-[ -s "$out/report.png" ] || { echo "chromium wrote no screenshot" >&2; exit 1; }
+screenshot "file://$out/report.html" "$out/report.png" 1200,1600
 echo "$out/report.png"

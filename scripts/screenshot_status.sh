@@ -18,23 +18,17 @@ out="${1:-target/status-screenshot}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 
-chromium_bin="${CHROMIUM:-}"
-if [ -z "$chromium_bin" ]; then
-  for c in chromium chromium-browser google-chrome; do
-    if command -v "$c" >/dev/null 2>&1; then chromium_bin="$(command -v "$c")"; break; fi
-  done
-fi
-[ -n "$chromium_bin" ] || { echo "chromium not found: apt-get install -y chromium (or set CHROMIUM=)" >&2; exit 1; }
+. scripts/lib/chromium.sh
 
 cargo build --quiet
 bin="${CARGO_TARGET_DIR:-target}/debug/nginxlog-sidecar"
 
 work="$(mktemp -d)"
-profile="$(mktemp -d)"
+
 sidecar_pid=""
 cleanup() {
   if [ -n "$sidecar_pid" ]; then kill "$sidecar_pid" 2>/dev/null || true; wait "$sidecar_pid" 2>/dev/null || true; fi
-  rm -rf "$work" "$profile"
+  rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -92,10 +86,5 @@ grep -q 'WebSocket upgrades on /ws/chat are failing' "$out/status.html" \
 grep -q 'proxy_set_header Upgrade' "$out/status.html" \
   || { echo "status page lacks the fix" >&2; exit 1; }
 
-rm -f "$out/status.png"
-timeout 60 "$chromium_bin" --headless --no-sandbox --disable-gpu --no-first-run \
-  --disable-background-networking --disable-component-update --disable-sync \
-  --user-data-dir="$profile" --screenshot="$out/status.png" --window-size=1280,1500 \
-  "http://127.0.0.1:$port/" >/dev/null 2>&1
-[ -s "$out/status.png" ] || { echo "chromium wrote no screenshot" >&2; exit 1; }
+screenshot "http://127.0.0.1:$port/" "$out/status.png" 1280,1500
 echo "$out/status.png"
