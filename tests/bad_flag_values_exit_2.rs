@@ -216,6 +216,22 @@ fn max_paths_zero_and_telemetry_path() {
 }
 
 #[test]
+fn max_connections_must_be_at_least_one() {
+    refused(
+        &["--web.max-connections", "0"],
+        &[],
+        "--web.max-connections",
+        "at least 1",
+    );
+    refused(
+        &[],
+        &[("NGINXLOG_WEB_MAX_CONNECTIONS", "many")],
+        "--web.max-connections",
+        "at least 1",
+    );
+}
+
+#[test]
 fn bad_web_config_files_name_the_key() {
     let tmp = tempfile::tempdir().expect("tmp");
     let file = |name: &str, text: &str| {

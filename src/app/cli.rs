@@ -209,6 +209,16 @@ pub struct RunArgs {
     /// (tls_server_config, basic_auth_users, http_server_config); re-read when it changes.
     #[arg(long = "web.config.file", env = "NGINXLOG_WEB_CONFIG_FILE")]
     pub web_config_file: Option<PathBuf>,
+    /// Most connections served at once. At the cap a new connection takes the slot of the
+    /// oldest idle one (or is closed at once if every slot is serving a request), so a flood of
+    /// idle connections cannot lock a scraper out.
+    #[arg(
+        long = "web.max-connections",
+        env = "NGINXLOG_WEB_MAX_CONNECTIONS",
+        default_value = "256",
+        value_parser = crate::app::flags::max_connections
+    )]
+    pub max_connections: usize,
     /// Read the files once to their end, print the metrics to stdout and exit (no server).
     /// For trying the sidecar on a log at hand, e.g. the shipped fixtures.
     #[arg(long)]

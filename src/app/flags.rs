@@ -56,6 +56,16 @@ pub fn max_paths(s: &str) -> Result<usize, String> {
     }
 }
 
+/// `--web.max-connections`: at least 1 (0 would refuse every scrape).
+pub fn max_connections(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "{s:?}: give the number of HTTP connections to serve at once, at least 1 (default 256)"
+        )),
+    }
+}
+
 /// `--web.telemetry-path`: an absolute path that is not one of the other endpoints. Only
 /// unreserved characters: the router reads `:`, `*` and braces as captures (and panics on
 /// some), and nothing else is needed for a scrape path.

@@ -66,6 +66,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         return once(&args, &plan.sources, &shared);
     }
     check_sources(&args)?;
+    raise_nofile_limit();
     let stop = Arc::new(AtomicBool::new(false));
     let ready = Arc::new(AtomicUsize::new(0));
     let state = args
@@ -221,9 +222,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     });
     let stop_for_signal = stop.clone();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    let serve = crate::app::web_server::serve(listeners, app, web, async move {
-        let _ = done_rx.await;
-    });
+    let serve =
+        crate::app::web_server::serve(listeners, app, web, args.max_connections, async move {
+            let _ = done_rx.await;
+        });
     rt.block_on(async move {
         let server = tokio::spawn(serve);
         shutdown_signal().await;
@@ -232,6 +234,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         let _ = done_tx.send(());
         let _ = server.await;
     });
+    // Connection tasks still parked (a client that ignored the shutdown) must not hold up the
+    // exit and the state save.
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
     for t in threads {
         let _ = t.join();
     }
@@ -281,6 +286,16 @@ fn once(args: &RunArgs, sources: &[nginx_config::Planned], shared: &Shared) -> a
     use std::io::Write;
     std::io::stdout().write_all(out.as_bytes())?;
     Ok(())
+}
+
+/// Raises the soft open-files limit to the hard one, as Go programs do at startup: the usual
+/// soft 1,024 is for programs using `select`, and otherwise makes tailed files, syslog sockets
+/// and HTTP connections compete for a small budget.
+fn raise_nofile_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open-files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit (RLIMIT_NOFILE)"),
+    }
 }
 
 /// Saves the positions unless they equal what was last saved (`saved`), so an idle sidecar

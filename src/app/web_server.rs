@@ -8,16 +8,30 @@ use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use hyper::service::Service as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 
-/// How long a client may take to send its request head or finish the TLS handshake.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long in-flight requests get at shutdown.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client may take to send a request head (from the connection's start or its first
+/// byte) or to finish the TLS handshake. Scrapers send theirs at once; a slow or half-sent head
+/// only holds a slot.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a keep-alive connection may wait for its next request. Longer than the usual
+/// scrape intervals, so Prometheus keeps its connection.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long one request may take, response written included (a reader that stalls).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long in-flight requests get at shutdown before their connections are closed.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Basic auth and the configured headers, for every path (`/healthz` included, as in
 /// exporter-toolkit).
@@ -49,21 +63,25 @@ async fn guard(State(web): State<Live>, req: Request, next: Next) -> Response {
     resp
 }
 
-/// Serves `app` on `listeners` until `shutdown` completes, then drains open requests.
+/// Serves `app` on `listeners` until `shutdown` completes, then gives in-flight requests
+/// [`SHUTDOWN_GRACE`] and closes whatever is still open.
 pub async fn serve(
     listeners: Vec<TcpListener>,
     app: Router,
     web: Live,
+    max_connections: usize,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let app = app.layer(axum::middleware::from_fn_with_state(web.clone(), guard));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let conns = Arc::new(Registry::new(max_connections));
     let mut loops = Vec::new();
     for l in listeners {
         loops.push(tokio::spawn(accept_loop(
             l,
             app.clone(),
             web.clone(),
+            conns.clone(),
             stop_rx.clone(),
         )));
     }
@@ -72,15 +90,20 @@ pub async fn serve(
     for l in loops {
         let _ = l.await;
     }
+    // Each connection stops itself within the grace; this bounds the wait whatever happens.
+    let deadline = Instant::now() + SHUTDOWN_GRACE + Duration::from_millis(500);
+    while conns.len() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn accept_loop(
     listener: TcpListener,
     app: Router,
     web: Live,
+    conns: Arc<Registry>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let graceful = GracefulShutdown::new();
     loop {
         let (tcp, _peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -92,37 +115,299 @@ async fn accept_loop(
                     continue;
                 }
             },
-            _ = stop.changed() => break,
+            _ = stopped(&mut stop) => break,
+        };
+        let Some(conn) = conns.admit() else {
+            // Every slot is serving a request: a quick close tells the client to retry.
+            drop(tcp);
+            continue;
         };
         let _ = tcp.set_nodelay(true);
-        let svc = TowerToHyperService::new(app.clone());
-        let watcher = graceful.watcher();
-        let tls = web.get().tls.clone();
+        let (app, tls, stop) = (app.clone(), web.get().tls.clone(), stop.clone());
         tokio::spawn(async move {
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(HEAD_TIMEOUT);
-            let result = match tls {
-                None => {
-                    watcher
-                        .watch(http.serve_connection(TokioIo::new(tcp), svc))
-                        .await
-                }
+            let _slot = Slot(conn.clone());
+            match tls {
+                None => drive(tcp, app, conn, stop).await,
                 Some(cfg) => {
-                    let Some(stream) = handshake(tcp, cfg).await else {
-                        return;
+                    let hs = tokio::select! {
+                        s = handshake(tcp, cfg) => s,
+                        _ = conn.evict.notified() => None,
                     };
-                    watcher
-                        .watch(http.serve_connection(TokioIo::new(stream), svc))
-                        .await
+                    if let Some(stream) = hs {
+                        drive(stream, app, conn, stop).await;
+                    }
                 }
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "connection ended with an error");
             }
         });
     }
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await;
+}
+
+/// Runs one HTTP/1 connection until it ends, is evicted, outlives a timeout, or shutdown's grace
+/// is over.
+async fn drive<I>(io: I, app: Router, conn: Arc<Conn>, mut stop: tokio::sync::watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let inner = TowerToHyperService::new(app);
+    let c = conn.clone();
+    let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        c.begin_request();
+        let busy = Busy(c.clone());
+        let fut = inner.call(req);
+        async move {
+            let resp = fut.await?;
+            // The request counts as in flight until hyper has written (and dropped) the body.
+            Ok::<_, std::convert::Infallible>(resp.map(|b| {
+                axum::body::Body::new(Tracked {
+                    inner: b,
+                    _busy: busy,
+                })
+            }))
+        }
+    });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // hyper's header timer runs from the end of a response to the next complete head, i.e. it
+    // is the keep-alive idle timeout; the stricter head timeout is `Conn::expired`.
+    http.timer(TokioTimer::new())
+        .header_read_timeout(IDLE_TIMEOUT);
+    let served = http.serve_connection(
+        TokioIo::new(Watched {
+            inner: io,
+            conn: conn.clone(),
+        }),
+        svc,
+    );
+    tokio::pin!(served);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            r = served.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = conn.evict.notified() => return,
+            _ = stopped(&mut stop) => {
+                served.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(SHUTDOWN_GRACE, served.as_mut()).await;
+                return;
+            }
+            _ = tick.tick() => if let Some(why) = conn.expired() {
+                tracing::debug!(reason = why, "closing a connection");
+                return;
+            },
+        }
+    }
+}
+
+/// Resolves once shutdown has begun (at once if it already has).
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Milliseconds since the registry started, plus one so that 0 can mean "not set".
+fn now_ms(epoch: Instant) -> u64 {
+    epoch.elapsed().as_millis() as u64 + 1
+}
+
+/// One admitted connection's clocks, read by its own watchdog and by eviction.
+struct Conn {
+    id: u64,
+    epoch: Instant,
+    /// When the request being served started (0: none, the connection is idle).
+    busy_since: AtomicU64,
+    /// When the client started sending a request head that is not complete yet (0: none).
+    head_since: AtomicU64,
+    evict: Notify,
+    registry: std::sync::Weak<Registry>,
+}
+
+impl Conn {
+    fn begin_request(&self) {
+        self.busy_since.store(now_ms(self.epoch), Ordering::Relaxed);
+        self.head_since.store(0, Ordering::Relaxed);
+    }
+
+    fn end_request(&self) {
+        self.busy_since.store(0, Ordering::Relaxed);
+    }
+
+    fn is_idle(&self) -> bool {
+        self.busy_since.load(Ordering::Relaxed) == 0
+    }
+
+    /// Bytes arrived: while idle they start a request head, whose clock starts now.
+    fn on_read(&self) {
+        if self.is_idle() && self.head_since.load(Ordering::Relaxed) == 0 {
+            self.head_since.store(now_ms(self.epoch), Ordering::Relaxed);
+        }
+    }
+
+    fn expired(&self) -> Option<&'static str> {
+        let now = now_ms(self.epoch);
+        let busy = self.busy_since.load(Ordering::Relaxed);
+        if busy != 0 {
+            return (now.saturating_sub(busy) > REQUEST_TIMEOUT.as_millis() as u64)
+                .then_some("request timeout");
+        }
+        let head = self.head_since.load(Ordering::Relaxed);
+        (head != 0 && now.saturating_sub(head) > HEAD_TIMEOUT.as_millis() as u64)
+            .then_some("request head not complete in time")
+    }
+}
+
+/// Clears the connection's in-flight mark when the response body is done with.
+struct Busy(Arc<Conn>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.end_request();
+    }
+}
+
+/// Removes the connection from the registry when its task ends.
+struct Slot(Arc<Conn>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(r) = self.0.registry.upgrade() {
+            r.remove(self.0.id);
+        }
+    }
+}
+
+/// The open connections, oldest first (ids only grow), so that at the cap the oldest idle one
+/// makes room: a flood of idle or half-sent connections cannot lock a scraper out.
+struct Registry {
+    max: usize,
+    epoch: Instant,
+    next: AtomicU64,
+    conns: Mutex<BTreeMap<u64, Arc<Conn>>>,
+}
+
+impl Registry {
+    fn new(max: usize) -> Registry {
+        Registry {
+            max: max.max(1),
+            epoch: Instant::now(),
+            next: AtomicU64::new(0),
+            conns: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.conns.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    fn remove(&self, id: u64) {
+        if let Ok(mut c) = self.conns.lock() {
+            c.remove(&id);
+        }
+    }
+
+    /// A slot for a new connection: free, or taken from the oldest idle connection; `None`
+    /// when every connection is serving a request.
+    fn admit(self: &Arc<Self>) -> Option<Arc<Conn>> {
+        let mut conns = self.conns.lock().ok()?;
+        if conns.len() >= self.max {
+            let victim = conns.iter().find(|(_, c)| c.is_idle()).map(|(id, _)| *id)?;
+            if let Some(c) = conns.remove(&victim) {
+                // notify_one keeps a permit, so the task sees it even if not waiting yet.
+                c.evict.notify_one();
+            }
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let conn = Arc::new(Conn {
+            id,
+            epoch: self.epoch,
+            busy_since: AtomicU64::new(0),
+            head_since: AtomicU64::new(now_ms(self.epoch)),
+            evict: Notify::new(),
+            registry: Arc::downgrade(self),
+        });
+        conns.insert(id, conn.clone());
+        Some(conn)
+    }
+}
+
+/// The response body, holding the connection's in-flight mark until it is dropped.
+struct Tracked {
+    inner: axum::body::Body,
+    _busy: Busy,
+}
+
+impl http_body::Body for Tracked {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The connection's stream, noting when request bytes arrive (for the head timeout).
+struct Watched<I> {
+    inner: I,
+    conn: Arc<Conn>,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let me = self.get_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut me.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            me.conn.on_read();
+        }
+        r
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
 }
 
 /// The TLS handshake; a client speaking plain HTTP to the TLS port gets a plain 400 saying so
