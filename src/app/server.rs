@@ -1,6 +1,8 @@
 //! HTTP endpoints: `/metrics`, `/healthz`, `/readyz` and a small landing page.
 
 use crate::app::run::Shared;
+use crate::sink::metrics::Metrics;
+use crate::source::checkpoint::{Checkpointer, Snapshot};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -19,6 +21,8 @@ pub struct AppState {
     pub sources: usize,
     pub source_names: Arc<Vec<String>>,
     pub version: &'static str,
+    /// The state file, acknowledged by each scrape (with `--state-file`).
+    pub checkpoints: Option<Arc<Checkpointer<Metrics>>>,
 }
 
 /// The router.
@@ -33,8 +37,12 @@ pub fn router(state: AppState) -> Router {
 
 async fn metrics(State(s): State<AppState>) -> Response {
     let mut out = String::with_capacity(64 * 1024);
-    match s.shared.lock() {
-        Ok(p) => p.sink.render(&p.classifier.labels, s.version, &mut out),
+    let snapshot = match s.shared.lock() {
+        Ok(p) => {
+            p.sink.render(&p.classifier.labels, s.version, &mut out);
+            // Under the same lock: the positions whose lines these counters include.
+            s.checkpoints.as_ref().map(|c| (c.clone(), c.snapshot()))
+        }
         Err(_) => {
             return (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -42,13 +50,16 @@ async fn metrics(State(s): State<AppState>) -> Response {
             )
                 .into_response()
         }
-    }
+    };
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        out,
+        axum::body::Body::new(AckBody {
+            data: Some(out.into()),
+            ack: snapshot,
+        }),
     )
         .into_response()
 }
@@ -68,6 +79,39 @@ fn health<T>(shared: &std::sync::Mutex<T>) -> (StatusCode, &'static str) {
         )
     } else {
         (StatusCode::OK, "ok\n")
+    }
+}
+
+/// A response body that acknowledges its checkpoint snapshot once the connection has taken all
+/// of it (polled past its end); a client that goes away earlier acknowledges nothing.
+struct AckBody {
+    data: Option<axum::body::Bytes>,
+    ack: Option<(Arc<Checkpointer<Metrics>>, Snapshot)>,
+}
+
+impl http_body::Body for AckBody {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        if let Some(d) = this.data.take() {
+            return std::task::Poll::Ready(Some(Ok(http_body::Frame::data(d))));
+        }
+        if let Some((c, snap)) = this.ack.take() {
+            c.acknowledge(snap);
+        }
+        std::task::Poll::Ready(None)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        // Exact, so the response has a Content-Length; `is_end_stream` stays false until the
+        // end is polled, which is what acknowledges.
+        let n = self.data.as_ref().map_or(0, |d| d.len() as u64);
+        http_body::SizeHint::with_exact(n)
     }
 }
 
