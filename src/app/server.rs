@@ -83,10 +83,27 @@ fn health<T>(shared: &std::sync::Mutex<T>) -> (StatusCode, &'static str) {
 }
 
 /// A response body that acknowledges its checkpoint snapshot once the connection has taken all
-/// of it (polled past its end); a client that goes away earlier acknowledges nothing.
+/// of it (hyper stops polling a body of known length after its last byte and drops it); a
+/// response dropped before its data was taken (client gone, shutdown) acknowledges nothing.
 struct AckBody {
     data: Option<axum::body::Bytes>,
     ack: Option<(Arc<Checkpointer<Metrics>>, Snapshot)>,
+}
+
+impl AckBody {
+    fn acknowledge(&mut self) {
+        if self.data.is_none() {
+            if let Some((c, snap)) = self.ack.take() {
+                c.acknowledge(snap);
+            }
+        }
+    }
+}
+
+impl Drop for AckBody {
+    fn drop(&mut self) {
+        self.acknowledge();
+    }
 }
 
 impl http_body::Body for AckBody {
@@ -101,15 +118,12 @@ impl http_body::Body for AckBody {
         if let Some(d) = this.data.take() {
             return std::task::Poll::Ready(Some(Ok(http_body::Frame::data(d))));
         }
-        if let Some((c, snap)) = this.ack.take() {
-            c.acknowledge(snap);
-        }
+        this.acknowledge();
         std::task::Poll::Ready(None)
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        // Exact, so the response has a Content-Length; `is_end_stream` stays false until the
-        // end is polled, which is what acknowledges.
+        // Exact, so the response has a Content-Length.
         let n = self.data.as_ref().map_or(0, |d| d.len() as u64);
         http_body::SizeHint::with_exact(n)
     }
