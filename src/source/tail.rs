@@ -29,7 +29,7 @@
 //!   each with its identity and the offset of the last complete line fed, updated under the
 //!   pipeline lock. A restart resumes every one of them, finding rotated files by inode next to
 //!   the real file, then reads files created and rotated away while it was stopped from 0.
-
+//!
 //! Change detection uses `notify` (inotify) on the parent directory to wake up, with a periodic
 //! poll as a fallback; reads are coalesced so a busy log costs a bounded number of wake-ups.
 //! `linemux` was not used: it yields `String` lines (invalid UTF-8 fails) and exposes no
