@@ -92,3 +92,46 @@ fn without_scrapes_the_read_position_is_saved() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(sidecar.value(CHAT), 2.0);
 }
+
+/// A rotated file still draining holds lines no scrape saw; it is deleted while the sidecar is
+/// stopped. Those lines cannot be read again: the restart counts them in `lines_lost_total`
+/// (and logs it) instead of losing them silently.
+#[test]
+fn unscraped_lines_in_a_rotated_file_deleted_while_stopped_are_counted_lost() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("access.log");
+    let rotated = tmp.path().join("access.log.1");
+    let state = tmp.path().join("state.json");
+    let (l, s) = (log.display().to_string(), state.display().to_string());
+    append(&log, &[]);
+    let args = [
+        "--format",
+        "ws_timing",
+        "--access-log",
+        &l,
+        "--state-file",
+        &s,
+    ];
+    let sidecar = Sidecar::start(&args);
+    append(&log, &chat(10));
+    sidecar.wait_value(CHAT, 10.0);
+    // Renamed; nginx has not reopened yet and writes 5 more lines to the renamed file.
+    std::fs::rename(&log, &rotated).expect("rename");
+    append(&rotated, &chat(5));
+    wait_read(&sidecar, &l, 15);
+    assert!(sidecar.terminate().success());
+
+    std::fs::remove_file(&rotated).expect("rm");
+    append(&log, &chat(2));
+    let sidecar = Sidecar::start(&args);
+    sidecar.wait_value(CHAT, 2.0);
+    let m = sidecar.metrics();
+    assert_eq!(
+        sample(
+            &m,
+            &format!(r#"nginxlog_lines_lost_total{{log="{l}",reason="rotated_file_gone"}}"#)
+        ),
+        5.0,
+        "{m}"
+    );
+}

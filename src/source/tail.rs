@@ -435,7 +435,10 @@ impl Tailer {
                 current_start = Some(if is_same_file(&self.path, p) {
                     p.offset
                 } else {
-                    tracing::warn!(file = %self.path.display(), "the file was truncated or replaced while the sidecar was stopped (its first bytes changed); reading it from the start");
+                    // A new file that got the old inode number, or the old one truncated: the
+                    // lines read but never scraped are gone with the old content.
+                    lost += p.unscraped_lines;
+                    tracing::warn!(file = %self.path.display(), lines_known_lost = p.unscraped_lines, "the file was truncated or replaced while the sidecar was stopped (its first bytes changed); reading it from the start");
                     0
                 });
                 continue;
