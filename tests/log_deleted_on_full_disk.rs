@@ -85,6 +85,7 @@ fn deleted_log_on_full_disk_is_released_and_new_file_grows() {
     let read = format!(r#"nginxlog_lines_read_total{{log="{l}"}}"#);
     let first = fill(&mut nginx, &line);
     assert!(first > 1000, "only {first} lines fit the 2 MiB tmpfs");
+    eprintln!("{first} lines filled the tmpfs");
     sidecar.wait_value(&read, first as f64);
     assert_eq!(
         sidecar.value(r#"nginxlog_open_files{deleted="false"}"#),
