@@ -152,3 +152,21 @@ fn two_rotations_while_stopped_are_read_and_counted() {
         "{m}"
     );
 }
+
+/// The log did not exist yet when the sidecar stopped; it was created meanwhile. The state says
+/// the log was being waited for, so the restart reads it from its start, as a file appearing
+/// while running is.
+#[test]
+fn a_log_created_while_stopped_is_read_whole() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("access.log");
+    let state = tmp.path().join("state.json");
+    let (l, s) = (log.display().to_string(), state.display().to_string());
+    let sidecar = Sidecar::start(&args(&l, &s));
+    assert!(sidecar.terminate().success());
+    append(&log, &chat(3));
+    let sidecar = Sidecar::start(&args(&l, &s));
+    sidecar.wait_value(CHAT, 3.0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sidecar.value(CHAT), 3.0);
+}

@@ -412,13 +412,21 @@ impl Tailer {
         shared: &Mutex<Pipeline<S>>,
     ) {
         let at_name = fs::metadata(&self.path).ok();
-        let Some(ck) = resume.filter(|c| c.current.is_some() || !c.draining.is_empty()) else {
+        // An entry without files: the log was waited for; a file there now appeared meanwhile.
+        let waited = resume
+            .as_ref()
+            .is_some_and(|c| c.current.is_none() && c.draining.is_empty());
+        let Some(ck) = resume.filter(|_| !waited) else {
             match at_name {
                 None => {
                     tracing::info!(file = %self.path.display(), "log file does not exist yet; waiting for it")
                 }
                 Some(m) => {
-                    let start = if self.cfg.from_start { 0 } else { m.len() };
+                    let start = if self.cfg.from_start || waited {
+                        0
+                    } else {
+                        m.len()
+                    };
                     self.open_current(start);
                 }
             }
@@ -464,12 +472,13 @@ impl Tailer {
                 }
             }
         }
-        let moved_on = ck.current.is_some_and(|c| name_id != Some((c.dev, c.ino)));
         let mut rotations = 0;
-        if moved_on {
+        if ck.current.is_some_and(|c| name_id != Some((c.dev, c.ino))) {
+            rotations += 1;
+        }
+        if current_start.is_none() {
             // Rotated while stopped: files created after the last look and already rotated
             // away (two rotations during the downtime) are read from their start.
-            rotations += 1;
             let mut known: Vec<(u64, u64)> = ck
                 .current
                 .iter()
@@ -1058,11 +1067,12 @@ impl StateFile {
         }
     }
 
-    /// The entry of log `name`.
+    /// The entry of log `name` (one without files: the log was being waited for).
     pub fn checkpoint(&self, name: &str) -> Option<LogCheckpoint> {
         let current = self.files.get(name).copied();
         let draining = self.draining.get(name).cloned().unwrap_or_default();
-        (current.is_some() || !draining.is_empty()).then(|| LogCheckpoint {
+        let listed = current.is_some() || self.confirmed_at.contains_key(name);
+        listed.then(|| LogCheckpoint {
             current,
             draining,
             confirmed_at: self.confirmed_at.get(name).copied().unwrap_or(0.0),
