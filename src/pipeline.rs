@@ -41,6 +41,10 @@ pub trait Sink {
     fn overflow(&mut self, _total: u64) {}
     /// The source of `log` was rotated: renamed, truncated, or deleted and recreated.
     fn rotated(&mut self, _log: LogId) {}
+    /// The source of `log` holds `open` files, `deleted` of them unlinked (link count 0).
+    fn open_files(&mut self, _log: LogId, _open: u64, _deleted: u64) {}
+    /// `lines` of `log` are known lost, for `reason`.
+    fn lost(&mut self, _log: LogId, _reason: &'static str, _lines: u64) {}
 }
 
 /// What became of one frame.

@@ -45,6 +45,8 @@ const CONTRACT: &[(&str, &str)] = &[
     ("nginxlog_lines_read_total", "counter"),
     ("nginxlog_lines_malformed_total", "counter"),
     ("nginxlog_log_rotations_total", "counter"),
+    ("nginxlog_lines_lost_total", "counter"),
+    ("nginxlog_open_files", "gauge"),
     ("nginxlog_log_last_event_timestamp_seconds", "gauge"),
     ("nginxlog_path_overflow_total", "counter"),
     ("nginxlog_build_info", "gauge"),

@@ -9,8 +9,9 @@ use crate::sink::metrics::Metrics;
 
 /// The live sidecar's pipeline: the sources feed it, the HTTP server renders its registry.
 pub type Shared = crate::source::tail::Shared<Metrics>;
+use crate::source::checkpoint::Checkpointer;
 use crate::source::syslog::{self, SYSLOG_PREFIX};
-use crate::source::tail::{self, Position, StateFile, TailConfig, Tailer};
+use crate::source::tail::{self, LogCheckpoint, StateFile, TailConfig, Tailer};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -20,7 +21,7 @@ use std::thread::JoinHandle;
 /// The sidecar's version, reported in `nginxlog_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-type Positions = Vec<(String, Arc<Mutex<Option<Position>>>)>;
+type Positions = Vec<(String, Arc<Mutex<LogCheckpoint>>)>;
 
 /// Startup checks that would otherwise look healthy and count nothing: a source URL with a
 /// scheme the sidecar does not speak, a directory given as a log, a state file whose directory
@@ -164,11 +165,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                     )
                 })?;
             }
-            let tailer = Tailer::new(path, log, *kind, cfg.clone(), state.files.get(src).copied());
-            positions.push((src.clone(), tailer.position.clone()));
+            let tailer = Tailer::new(
+                path,
+                log,
+                *kind,
+                cfg.clone(),
+                state.checkpoint(src),
+                &shared,
+            );
+            positions.push((src.clone(), tailer.checkpoint.clone()));
             infos.push(SourceInfo {
                 format: s.format_name.clone(),
-                file: Some((PathBuf::from(src), tailer.position.clone())),
+                file: Some((PathBuf::from(src), tailer.checkpoint.clone())),
             });
             ready.fetch_add(1, Ordering::Relaxed);
             threads.push(std::thread::spawn(move || tailer.run(shared, stop)));
@@ -176,20 +184,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     tracing::info!(listen = ?listen, tls = web.get().tls.is_some(), sources = ?names, "nginxlog-sidecar {VERSION} started");
 
-    let saver = args.state_file.clone().map(|path| {
-        let (positions, stop, every) = (positions.clone(), stop.clone(), args.state_interval);
-        std::thread::spawn(move || {
-            let mut last = std::time::Instant::now();
-            let mut saved = None;
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                if last.elapsed() >= every {
-                    save_state(&path, &positions, &mut saved);
-                    last = std::time::Instant::now();
-                }
-            }
-            saved
-        })
+    let checkpoints = args.state_file.clone().map(|path| {
+        Arc::new(Checkpointer::new(
+            shared.clone(),
+            positions.clone(),
+            path,
+            args.state_interval,
+        ))
+    });
+    let saver = checkpoints.clone().map(|c| {
+        let stop = stop.clone();
+        std::thread::spawn(move || c.run(&stop))
     });
 
     let live = plan.live.clone();
@@ -219,6 +224,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             sources: infos,
             unusable: plan.unusable.clone(),
         }),
+        checkpoints: checkpoints.clone(),
     });
     let stop_for_signal = stop.clone();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
@@ -240,12 +246,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     for t in threads {
         let _ = t.join();
     }
-    let mut saved = saver.and_then(|s| s.join().ok()).flatten();
+    if let Some(s) = saver {
+        let _ = s.join();
+    }
     if let Some(w) = watcher {
         let _ = w.join();
     }
-    if let Some(path) = &args.state_file {
-        save_state(path, &positions, &mut saved);
+    if let Some(c) = &checkpoints {
+        c.save_final();
     }
     Ok(())
 }
@@ -295,24 +303,6 @@ fn raise_nofile_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => tracing::debug!(limit = n, "open-files limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit (RLIMIT_NOFILE)"),
-    }
-}
-
-/// Saves the positions unless they equal what was last saved (`saved`), so an idle sidecar
-/// does not rewrite and fsync the file every interval.
-fn save_state(path: &std::path::Path, positions: &Positions, saved: &mut Option<StateFile>) {
-    let mut st = StateFile::new();
-    for (name, p) in positions {
-        if let Some(pos) = p.lock().ok().and_then(|g| *g) {
-            st.files.insert(name.clone(), pos);
-        }
-    }
-    if saved.as_ref() == Some(&st) {
-        return;
-    }
-    match st.save(path) {
-        Ok(()) => *saved = Some(st),
-        Err(e) => tracing::warn!(file = %path.display(), error = %e, "cannot save state file"),
     }
 }
 

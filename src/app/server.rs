@@ -2,6 +2,8 @@
 
 use crate::app::run::Shared;
 use crate::sink::exposition;
+use crate::sink::metrics::Metrics;
+use crate::source::checkpoint::{Checkpointer, Snapshot};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -26,6 +28,8 @@ pub struct AppState {
     pub namespace: Arc<str>,
     /// The status page's context: sources' positions and formats, the live config.
     pub status: Arc<crate::app::status::StatusContext>,
+    /// The state file, acknowledged by each scrape (with `--state-file`).
+    pub checkpoints: Option<Arc<Checkpointer<Metrics>>>,
 }
 
 /// The router.
@@ -41,13 +45,16 @@ pub fn router(state: AppState) -> Router {
 
 async fn metrics(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     let mut out = String::with_capacity(64 * 1024);
-    match s.shared.lock() {
+    let snapshot = match s.shared.lock() {
         Ok(p) => {
             p.sink.render(&p.classifier.labels, s.version, &mut out);
+            // Under the same lock: the positions whose lines these counters include.
+            let snapshot = s.checkpoints.as_ref().map(|c| (c.clone(), c.snapshot()));
             drop(p);
             if let Some(live) = &s.status.live {
                 live.render(&s.namespace, &mut out);
             }
+            snapshot
         }
         Err(_) => {
             return (
@@ -56,19 +63,24 @@ async fn metrics(State(s): State<AppState>, headers: axum::http::HeaderMap) -> R
             )
                 .into_response()
         }
-    }
+    };
     crate::sink::process_metrics::render(&mut out);
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    match exposition::negotiate(accept) {
+    let (content_type, body) = match exposition::negotiate(accept) {
         exposition::Format::OpenMetrics => (
-            [(header::CONTENT_TYPE, exposition::OPENMETRICS_TEXT)],
+            exposition::OPENMETRICS_TEXT,
             exposition::to_openmetrics(&out),
-        )
-            .into_response(),
-        exposition::Format::Prometheus => {
-            ([(header::CONTENT_TYPE, exposition::PROMETHEUS_TEXT)], out).into_response()
-        }
-    }
+        ),
+        exposition::Format::Prometheus => (exposition::PROMETHEUS_TEXT, out),
+    };
+    (
+        [(header::CONTENT_TYPE, content_type)],
+        axum::body::Body::new(AckBody {
+            data: Some(body.into()),
+            ack: snapshot,
+        }),
+    )
+        .into_response()
 }
 
 async fn healthz(State(s): State<AppState>) -> (StatusCode, &'static str) {
@@ -86,6 +98,53 @@ fn health<T>(shared: &std::sync::Mutex<T>) -> (StatusCode, &'static str) {
         )
     } else {
         (StatusCode::OK, "ok\n")
+    }
+}
+
+/// A response body that acknowledges its checkpoint snapshot once the connection has taken all
+/// of it (hyper stops polling a body of known length after its last byte and drops it); a
+/// response dropped before its data was taken (client gone, shutdown) acknowledges nothing.
+struct AckBody {
+    data: Option<axum::body::Bytes>,
+    ack: Option<(Arc<Checkpointer<Metrics>>, Snapshot)>,
+}
+
+impl AckBody {
+    fn acknowledge(&mut self) {
+        if self.data.is_none() {
+            if let Some((c, snap)) = self.ack.take() {
+                c.acknowledge(snap);
+            }
+        }
+    }
+}
+
+impl Drop for AckBody {
+    fn drop(&mut self) {
+        self.acknowledge();
+    }
+}
+
+impl http_body::Body for AckBody {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        if let Some(d) = this.data.take() {
+            return std::task::Poll::Ready(Some(Ok(http_body::Frame::data(d))));
+        }
+        this.acknowledge();
+        std::task::Poll::Ready(None)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        // Exact, so the response has a Content-Length.
+        let n = self.data.as_ref().map_or(0, |d| d.len() as u64);
+        http_body::SizeHint::with_exact(n)
     }
 }
 

@@ -12,7 +12,7 @@ use crate::doctor::checks::{Finding, Severity};
 use crate::pipeline::LogKind;
 use crate::report::{cause, cause_words};
 use crate::sink::minutes::{now_minute, Window};
-use crate::source::tail::Position;
+use crate::source::tail::LogCheckpoint;
 use serde::Serialize;
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -29,7 +29,7 @@ pub struct SourceInfo {
     /// The format given or derived (`None`: `--format auto`, see the classifier).
     pub format: Option<String>,
     /// The tailed file and its read position (`None` for stdin and syslog).
-    pub file: Option<(PathBuf, Arc<Mutex<Option<Position>>>)>,
+    pub file: Option<(PathBuf, Arc<Mutex<LogCheckpoint>>)>,
 }
 
 /// What the page needs beyond the pipeline.
@@ -199,7 +199,7 @@ pub fn collect(shared: &Shared, ctx: &StatusContext, version: &str) -> Status {
         for (i, l) in p.sink.logs.iter().enumerate() {
             let info = ctx.sources.get(i);
             let lag = info.and_then(|s| s.file.as_ref()).and_then(|(path, pos)| {
-                let offset = pos.lock().ok().and_then(|g| g.map(|p| p.offset))?;
+                let offset = pos.lock().ok().and_then(|g| g.current.map(|p| p.offset))?;
                 let len = std::fs::metadata(path).ok()?.len();
                 Some(len.saturating_sub(offset))
             });

@@ -50,16 +50,28 @@ pub const MAX_STEPS: u64 = 20_000_000;
 /// A series of the registry: family first (the output order), then its labels as ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Key {
-    Requests { path: u32, method: u8, status: u16 },
+    Requests {
+        path: u32,
+        method: u8,
+        status: u16,
+    },
     Duration(u32),
     Bytes(u32),
     Upgrades(u32, u16, AnsweredBy),
     Handshake(u32),
     Session(u32),
-    Errors { level: u8, sig: u16, path: u32 },
+    Errors {
+        level: u8,
+        sig: u16,
+        path: u32,
+    },
     LinesRead(usize),
     Malformed(usize),
     Rotations(usize),
+    /// (log, index in `LOST_REASONS`)
+    LinesLost(usize, usize),
+    /// `deleted` label
+    OpenFiles(bool),
     LastEvent(usize),
     Overflow,
     BuildInfo,
@@ -78,6 +90,8 @@ fn family(k: &Key) -> (&'static str, Kind, &'static str) {
         Key::LinesRead(_) => &families::LINES_READ,
         Key::Malformed(_) => &families::LINES_MALFORMED,
         Key::Rotations(_) => &families::LOG_ROTATIONS,
+        Key::LinesLost(..) => &families::LINES_LOST,
+        Key::OpenFiles(_) => &families::OPEN_FILES,
         Key::LastEvent(_) => &families::LOG_LAST_EVENT,
         Key::Overflow => &families::PATH_OVERFLOW,
         Key::BuildInfo => &families::BUILD_INFO,
@@ -330,10 +344,21 @@ impl Backfill {
             self.put(Key::LinesRead(i), &[l.read as f64]);
             self.put(Key::Malformed(i), &[l.malformed as f64]);
             self.put(Key::Rotations(i), &[l.rotations as f64]);
+            for (r, &n) in l.lost.iter().enumerate() {
+                self.put(Key::LinesLost(i, r), &[n as f64]);
+            }
             if let Some(t) = l.last_event {
                 self.put(Key::LastEvent(i), &[t]);
             }
         }
+        // A live gauge (files held open); always 0 here, kept so both expositions hold the
+        // same families.
+        let (live, deleted) = m
+            .logs
+            .iter()
+            .fold((0, 0), |(a, b), l| (a + l.open_files.0, b + l.open_files.1));
+        self.put(Key::OpenFiles(false), &[live as f64]);
+        self.put(Key::OpenFiles(true), &[deleted as f64]);
         self.put(Key::Overflow, &[m.overflow as f64]);
         self.put(Key::BuildInfo, &[1.0]);
         self.metrics = m;
@@ -652,6 +677,14 @@ impl Writer<'_> {
             Key::LinesRead(i) | Key::Malformed(i) | Key::Rotations(i) | Key::LastEvent(i) => {
                 format!("log=\"{}\"", self.log(i))
             }
+            Key::LinesLost(i, r) => format!(
+                "log=\"{}\",reason=\"{}\"",
+                self.log(i),
+                crate::sink::metrics::LOST_REASONS
+                    .get(r)
+                    .unwrap_or(&"other")
+            ),
+            Key::OpenFiles(d) => format!("deleted=\"{d}\""),
             Key::Overflow => String::new(),
             Key::BuildInfo => format!(
                 "version=\"{}\",revision=\"{}\"",

@@ -114,6 +114,20 @@ pub const LOG_ROTATIONS: Family = Family {
     labels: &["log"],
 };
 
+pub const LINES_LOST: Family = Family {
+    name: "lines_lost",
+    kind: Kind::Counter,
+    help: "Lines known lost, per log and reason (rotated_file_gone: a checkpointed rotated file was deleted before the lines in it that no scrape had seen could be read again).",
+    labels: &["log", "reason"],
+};
+
+pub const OPEN_FILES: Family = Family {
+    name: "open_files",
+    kind: Kind::Gauge,
+    help: "Log files held open by the tailers; deleted=\"true\": unlinked files still held, whose disk space is not free yet.",
+    labels: &["deleted"],
+};
+
 pub const LOG_LAST_EVENT: Family = Family {
     name: "log_last_event_timestamp_seconds",
     kind: Kind::Gauge,
@@ -147,6 +161,8 @@ pub const ALL: &[&Family] = &[
     &LINES_READ,
     &LINES_MALFORMED,
     &LOG_ROTATIONS,
+    &LINES_LOST,
+    &OPEN_FILES,
     &LOG_LAST_EVENT,
     &PATH_OVERFLOW,
     &BUILD_INFO,

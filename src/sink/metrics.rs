@@ -100,7 +100,15 @@ pub struct LogStats {
     pub malformed: u64,
     pub rotations: u64,
     pub last_event: Option<f64>,
+    /// Files of this log held open: (not deleted, deleted).
+    pub open_files: (u64, u64),
+    /// Lines known lost, per reason (see [`LOST_REASONS`]).
+    pub lost: [u64; LOST_REASONS.len()],
 }
+
+/// Reasons of `lines_lost_total`: a checkpointed rotated file was deleted before the lines in
+/// it that no scrape had seen could be read again.
+pub const LOST_REASONS: [&str; 1] = ["rotated_file_gone"];
 
 /// The registry.
 #[derive(Clone, Debug)]
@@ -141,6 +149,8 @@ impl Metrics {
             malformed: 0,
             rotations: 0,
             last_event: None,
+            open_files: (0, 0),
+            lost: [0; LOST_REASONS.len()],
         });
         self.logs.len() - 1
     }
@@ -268,6 +278,23 @@ impl Metrics {
                 l.rotations
             );
         }
+        header(out, ns, &families::LINES_LOST);
+        for l in &self.logs {
+            for (reason, n) in LOST_REASONS.iter().zip(l.lost) {
+                let _ = writeln!(
+                    out,
+                    "{ns}_lines_lost_total{{log=\"{}\",reason=\"{reason}\"}} {n}",
+                    escape(&l.name),
+                );
+            }
+        }
+        header(out, ns, &families::OPEN_FILES);
+        let (live, deleted) = self
+            .logs
+            .iter()
+            .fold((0, 0), |(a, b), l| (a + l.open_files.0, b + l.open_files.1));
+        let _ = writeln!(out, "{ns}_open_files{{deleted=\"false\"}} {live}");
+        let _ = writeln!(out, "{ns}_open_files{{deleted=\"true\"}} {deleted}");
         header(out, ns, &families::LOG_LAST_EVENT);
         for l in &self.logs {
             if let Some(t) = l.last_event {
@@ -388,6 +415,19 @@ impl Sink for Metrics {
     fn rotated(&mut self, log: LogId) {
         if let Some(l) = self.logs.get_mut(log) {
             l.rotations += 1;
+        }
+    }
+
+    fn open_files(&mut self, log: LogId, open: u64, deleted: u64) {
+        if let Some(l) = self.logs.get_mut(log) {
+            l.open_files = (open - deleted.min(open), deleted);
+        }
+    }
+
+    fn lost(&mut self, log: LogId, reason: &'static str, lines: u64) {
+        let i = LOST_REASONS.iter().position(|r| *r == reason);
+        if let (Some(l), Some(i)) = (self.logs.get_mut(log), i) {
+            l.lost[i] += lines;
         }
     }
 }

@@ -9,16 +9,26 @@
 //!   (logrotate `create` + nginx `USR1`, or delete and recreate), the old file is kept open and
 //!   drained: nginx may write to it until it reopens its logs, so it is read until it has been
 //!   idle for a grace period, then closed. The new file is read from byte 0.
-//! - **Truncation** (copytruncate): the size drops below what was read, or the first bytes changed
-//!   (truncated and refilled past the read position between two looks); reading restarts at 0.
-//!   Lines written between the last read and the truncation are lost, as with any tailer.
+//! - **Truncation** (copytruncate): the size drops below what was read or below the size at the
+//!   previous look, the first bytes changed, or the bytes just before the read position changed
+//!   (truncated and refilled past the read position between two looks, even with an identical
+//!   first KiB); reading restarts at 0. Lines written between the last read and the truncation
+//!   are lost, as with any tailer.
 //! - **Drain**: a rotated-away file is read until the new file has received data (nginx reopened
 //!   its logs after `USR1`) and the old one has been idle for a grace period, or until it has been
-//!   idle for [`MAX_DRAIN`] (a rotation whose `USR1` never comes).
+//!   idle for [`MAX_DRAIN`] (a rotation whose `USR1` never comes). A rotated-away file that has
+//!   been deleted (link count 0) is closed after [`TailConfig::unlinked_grace`] of silence even if
+//!   the new file has no data yet: holding it keeps its blocks allocated, and on a full disk
+//!   nginx could not write the new file.
+//! - **Rotations faster than a look**: when the name has moved on, rotated siblings of the log's
+//!   real file (`NAME.1`, `NAME-DATE`, ..., next to a symlink's target) modified after the last
+//!   look and not read before are files that were created and rotated away in between; they are
+//!   read from byte 0.
 //! - **Partial lines** are held until their newline arrives; lines are bytes, not UTF-8.
-//! - **Checkpoints**: the offset of the last complete line is published after every read; the
-//!   state file stores it with the identity, and a restart resumes there, finding a rotated file by
-//!   inode in the same directory when the name has moved on.
+//! - **Checkpoints** ([`LogCheckpoint`]): the current file and every rotated file still draining,
+//!   each with its identity and the offset of the last complete line fed, updated under the
+//!   pipeline lock. A restart resumes every one of them, finding rotated files by inode next to
+//!   the real file, then reads files created and rotated away while it was stopped from 0.
 //!
 //! Change detection uses `notify` (inotify) on the parent directory to wake up, with a periodic
 //! poll as a fallback; reads are coalesced so a busy log costs a bounded number of wake-ups.
@@ -54,6 +64,17 @@ pub struct Position {
     /// FNV-1a of the file's first `fp_len` bytes: tells a reused inode from the file we read.
     #[serde(default)]
     pub fp_hash: u64,
+    /// Lines between this position and the read position when the state was saved: known lost
+    /// if the file is gone at the restart.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unscraped_lines: u64,
+    /// Lines fed from this file so far (in memory only).
+    #[serde(skip)]
+    pub lines: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Bytes at the start of a file that identify it together with its inode.
@@ -113,6 +134,10 @@ pub struct TailConfig {
     pub max_line: usize,
     /// How long a rotated-away file must stay idle before it is closed.
     pub drain_grace: Duration,
+    /// How long a rotated-away file that has been deleted (link count 0) must stay idle before
+    /// it is closed, even if the new file has no data yet: its blocks stay allocated while we
+    /// hold it, and on a full disk nginx cannot write the new file until we let go.
+    pub unlinked_grace: Duration,
     /// Minimum time between two wake-ups while the file is busy.
     pub coalesce: Duration,
 }
@@ -124,21 +149,71 @@ impl Default for TailConfig {
             poll: Duration::from_millis(250),
             max_line: crate::framing::DEFAULT_MAX_LINE,
             drain_grace: Duration::from_secs(5),
+            unlinked_grace: Duration::from_secs(1),
             coalesce: Duration::from_millis(20),
         }
     }
 }
 
+/// Every file of one log that is still being read, as of the last batch of lines fed to the
+/// pipeline. Updated while the pipeline lock is held, so a copy taken under that lock matches
+/// the counters rendered under it exactly (the scrape acknowledgement relies on this).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogCheckpoint {
+    pub current: Option<Position>,
+    #[serde(default)]
+    pub draining: Vec<Position>,
+    /// Unix time when the name was last seen pointing at `current`: a rotated file modified
+    /// after it, and not listed here, was created after that look and is read from its start.
+    #[serde(default)]
+    pub confirmed_at: f64,
+    /// Files drained and closed lately (identity and final offset): a rotated sibling among
+    /// them has been read and is not a file created between two looks, also after a restart.
+    #[serde(default)]
+    pub closed: Vec<Position>,
+}
+
+/// Closed files remembered per log.
+const MAX_CLOSED: usize = 16;
+
+/// Seconds of filesystem timestamp slack when telling files created after a look.
+const MTIME_SLACK: f64 = 1.0;
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn mtime(meta: &fs::Metadata) -> f64 {
+    meta.mtime() as f64 + meta.mtime_nsec() as f64 / 1e9
+}
+
 struct OpenFile {
     file: File,
+    /// Where it was opened (for log messages).
+    name: PathBuf,
     dev: u64,
     ino: u64,
     fp: Fingerprint,
     /// Bytes read from the file so far (the read position).
     read_pos: u64,
+    /// File size at the last look: a smaller size later means truncation even when the file
+    /// was refilled past the read position with the same first KiB.
+    last_size: u64,
+    /// The last bytes read (up to [`TAIL_CHECK`]): checked against the file to catch a
+    /// truncate-and-refill whose first KiB is identical.
+    tail: [u8; TAIL_CHECK],
+    tail_len: usize,
+    /// Lines fed from this file (for lines known lost when a checkpointed file is gone).
+    lines: u64,
     lb: LineBuffer,
     last_data: Instant,
 }
+
+/// Bytes before the read position compared at each look.
+const TAIL_CHECK: usize = 128;
 
 impl OpenFile {
     fn open(path: &Path, offset: u64, max_line: usize) -> io::Result<OpenFile> {
@@ -149,15 +224,22 @@ impl OpenFile {
         let mut lb = LineBuffer::new(max_line);
         lb.reset(offset);
         let fp = check_start(&file, Fingerprint::default()).unwrap_or_default();
-        Ok(OpenFile {
+        let mut f = OpenFile {
             file,
+            name: path.to_path_buf(),
             dev: meta.dev(),
             ino: meta.ino(),
             fp,
             read_pos: offset,
+            last_size: meta.len(),
+            tail: [0; TAIL_CHECK],
+            tail_len: 0,
+            lines: 0,
             lb,
             last_data: Instant::now(),
-        })
+        };
+        f.remember_tail();
+        Ok(f)
     }
 
     fn position(&self) -> Position {
@@ -167,6 +249,8 @@ impl OpenFile {
             offset: self.lb.consumed(),
             fp_len: self.fp.len,
             fp_hash: self.fp.hash,
+            unscraped_lines: 0,
+            lines: self.lines,
         }
     }
 
@@ -180,6 +264,47 @@ impl OpenFile {
             }
             None => false,
         }
+    }
+
+    /// Records the bytes just before the read position (one `pread` per batch, not per line).
+    fn remember_tail(&mut self) {
+        use std::os::unix::fs::FileExt;
+        let n = self.read_pos.min(TAIL_CHECK as u64) as usize;
+        self.tail_len = match self
+            .file
+            .read_at(&mut self.tail[..n], self.read_pos - n as u64)
+        {
+            Ok(k) if k == n => n,
+            _ => 0,
+        };
+    }
+
+    /// Whether the file was truncated since the last look although its start is unchanged: it
+    /// got shorter, or the bytes before the read position differ from those read.
+    fn truncated_since_last_look(&mut self) -> bool {
+        use std::os::unix::fs::FileExt;
+        let Ok(meta) = self.file.metadata() else {
+            return false;
+        };
+        let size = meta.len();
+        let shrunk = size < self.last_size || size < self.read_pos;
+        self.last_size = size;
+        if shrunk {
+            return true;
+        }
+        let n = self.tail_len;
+        if n == 0 || size == self.read_pos {
+            return false; // nothing new to read: the next look catches a refill
+        }
+        let mut buf = [0u8; TAIL_CHECK];
+        match self.file.read_at(&mut buf[..n], self.read_pos - n as u64) {
+            Ok(k) => k != n || buf[..n] != self.tail[..n],
+            Err(_) => false,
+        }
+    }
+
+    fn deleted(&self) -> bool {
+        self.file.metadata().is_ok_and(|m| m.nlink() == 0)
     }
 }
 
@@ -211,19 +336,52 @@ pub struct Tailer {
     cfg: TailConfig,
     current: Option<OpenFile>,
     draining: Vec<OpenFile>,
-    /// The position of the current file, for the state file.
-    pub position: Arc<Mutex<Option<Position>>>,
+    /// Every file still being read, for the state file (see [`LogCheckpoint`]).
+    pub checkpoint: Arc<Mutex<LogCheckpoint>>,
+    confirmed_at: f64,
+    /// Identities of files closed lately: a rotated sibling among them was read already.
+    closed: std::collections::VecDeque<Position>,
+    /// When the name was last compared with the current file.
+    last_check: Instant,
+    open_counts: (u64, u64),
+    /// Whether the name led to the current file at the last look.
+    name_matches: bool,
+    /// Whether a file of this log was followed (not only waited for) since the start.
+    followed: bool,
     warned: u64,
+    open_warned: RateLimit,
+}
+
+/// At most one warning per interval, with the number suppressed since the last one.
+#[derive(Default)]
+struct RateLimit {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimit {
+    const EVERY: Duration = Duration::from_secs(60);
+
+    /// `Some(suppressed)` when a warning may be logged now.
+    fn allow(&mut self) -> Option<u64> {
+        if self.last.is_some_and(|t| t.elapsed() < Self::EVERY) {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(Instant::now());
+        Some(std::mem::take(&mut self.suppressed))
+    }
 }
 
 impl Tailer {
-    /// Opens (or prepares to wait for) `path`. `resume` is the position from the state file.
-    pub fn new(
+    /// Opens (or prepares to wait for) `path`. `resume` is this log's entry in the state file.
+    pub fn new<S: Sink>(
         path: PathBuf,
         log: LogId,
         kind: LogKind,
         cfg: TailConfig,
-        resume: Option<Position>,
+        resume: Option<LogCheckpoint>,
+        shared: &Mutex<Pipeline<S>>,
     ) -> Tailer {
         let mut t = Tailer {
             path,
@@ -232,112 +390,295 @@ impl Tailer {
             cfg,
             current: None,
             draining: Vec::new(),
-            position: Arc::new(Mutex::new(None)),
+            checkpoint: Arc::new(Mutex::new(LogCheckpoint::default())),
+            confirmed_at: unix_now(),
+            closed: std::collections::VecDeque::new(),
+            last_check: Instant::now(),
+            open_counts: (0, 0),
+            followed: false,
+            name_matches: false,
             warned: 0,
+            open_warned: RateLimit::default(),
         };
-        t.initial_open(resume);
+        t.initial_open(resume, shared);
+        t.publish(shared);
+        t.update_open_counts(shared);
         t
     }
 
-    fn initial_open(&mut self, resume: Option<Position>) {
-        let meta = match fs::metadata(&self.path) {
-            Ok(m) => m,
-            Err(_) => {
-                tracing::info!(file = %self.path.display(), "log file does not exist yet; waiting for it");
-                return;
+    fn initial_open<S: Sink>(
+        &mut self,
+        resume: Option<LogCheckpoint>,
+        shared: &Mutex<Pipeline<S>>,
+    ) {
+        let at_name = fs::metadata(&self.path).ok();
+        // An entry without files: the log was waited for; a file there now appeared meanwhile.
+        let waited = resume
+            .as_ref()
+            .is_some_and(|c| c.current.is_none() && c.draining.is_empty());
+        let Some(ck) = resume.filter(|_| !waited) else {
+            match at_name {
+                None => {
+                    tracing::info!(file = %self.path.display(), "log file does not exist yet; waiting for it")
+                }
+                Some(m) => {
+                    let start = if self.cfg.from_start || waited {
+                        0
+                    } else {
+                        m.len()
+                    };
+                    self.open_current(start);
+                }
             }
+            return;
         };
-        let start = match resume {
-            Some(p) if (p.dev, p.ino) == (meta.dev(), meta.ino()) => {
-                if is_same_file(&self.path, &p) {
+        let name_id = at_name.as_ref().map(|m| (m.dev(), m.ino()));
+        for p in &ck.closed {
+            self.remember_closed(*p);
+        }
+        let mut current_start = None;
+        let mut lost = 0;
+        for p in ck.current.iter().chain(&ck.draining) {
+            if current_start.is_none() && name_id == Some((p.dev, p.ino)) {
+                current_start = Some(if is_same_file(&self.path, p) {
                     p.offset
                 } else {
-                    tracing::warn!(file = %self.path.display(), "the file was truncated or replaced while the sidecar was stopped (its first bytes changed); reading it from the start");
+                    // A new file that got the old inode number, or the old one truncated: the
+                    // lines read but never scraped are gone with the old content.
+                    lost += p.unscraped_lines;
+                    tracing::warn!(file = %self.path.display(), lines_known_lost = p.unscraped_lines, "the file was truncated or replaced while the sidecar was stopped (its first bytes changed); reading it from the start");
                     0
-                }
+                });
+                continue;
             }
-            Some(p) => {
-                // The name moved on while we were stopped: finish the rotated file first.
-                match find_by_inode(&self.path, p) {
-                    Some(old) => match OpenFile::open(&old, p.offset, self.cfg.max_line) {
-                        Ok(f) => {
-                            tracing::info!(file = %self.path.display(), rotated = %old.display(), "resuming in the rotated file");
-                            self.draining.push(f);
-                        }
-                        Err(e) => {
-                            tracing::warn!(file = %old.display(), error = %e, "cannot open rotated file")
-                        }
-                    },
-                    None => tracing::warn!(
+            match find_by_identity(&self.path, p) {
+                Some(old) => match OpenFile::open(&old, p.offset, self.cfg.max_line) {
+                    Ok(f) => {
+                        tracing::info!(file = %self.path.display(), rotated = %old.display(), offset = p.offset, "resuming in the rotated file");
+                        self.draining.push(f);
+                        self.followed = true;
+                    }
+                    Err(e) => {
+                        tracing::warn!(file = %old.display(), error = %e, "cannot open rotated file")
+                    }
+                },
+                None => {
+                    lost += p.unscraped_lines;
+                    tracing::warn!(
                         file = %self.path.display(),
-                        "the file in the state file was rotated away and is gone; lines written to it after the last checkpoint are lost"
-                    ),
+                        lines_known_lost = p.unscraped_lines,
+                        "a file in the state file was rotated away and is gone; lines written to it after the last checkpoint are lost"
+                    )
                 }
-                0
             }
-            None if self.cfg.from_start => 0,
-            None => meta.len(),
-        };
-        self.open_current(start);
+        }
+        let mut rotations = 0;
+        if ck.current.is_some_and(|c| name_id != Some((c.dev, c.ino))) {
+            rotations += 1;
+        }
+        if current_start.is_none() {
+            // Rotated while stopped: files created after the last look and already rotated
+            // away (two rotations during the downtime) are read from their start.
+            let mut known: Vec<(u64, u64)> = ck
+                .current
+                .iter()
+                .chain(&ck.draining)
+                .map(|p| (p.dev, p.ino))
+                .collect();
+            known.extend(name_id);
+            rotations += self.open_intermediates(ck.confirmed_at, &known);
+        }
+        if let Ok(mut p) = shared.lock() {
+            for _ in 0..rotations {
+                p.sink.rotated(self.log);
+            }
+            if lost > 0 {
+                p.sink.lost(self.log, "rotated_file_gone", lost);
+            }
+        }
+        if at_name.is_some() {
+            self.open_current(current_start.unwrap_or(0));
+        } else {
+            tracing::info!(file = %self.path.display(), "log file does not exist (rotated and not yet recreated); waiting for it");
+        }
+    }
+
+    /// Opens rotated siblings modified since `since` that are none of `known` (nor open, nor
+    /// closed lately) from byte 0, as draining files; returns how many.
+    fn open_intermediates(&mut self, since: f64, known: &[(u64, u64)]) -> usize {
+        let mut n = 0;
+        for (sib, meta) in rotated_siblings(&self.path) {
+            let id = (meta.dev(), meta.ino());
+            if known.contains(&id) || mtime(&meta) < since - MTIME_SLACK || self.is_open(id) {
+                continue;
+            }
+            // A file closed lately is read on from where it was closed (nothing, usually); an
+            // inode number reused by a new file fails the fingerprint, or had none (closed empty)
+            // and is read from 0 either way.
+            let closed = self.closed_offset(&sib, id);
+            let start = closed.unwrap_or(0);
+            if closed.is_some() && meta.len() <= start {
+                continue; // closed, and nothing written since
+            }
+            match OpenFile::open(&sib, start, self.cfg.max_line) {
+                Ok(f) => {
+                    tracing::info!(file = %self.path.display(), rotated = %sib.display(), "a file was created and rotated away between two looks; reading it from the start");
+                    self.draining.push(f);
+                    n += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(file = %sib.display(), error = %e, "cannot open rotated file")
+                }
+            }
+        }
+        n
+    }
+
+    fn is_open(&self, id: (u64, u64)) -> bool {
+        self.current
+            .iter()
+            .chain(&self.draining)
+            .any(|f| (f.dev, f.ino) == id)
+    }
+
+    /// Where a file closed lately that is (by inode and first bytes) the one at `path` was
+    /// closed.
+    fn closed_offset(&self, path: &Path, id: (u64, u64)) -> Option<u64> {
+        self.closed
+            .iter()
+            .rev()
+            .find(|p| (p.dev, p.ino) == id && is_same_file(path, p))
+            .map(|p| p.offset)
+    }
+
+    fn remember_closed(&mut self, p: Position) {
+        self.closed.push_back(p);
+        if self.closed.len() > MAX_CLOSED {
+            self.closed.pop_front();
+        }
     }
 
     fn open_current(&mut self, offset: u64) -> bool {
         match OpenFile::open(&self.path, offset, self.cfg.max_line) {
             Ok(f) => {
-                self.publish(Some(f.position()));
                 self.current = Some(f);
+                self.followed = true;
+                self.name_matches = true;
+                self.confirmed_at = unix_now();
+                self.open_warned = RateLimit::default();
                 true
             }
             Err(e) => {
                 if e.kind() != io::ErrorKind::NotFound {
-                    tracing::warn!(file = %self.path.display(), error = %e, "cannot open log file; will retry");
+                    if let Some(suppressed) = self.open_warned.allow() {
+                        tracing::warn!(file = %self.path.display(), error = %e, suppressed_since_last = suppressed, "cannot open log file; will retry");
+                    }
                 }
                 false
             }
         }
     }
 
-    fn publish(&self, p: Option<Position>) {
-        if let Ok(mut g) = self.position.lock() {
-            *g = p;
+    /// Rewrites the checkpoint from the open files; takes the pipeline lock first so that a
+    /// scrape sees the file set and the counters change together.
+    fn publish<S: Sink>(&self, shared: &Mutex<Pipeline<S>>) {
+        let _guard = shared.lock();
+        if let Ok(mut c) = self.checkpoint.lock() {
+            c.current = self.current.as_ref().map(OpenFile::position);
+            c.draining = self.draining.iter().map(OpenFile::position).collect();
+            c.confirmed_at = self.confirmed_at;
+            c.closed = self.closed.iter().copied().collect();
+        }
+    }
+
+    /// Updates `open_files` when the number of files held (or of deleted ones) changed.
+    fn update_open_counts<S: Sink>(&mut self, shared: &Mutex<Pipeline<S>>) {
+        let files = self.current.iter().chain(&self.draining);
+        let open = files.clone().count() as u64;
+        let deleted = files.filter(|f| f.deleted()).count() as u64;
+        if (open, deleted) != self.open_counts {
+            self.open_counts = (open, deleted);
+            if let Ok(mut p) = shared.lock() {
+                p.sink.open_files(self.log, open, deleted);
+            }
         }
     }
 
     /// Reads everything available now; returns whether any byte was read.
     pub fn poll_once<S: Sink>(&mut self, shared: &Mutex<Pipeline<S>>) -> bool {
         let mut progressed = false;
+        let mut changed = false;
         let mut i = 0;
         while i < self.draining.len() {
-            let (log, kind) = (self.log, self.kind);
             let got = read_available(
                 &mut self.draining[i],
                 shared,
-                log,
-                kind,
-                &self.path,
+                self.log,
+                self.kind,
+                &self.checkpoint,
+                Slot::Draining(i),
                 &mut self.warned,
             );
             progressed |= got;
             // nginx writes to the old file until it reopens its logs: wait for data in the new
-            // one (or a long silence) before closing the old.
-            let idle = self.draining[i].last_data.elapsed();
-            let reopened = self.current.as_ref().is_some_and(|c| c.read_pos > 0);
-            if !got && idle >= self.cfg.drain_grace && (reopened || idle >= MAX_DRAIN) {
-                let mut f = self.draining.remove(i);
-                flush_partial(&mut f, shared, log, kind);
+            // one (or a long silence) before closing the old. A deleted one is let go after a
+            // short silence: holding it keeps its disk space allocated.
+            let f = &self.draining[i];
+            let idle = f.last_data.elapsed();
+            // (While the name is gone, the current file is a renamed one, not nginx's new file.)
+            let reopened =
+                self.name_matches && self.current.as_ref().is_some_and(|c| c.read_pos > 0);
+            let done = !got
+                && ((idle >= self.cfg.drain_grace && (reopened || idle >= MAX_DRAIN))
+                    || (idle >= self.cfg.unlinked_grace && f.deleted()));
+            if done {
+                self.release(i, shared);
+                changed = true;
                 continue;
             }
             i += 1;
         }
         match self.current.as_mut() {
             None => {
-                if fs::metadata(&self.path).is_ok() && self.open_current(0) {
+                let Ok(meta) = fs::metadata(&self.path) else {
+                    if self.followed {
+                        let extra = self.open_intermediates(self.confirmed_at, &[]);
+                        if extra > 0 {
+                            if let Ok(mut p) = shared.lock() {
+                                for _ in 0..extra {
+                                    p.sink.rotated(self.log);
+                                }
+                            }
+                            self.publish(shared);
+                            return true;
+                        }
+                    }
+                    return progressed;
+                };
+                // The name was gone (renamed, not yet reopened): files created and rotated away
+                // since are read too. Not on a first start: history is not replayed.
+                let extra = if self.followed {
+                    self.open_intermediates(self.confirmed_at, &[(meta.dev(), meta.ino())])
+                } else {
+                    0
+                };
+                if extra > 0 {
+                    if let Ok(mut p) = shared.lock() {
+                        for _ in 0..extra {
+                            p.sink.rotated(self.log);
+                        }
+                    }
+                    changed = true;
+                }
+                if self.open_current(0) {
                     tracing::info!(file = %self.path.display(), "log file appeared; reading it from the start");
+                    self.publish(shared);
+                    self.update_open_counts(shared);
                     return true;
                 }
             }
             Some(cur) => {
-                if !cur.same_start() {
+                if !cur.same_start() || cur.truncated_since_last_look() {
                     self.truncated(shared);
                 }
                 let Some(cur) = self.current.as_mut() else {
@@ -348,40 +689,90 @@ impl Tailer {
                     shared,
                     self.log,
                     self.kind,
-                    &self.path,
+                    &self.checkpoint,
+                    Slot::Current,
                     &mut self.warned,
                 );
                 progressed |= got;
-                let pos = cur.position();
-                self.publish(Some(pos));
-                if !got {
-                    self.check_rotation(shared);
+                // Also while busy, now and then: keeps `confirmed_at` recent.
+                if !got || self.last_check.elapsed() >= Duration::from_secs(1) {
+                    self.last_check = Instant::now();
+                    changed |= self.check_rotation(shared);
                 }
             }
+        }
+        if changed {
+            self.publish(shared);
+        }
+        if !progressed {
+            self.update_open_counts(shared);
         }
         progressed
     }
 
-    fn check_rotation<S: Sink>(&mut self, shared: &Mutex<Pipeline<S>>) {
+    /// Closes draining file `i` (its partial last line counted as a line), in one step with
+    /// the checkpoint so no scrape sees one without the other.
+    fn release<S: Sink>(&mut self, i: usize, shared: &Mutex<Pipeline<S>>) {
+        let mut f = self.draining.remove(i);
+        tracing::debug!(file = %self.path.display(), rotated = %f.name.display(), "closing the drained rotated file");
+        if let Ok(mut p) = shared.lock() {
+            if let Some(frame) = f.lb.take_partial() {
+                p.feed(self.log, self.kind, frame);
+            }
+            if let Ok(mut c) = self.checkpoint.lock() {
+                if i < c.draining.len() {
+                    c.draining.remove(i);
+                }
+                c.closed.push(f.position());
+                if c.closed.len() > MAX_CLOSED {
+                    c.closed.remove(0);
+                }
+            }
+        }
+        self.remember_closed(f.position());
+    }
+
+    /// Returns whether the set of open files changed.
+    fn check_rotation<S: Sink>(&mut self, shared: &Mutex<Pipeline<S>>) -> bool {
         let Some(cur) = self.current.as_mut() else {
-            return;
+            return false;
         };
         let Ok(meta) = fs::metadata(&self.path) else {
-            return; // renamed or deleted, not yet recreated: keep reading the open file
-        };
-        if (meta.dev(), meta.ino()) != (cur.dev, cur.ino) {
-            tracing::info!(file = %self.path.display(), "log file was replaced (rotation); draining the old one, reading the new one");
-            if let Some(mut old) = self.current.take() {
-                old.last_data = Instant::now();
-                self.draining.push(old);
+            // Renamed or deleted, not yet recreated: keep reading the open file, and read files
+            // that were created at the name and rotated away since the last look.
+            self.name_matches = false;
+            let extra = self.open_intermediates(self.confirmed_at, &[]);
+            if extra > 0 {
+                if let Ok(mut p) = shared.lock() {
+                    for _ in 0..extra {
+                        p.sink.rotated(self.log);
+                    }
+                }
             }
-            self.open_current(0);
-            if let Ok(mut p) = shared.lock() {
+            return extra > 0;
+        };
+        if (meta.dev(), meta.ino()) == (cur.dev, cur.ino) {
+            self.name_matches = true;
+            self.confirmed_at = unix_now();
+            if let Ok(mut c) = self.checkpoint.lock() {
+                c.confirmed_at = self.confirmed_at;
+            }
+            return false;
+        }
+        tracing::info!(file = %self.path.display(), "log file was replaced (rotation); draining the old one, reading the new one");
+        if let Some(mut old) = self.current.take() {
+            old.last_data = Instant::now();
+            self.draining.push(old);
+        }
+        let since = self.confirmed_at;
+        let extra = self.open_intermediates(since, &[(meta.dev(), meta.ino())]);
+        self.open_current(0);
+        if let Ok(mut p) = shared.lock() {
+            for _ in 0..=extra {
                 p.sink.rotated(self.log);
             }
-        } else if meta.len() < cur.read_pos {
-            self.truncated(shared);
         }
+        true
     }
 
     /// Copytruncate: read the current file again from byte 0.
@@ -394,8 +785,13 @@ impl Tailer {
             cur.read_pos = 0;
             cur.lb.reset(0);
             cur.fp = Fingerprint::default();
+            cur.tail_len = 0;
+            cur.last_size = 0;
             if let Ok(mut p) = shared.lock() {
                 p.sink.rotated(self.log);
+                if let Ok(mut c) = self.checkpoint.lock() {
+                    c.current = Some(cur.position());
+                }
             }
         }
     }
@@ -423,12 +819,20 @@ impl Tailer {
     }
 }
 
+/// Which entry of the checkpoint a file is.
+#[derive(Clone, Copy)]
+enum Slot {
+    Current,
+    Draining(usize),
+}
+
 fn read_available<S: Sink>(
     f: &mut OpenFile,
     shared: &Mutex<Pipeline<S>>,
     log: LogId,
     kind: LogKind,
-    path: &Path,
+    ck: &Mutex<LogCheckpoint>,
+    slot: Slot,
     warned: &mut u64,
 ) -> bool {
     let mut any = false;
@@ -436,15 +840,19 @@ fn read_available<S: Sink>(
         let n = match f.lb.fill_from(&mut f.file) {
             Ok(n) => n,
             Err(e) => {
-                tracing::warn!(file = %path.display(), error = %e, "read failed");
+                tracing::warn!(file = %f.name.display(), error = %e, "read failed");
                 0
             }
         };
         if n == 0 {
+            if any {
+                f.remember_tail();
+            }
             return any;
         }
         any = true;
         f.read_pos += n as u64;
+        f.last_size = f.last_size.max(f.read_pos);
         f.last_data = Instant::now();
         let Ok(mut p) = shared.lock() else { return any };
         loop {
@@ -452,21 +860,23 @@ fn read_available<S: Sink>(
             let Some(frame) = f.lb.next_frame() else {
                 break;
             };
+            f.lines += 1;
             if let Outcome::Malformed(reason) = p.feed(log, kind, frame) {
-                report_malformed(path, offset, reason, warned);
+                report_malformed(&f.name, offset, reason, warned);
             }
         }
-    }
-}
-
-fn flush_partial<S: Sink>(
-    f: &mut OpenFile,
-    shared: &Mutex<Pipeline<S>>,
-    log: LogId,
-    kind: LogKind,
-) {
-    if let (Some(frame), Ok(mut p)) = (f.lb.take_partial(), shared.lock()) {
-        p.feed(log, kind, frame);
+        // Still under the pipeline lock: the checkpoint moves with the counters.
+        if let Ok(mut c) = ck.lock() {
+            let pos = Some(f.position());
+            match slot {
+                Slot::Current => c.current = pos,
+                Slot::Draining(i) => {
+                    if let (Some(e), Some(pos)) = (c.draining.get_mut(i), pos) {
+                        *e = pos;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -484,34 +894,108 @@ pub fn report_malformed(path: &Path, offset: u64, reason: &str, warned: &mut u64
     }
 }
 
-/// Finds a file in `path`'s directory with the identity in `p` (a rotated log).
-fn find_by_inode(path: &Path, p: Position) -> Option<PathBuf> {
-    let dir = path
-        .parent()
+/// The file a (possibly symlinked) log name leads to, also when the target no longer exists:
+/// rotated files are next to the target, not next to the link.
+fn real_target(path: &Path) -> PathBuf {
+    let mut p = path.to_path_buf();
+    for _ in 0..8 {
+        match fs::read_link(&p) {
+            Ok(t) if t.is_absolute() => p = t,
+            Ok(t) => p = parent_dir(&p).join(t),
+            Err(_) => break,
+        }
+    }
+    p
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    path.parent()
         .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .find(|c| {
-            fs::metadata(c).is_ok_and(|m| m.is_file() && m.dev() == p.dev && m.ino() == p.ino)
-                && is_same_file(c, &p)
-        })
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
+}
+
+/// The name and the file it leads to (once when they are the same).
+fn names(path: &Path) -> Vec<PathBuf> {
+    let target = real_target(path);
+    if target == path {
+        vec![target]
+    } else {
+        vec![target, path.to_path_buf()]
+    }
+}
+
+/// Finds the file saved in `p` (same inode and first bytes) in the directory of the log's
+/// real file or of its name: where rotation moved it.
+fn find_by_identity(path: &Path, p: &Position) -> Option<PathBuf> {
+    names(path).iter().find_map(|n| {
+        fs::read_dir(parent_dir(n))
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|c| {
+                fs::metadata(c).is_ok_and(|m| m.is_file() && m.dev() == p.dev && m.ino() == p.ino)
+                    && is_same_file(c, p)
+            })
+    })
+}
+
+/// Rotated siblings of the log's real file: `NAME.1`, `NAME-20261201`, `NAME.1-x`, ...
+/// (a suffix starting with a digit, made of digits and `.-_`, not compressed), so another log
+/// that shares a prefix (`access.log.ws`) is never taken for a rotated one.
+fn rotated_siblings(path: &Path) -> Vec<(PathBuf, fs::Metadata)> {
+    let mut out = Vec::new();
+    for n in names(path) {
+        let Some(base) = n.file_name().and_then(|b| b.to_str()) else {
+            continue;
+        };
+        let Ok(rd) = fs::read_dir(parent_dir(&n)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some(rest) = name.strip_prefix(base) else {
+                continue;
+            };
+            let Some(suffix) = rest.strip_prefix('.').or_else(|| rest.strip_prefix('-')) else {
+                continue;
+            };
+            let rotated_like = suffix.starts_with(|c: char| c.is_ascii_digit())
+                && suffix
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '_'));
+            if !rotated_like {
+                continue;
+            }
+            let p = e.path();
+            if let Ok(m) = fs::metadata(&p) {
+                if m.is_file()
+                    && !out.iter().any(|(_, o): &(PathBuf, fs::Metadata)| {
+                        o.ino() == m.ino() && o.dev() == m.dev()
+                    })
+                {
+                    out.push((p, m));
+                }
+            }
+        }
+    }
+    out
 }
 
 fn watch_dir(path: &Path, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     let mut w = notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
         let _ = tx.send(());
     })
     .ok()?;
-    w.watch(dir, notify::RecursiveMode::NonRecursive).ok()?;
-    Some(w)
+    let mut any = false;
+    for n in names(path) {
+        any |= w
+            .watch(&parent_dir(&n), notify::RecursiveMode::NonRecursive)
+            .is_ok();
+    }
+    any.then_some(w)
 }
 
 /// Reads a non-file source (stdin, a pipe) to its end.
@@ -554,12 +1038,24 @@ pub fn read_stream<R: Read, S: Sink>(
 /// whose layout is the same.
 pub const STATE_VERSION: u32 = 1;
 
-/// Positions of every tailed file, persisted as JSON.
-#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Positions of every tailed file, persisted as JSON: per log, the current file (`files`, as
+/// in earlier versions) and the rotated files still being drained, recently closed ones and
+/// when the name was last checked. The additions are optional fields, so the version stays 1:
+/// an older release reads the current files and ignores the rest.
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StateFile {
     #[serde(default)]
     pub version: u32,
     pub files: std::collections::BTreeMap<String, Position>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub draining: std::collections::BTreeMap<String, Vec<Position>>,
+    #[serde(default)]
+    pub confirmed_at: std::collections::BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub closed: std::collections::BTreeMap<String, Vec<Position>>,
+    /// Whether the positions are those of the last scrape (else the read positions).
+    #[serde(default)]
+    pub acknowledged_by_scrape: bool,
 }
 
 impl StateFile {
@@ -567,7 +1063,34 @@ impl StateFile {
     pub fn new() -> StateFile {
         StateFile {
             version: STATE_VERSION,
-            files: Default::default(),
+            ..StateFile::default()
+        }
+    }
+
+    /// The entry of log `name` (one without files: the log was being waited for).
+    pub fn checkpoint(&self, name: &str) -> Option<LogCheckpoint> {
+        let current = self.files.get(name).copied();
+        let draining = self.draining.get(name).cloned().unwrap_or_default();
+        let listed = current.is_some() || self.confirmed_at.contains_key(name);
+        listed.then(|| LogCheckpoint {
+            current,
+            draining,
+            confirmed_at: self.confirmed_at.get(name).copied().unwrap_or(0.0),
+            closed: self.closed.get(name).cloned().unwrap_or_default(),
+        })
+    }
+
+    /// Adds log `name`'s entry.
+    pub fn insert(&mut self, name: &str, ck: LogCheckpoint) {
+        if let Some(c) = ck.current {
+            self.files.insert(name.to_string(), c);
+        }
+        if !ck.draining.is_empty() {
+            self.draining.insert(name.to_string(), ck.draining);
+        }
+        self.confirmed_at.insert(name.to_string(), ck.confirmed_at);
+        if !ck.closed.is_empty() {
+            self.closed.insert(name.to_string(), ck.closed);
         }
     }
 
@@ -732,7 +1255,7 @@ mod tests {
         let path = dir.path().join("access.log");
         append(&path, &line(1));
         let p = pipeline();
-        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None);
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None, &p);
         poll(&mut t, &p);
         assert_eq!(ids(&p), [1]);
         // Half a line is held until its newline.
@@ -757,7 +1280,7 @@ mod tests {
         let path = dir.path().join("access.log");
         append(&path, &[line(1), line(2)].concat());
         let p = pipeline();
-        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None);
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None, &p);
         poll(&mut t, &p);
         fs::copy(&path, dir.path().join("access.log.1")).expect("copy");
         fs::File::create(&path).expect("truncate");
@@ -765,10 +1288,11 @@ mod tests {
         poll(&mut t, &p);
         assert_eq!(ids(&p), [1, 2, 3]);
         // A restart resumes at the saved position: nothing twice, nothing lost.
-        let pos = t.position.lock().expect("lock").expect("a position");
+        let ck = t.checkpoint.lock().expect("lock").clone();
+        assert!(ck.current.is_some(), "a position");
         drop(t);
         append(&path, &line(4));
-        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), Some(pos));
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), Some(ck), &p);
         poll(&mut t, &p);
         assert_eq!(ids(&p), [1, 2, 3, 4]);
     }
@@ -781,7 +1305,7 @@ mod tests {
         append(&a, &line(1));
         std::os::unix::fs::symlink(&a, &link).expect("symlink");
         let p = pipeline();
-        let mut t = Tailer::new(link.clone(), 0, LogKind::Access, cfg(), None);
+        let mut t = Tailer::new(link.clone(), 0, LogKind::Access, cfg(), None, &p);
         poll(&mut t, &p);
         assert_eq!(ids(&p), [1]);
         // Re-pointed (as a deploy that switches log directories does); the old target still gets
@@ -817,6 +1341,16 @@ mod tests {
         TruncateRefill,
         /// Stop (read what is left, save the position) and start again from the state.
         Restart,
+        /// `kill -9` and start again from the checkpoint as it is (mid-drain, say).
+        Crash,
+        /// Two rename rotations, this many lines written to the file in between, before the
+        /// sidecar wakes up: the file in between was never opened.
+        DoubleRotation(u8),
+        /// `mv access.log access.log.N`; nginx keeps writing to the renamed file until
+        /// [`Op::Reopen`].
+        Rename,
+        /// nginx reopens its logs (USR1): a new file at the name.
+        Reopen,
     }
 
     fn op() -> impl proptest::strategy::Strategy<Value = Op> {
@@ -830,6 +1364,10 @@ mod tests {
             1 => Just(Op::DeleteRecreate),
             1 => Just(Op::TruncateRefill),
             1 => Just(Op::Restart),
+            1 => Just(Op::Crash),
+            1 => (0u8..4).prop_map(Op::DoubleRotation),
+            1 => Just(Op::Rename),
+            1 => Just(Op::Reopen),
         ]
     }
 
@@ -839,43 +1377,60 @@ mod tests {
         /// Every complete line written is read exactly once. The model's one allowance is the
         /// copytruncate window (the rotation docs state it): lines written between the
         /// sidecar's last read and the truncation are lost, so the model lets the sidecar wake
-        /// up just before a copytruncate or truncate-and-refill. It also wakes after each
-        /// rotation, as a file it never opened (renamed away again before any wake-up) cannot
-        /// be followed.
+        /// up just before a copytruncate or truncate-and-refill, and before a delete (a file
+        /// created and deleted before any wake-up cannot be read). Rotations need no wake-up:
+        /// a file created and rotated away before any (`DoubleRotation`) is found among the
+        /// rotated siblings, and restarts (`Restart`, `Crash`) may come between a rename and
+        /// nginx's reopen, the renamed file resumed from the checkpoint.
         #[test]
         fn every_complete_line_is_read_exactly_once(ops in proptest::collection::vec(op(), 1..40)) {
             let dir = tempfile::tempdir().expect("tempdir");
             let path = dir.path().join("access.log");
             fs::File::create(&path).expect("create");
             let p = pipeline();
-            let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None);
+            let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None, &p);
             let mut next = 0u64;
             let mut written = Vec::new();
             let mut rest: Option<Vec<u8>> = None;
             let mut rotated = 0;
-            let write = |n: u8, rest: &mut Option<Vec<u8>>, next: &mut u64, written: &mut Vec<u64>| {
+            // Where nginx writes: the name, or the renamed file until it reopens.
+            let mut target = path.clone();
+            let write = |to: &Path, n: u8, rest: &mut Option<Vec<u8>>, next: &mut u64, written: &mut Vec<u64>| {
                 let mut bytes = rest.take().unwrap_or_default();
                 for _ in 0..n {
                     *next += 1;
                     written.push(*next);
                     bytes.extend(line(*next));
                 }
-                append(&path, &bytes);
+                append(to, &bytes);
+            };
+            let restart = |t: Tailer, p: &Mutex<Pipeline<Record>>| {
+                let ck = t.checkpoint.lock().expect("lock").clone();
+                drop(t);
+                Tailer::new(path.clone(), 0, LogKind::Access, cfg(), Some(ck), p)
             };
             for op in ops {
-                // nginx writes whole lines: a pending half line is finished before a rotation.
-                let rotation = !matches!(op, Op::Write(_) | Op::Partial | Op::Poll | Op::Restart);
-                if rotation && rest.is_some() {
-                    write(0, &mut rest, &mut next, &mut written);
+                // nginx writes whole lines: a pending half line is finished before a rotation,
+                // and it reopens its logs before the next one.
+                let rotation = !matches!(
+                    op,
+                    Op::Write(_) | Op::Partial | Op::Poll | Op::Restart | Op::Crash | Op::Reopen
+                );
+                if (rotation || matches!(op, Op::Reopen)) && rest.is_some() {
+                    write(&target, 0, &mut rest, &mut next, &mut written);
+                }
+                if rotation && target != path {
+                    fs::File::create(&path).expect("reopen");
+                    target = path.clone();
                 }
                 match op {
-                    Op::Write(n) => write(n, &mut rest, &mut next, &mut written),
+                    Op::Write(n) => write(&target, n, &mut rest, &mut next, &mut written),
                     Op::Partial => {
-                        write(0, &mut rest, &mut next, &mut written);
+                        write(&target, 0, &mut rest, &mut next, &mut written);
                         next += 1;
                         written.push(next);
                         let l = line(next);
-                        append(&path, &l[..l.len() / 2]);
+                        append(&target, &l[..l.len() / 2]);
                         rest = Some(l[l.len() / 2..].to_vec());
                     }
                     Op::Poll => poll(&mut t, &p),
@@ -892,6 +1447,8 @@ mod tests {
                         poll(&mut t, &p);
                     }
                     Op::DeleteRecreate => {
+                        // A file deleted before the sidecar ever opened it cannot be read.
+                        poll(&mut t, &p);
                         fs::remove_file(&path).expect("rm");
                         fs::File::create(&path).expect("recreate");
                         poll(&mut t, &p);
@@ -902,19 +1459,39 @@ mod tests {
                         fs::File::create(&path).expect("truncate");
                         let mut refilled = 0;
                         while refilled <= old {
-                            write(1, &mut rest, &mut next, &mut written);
+                            write(&path, 1, &mut rest, &mut next, &mut written);
                             refilled = fs::metadata(&path).expect("stat").len();
                         }
                         poll(&mut t, &p);
                     }
                     Op::Restart => {
                         poll(&mut t, &p);
-                        let pos = *t.position.lock().expect("lock");
-                        t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), pos);
+                        t = restart(t, &p);
+                    }
+                    Op::Crash => t = restart(t, &p),
+                    Op::DoubleRotation(n) => {
+                        rotated += 1;
+                        fs::rename(&path, dir.path().join(format!("access.log.{rotated}"))).expect("rename");
+                        fs::File::create(&path).expect("reopen");
+                        write(&path, n, &mut rest, &mut next, &mut written);
+                        rotated += 1;
+                        fs::rename(&path, dir.path().join(format!("access.log.{rotated}"))).expect("rename");
+                        fs::File::create(&path).expect("reopen");
+                    }
+                    Op::Rename => {
+                        rotated += 1;
+                        target = dir.path().join(format!("access.log.{rotated}"));
+                        fs::rename(&path, &target).expect("rename");
+                    }
+                    Op::Reopen => {
+                        if target != path {
+                            fs::File::create(&path).expect("reopen");
+                            target = path.clone();
+                        }
                     }
                 }
             }
-            write(0, &mut rest, &mut next, &mut written);
+            write(&target, 0, &mut rest, &mut next, &mut written);
             poll(&mut t, &p);
             proptest::prop_assert_eq!(ids(&p), written);
             proptest::prop_assert_eq!(p.lock().expect("lock").sink.malformed, 0);

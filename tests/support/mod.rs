@@ -683,3 +683,32 @@ pub fn ws_line(path: &str, status: u16, uht: &str) -> String {
         "127.0.0.1 - - [28/Nov/2026:01:53:32 +0000] \"GET {path} HTTP/1.1\" {status} 0 \"-\" \"test\" rt=0.010 uct=\"0.001\" uht=\"{uht}\" urt=\"0.010\" upgrade=\"websocket\""
     )
 }
+
+impl Sidecar {
+    /// Sends a signal (`STOP`, `CONT`, `KILL`, ...) to the sidecar.
+    pub fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(st.success(), "kill -{sig} failed");
+    }
+
+    /// `kill -9` and reap.
+    pub fn kill9(mut self) {
+        self.signal("KILL");
+        let _ = self.child.wait();
+    }
+
+    /// Lines read from `log` so far, from the landing page: unlike `/metrics`, reading it is no
+    /// scrape, so it acknowledges nothing in the state file.
+    pub fn lines_read_unscraped(&self, log: &str) -> u64 {
+        let (_, page) = fetch(self.port, "/");
+        let cell = format!("<tr><td>{log}</td><td>");
+        page.split(&cell)
+            .nth(1)
+            .and_then(|r| r.split('<').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+}

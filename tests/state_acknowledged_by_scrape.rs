@@ -1,0 +1,137 @@
+//! The scrape is the acknowledgement: the state file holds the positions of the last `/metrics`
+//! response, so a restarted sidecar (after SIGTERM or kill -9) exports exactly the lines no
+//! scrape saw. Lines are watched through the landing page, which is no scrape.
+
+mod support;
+use std::time::Duration;
+use support::*;
+
+const CHAT: &str =
+    r#"nginxlog_ws_upgrade_requests_total{path="/ws/chat",status="101",answered_by="upstream"}"#;
+
+fn chat(n: usize) -> Vec<String> {
+    vec![ws_line("/ws/chat", 101, "0.002"); n]
+}
+
+fn wait_read(sidecar: &Sidecar, log: &str, want: u64) {
+    wait_for("lines read (landing page)", Duration::from_secs(10), || {
+        sidecar.lines_read_unscraped(log) == want
+    });
+}
+
+fn restart_exports_exactly_the_unscraped_lines(stop: fn(Sidecar)) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("access.log");
+    let state = tmp.path().join("state.json");
+    let (l, s) = (log.display().to_string(), state.display().to_string());
+    append(&log, &[]);
+    let args = [
+        "--format",
+        "ws_timing",
+        "--access-log",
+        &l,
+        "--state-file",
+        &s,
+    ];
+    let sidecar = Sidecar::start(&args);
+    append(&log, &chat(10));
+    sidecar.wait_value(CHAT, 10.0); // scraped: acknowledged
+    append(&log, &chat(7));
+    wait_read(&sidecar, &l, 17); // read, never scraped
+    stop(sidecar);
+
+    let sidecar = Sidecar::start(&args);
+    sidecar.wait_value(CHAT, 7.0);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sidecar.value(CHAT), 7.0);
+}
+
+#[test]
+fn kill9_after_a_scrape_restart_exports_exactly_the_lines_no_scrape_saw() {
+    restart_exports_exactly_the_unscraped_lines(|s| s.kill9());
+}
+
+#[test]
+fn sigterm_after_a_scrape_restart_exports_exactly_the_lines_no_scrape_saw() {
+    restart_exports_exactly_the_unscraped_lines(|s| assert!(s.terminate().success()));
+}
+
+/// Nothing scrapes: after twice `--state-interval` the read positions are saved, so a restart
+/// does not read again what the stopped process had read.
+#[test]
+fn without_scrapes_the_read_position_is_saved() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("access.log");
+    let state = tmp.path().join("state.json");
+    let (l, s) = (log.display().to_string(), state.display().to_string());
+    append(&log, &[]);
+    let args = [
+        "--format",
+        "ws_timing",
+        "--access-log",
+        &l,
+        "--state-file",
+        &s,
+        "--state-interval",
+        "100ms",
+    ];
+    let sidecar = Sidecar::start(&args);
+    append(&log, &chat(6));
+    wait_read(&sidecar, &l, 6);
+    std::thread::sleep(Duration::from_millis(600));
+    sidecar.kill9();
+    let saved = std::fs::read_to_string(&state).expect("state file");
+    assert!(
+        saved.contains("\"acknowledged_by_scrape\": false"),
+        "{saved}"
+    );
+
+    let sidecar = Sidecar::start(&args);
+    append(&log, &chat(2));
+    sidecar.wait_value(CHAT, 2.0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sidecar.value(CHAT), 2.0);
+}
+
+/// A rotated file still draining holds lines no scrape saw; it is deleted while the sidecar is
+/// stopped. Those lines cannot be read again: the restart counts them in `lines_lost_total`
+/// (and logs it) instead of losing them silently.
+#[test]
+fn unscraped_lines_in_a_rotated_file_deleted_while_stopped_are_counted_lost() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("access.log");
+    let rotated = tmp.path().join("access.log.1");
+    let state = tmp.path().join("state.json");
+    let (l, s) = (log.display().to_string(), state.display().to_string());
+    append(&log, &[]);
+    let args = [
+        "--format",
+        "ws_timing",
+        "--access-log",
+        &l,
+        "--state-file",
+        &s,
+    ];
+    let sidecar = Sidecar::start(&args);
+    append(&log, &chat(10));
+    sidecar.wait_value(CHAT, 10.0);
+    // Renamed; nginx has not reopened yet and writes 5 more lines to the renamed file.
+    std::fs::rename(&log, &rotated).expect("rename");
+    append(&rotated, &chat(5));
+    wait_read(&sidecar, &l, 15);
+    assert!(sidecar.terminate().success());
+
+    std::fs::remove_file(&rotated).expect("rm");
+    append(&log, &chat(2));
+    let sidecar = Sidecar::start(&args);
+    sidecar.wait_value(CHAT, 2.0);
+    let m = sidecar.metrics();
+    assert_eq!(
+        sample(
+            &m,
+            &format!(r#"nginxlog_lines_lost_total{{log="{l}",reason="rotated_file_gone"}}"#)
+        ),
+        5.0,
+        "{m}"
+    );
+}
