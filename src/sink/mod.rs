@@ -3,5 +3,6 @@
 
 pub mod backfill;
 pub mod compare;
+pub mod exposition;
 pub mod families;
 pub mod metrics;
