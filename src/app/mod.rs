@@ -5,4 +5,5 @@ pub mod cli;
 pub mod healthcheck;
 pub mod parse_cmd;
 pub mod run;
+pub mod scrape;
 pub mod server;

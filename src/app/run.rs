@@ -56,7 +56,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         anyhow::bail!("nothing to read: give at least one --access-log or --error-log (or NGINXLOG_ACCESS_LOG / NGINXLOG_ERROR_LOG)");
     }
     let classifier = args.classify.classifier(&args.log_format.format)?;
-    let metrics = Metrics::new(&args.namespace, args.buckets()?);
+    let metrics = Metrics::new(&args.namespace, args.buckets()?).with_max_series(args.max_series);
     let shared: Shared = Arc::new(Mutex::new(Pipeline::new(classifier, metrics)));
     if args.once {
         return once(&args, &shared);
@@ -131,7 +131,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         } else if let Some(addr) = src.strip_prefix(SYSLOG_PREFIX) {
             let sock = std::net::UdpSocket::bind(addr)
                 .with_context(|| format!("cannot listen for syslog on {addr} ({src})"))?;
-            syslog::enlarge_receive_buffer(&sock, src);
+            syslog::set_receive_buffer(&sock, src, args.syslog_receive_buffer);
             let kind = *kind;
             threads.push(std::thread::spawn(move || {
                 ready.fetch_add(1, Ordering::Relaxed);
@@ -176,6 +176,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         sources: sources.len(),
         source_names: Arc::new(names),
         version: VERSION,
+        scrapes: Default::default(),
     });
     let stop_for_signal = stop.clone();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();

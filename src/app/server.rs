@@ -1,6 +1,7 @@
 //! HTTP endpoints: `/metrics`, `/healthz`, `/readyz` and a small landing page.
 
 use crate::app::run::Shared;
+use crate::app::scrape::ScrapeCache;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -19,6 +20,8 @@ pub struct AppState {
     pub sources: usize,
     pub source_names: Arc<Vec<String>>,
     pub version: &'static str,
+    /// Renders shared between scrapes, so slow readers cannot multiply the exposition.
+    pub scrapes: Arc<ScrapeCache>,
 }
 
 /// The router.
@@ -32,23 +35,19 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
-    let mut out = String::with_capacity(64 * 1024);
-    match s.shared.lock() {
-        Ok(p) => p.sink.render(&p.classifier.labels, s.version, &mut out),
-        Err(_) => {
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "pipeline lock poisoned\n",
-            )
-                .into_response()
-        }
-    }
+    let Some(body) = s.scrapes.exposition(&s.shared, s.version) else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "pipeline lock poisoned\n",
+        )
+            .into_response();
+    };
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        out,
+        body,
     )
         .into_response()
 }
