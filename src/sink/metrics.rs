@@ -231,12 +231,6 @@ impl Metrics {
             .sum()
     }
 
-    /// Sets a syslog source's kernel drop count (read from the socket's counter).
-    pub fn set_syslog_dropped(&mut self, log: LogId, dropped: u64) {
-        if let Some(l) = self.logs.get_mut(log) {
-            l.syslog_dropped = Some(dropped);
-        }
-    }
 
     /// Registers a log source; its id indexes the `log` label.
     pub fn add_log(&mut self, name: &str, kind: LogKind) -> LogId {
@@ -494,6 +488,12 @@ impl Sink for Metrics {
 
     fn overflow(&mut self, total: u64) {
         self.overflow = total;
+    }
+
+    fn syslog_dropped(&mut self, log: LogId, total: u64) {
+        if let Some(l) = self.logs.get_mut(log) {
+            l.syslog_dropped = Some(total);
+        }
     }
 
     fn rotated(&mut self, log: LogId) {
