@@ -47,6 +47,8 @@ const CONTRACT: &[(&str, &str)] = &[
     ("nginxlog_log_rotations_total", "counter"),
     ("nginxlog_log_last_event_timestamp_seconds", "gauge"),
     ("nginxlog_path_overflow_total", "counter"),
+    ("nginxlog_series_dropped_total", "counter"),
+    ("nginxlog_syslog_dropped_total", "counter"),
     ("nginxlog_build_info", "gauge"),
 ];
 
@@ -64,6 +66,7 @@ const ALERTS: &[&str] = &[
     "NginxLogSidecarStale",
     "NginxLogMalformedLines",
     "NginxLogPathOverflow",
+    "NginxLogSyslogDrops",
 ];
 
 /// Grafana unit ids the dashboards may use (a subset of Grafana's own list).
