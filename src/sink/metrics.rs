@@ -231,7 +231,6 @@ impl Metrics {
             .sum()
     }
 
-
     /// Registers a log source; its id indexes the `log` label.
     pub fn add_log(&mut self, name: &str, kind: LogKind) -> LogId {
         self.logs.push(LogStats {
