@@ -39,6 +39,8 @@ pub trait Sink {
     fn error(&mut self, log: LogId, ev: &ErrorEvent, labels: &PathLabels);
     /// Lines fell into `__other__`: called with the new overflow total.
     fn overflow(&mut self, _total: u64) {}
+    /// The kernel dropped `total` datagrams so far on `log`'s syslog socket.
+    fn syslog_dropped(&mut self, _log: LogId, _total: u64) {}
     /// The source of `log` was rotated: renamed, truncated, or deleted and recreated.
     fn rotated(&mut self, _log: LogId) {}
     /// The source of `log` holds `open` files, `deleted` of them unlinked (link count 0).

@@ -49,6 +49,8 @@ const CONTRACT: &[(&str, &str)] = &[
     ("nginxlog_open_files", "gauge"),
     ("nginxlog_log_last_event_timestamp_seconds", "gauge"),
     ("nginxlog_path_overflow_total", "counter"),
+    ("nginxlog_series_dropped_total", "counter"),
+    ("nginxlog_syslog_dropped_total", "counter"),
     ("nginxlog_build_info", "gauge"),
     // Served with --nginx-config.
     ("nginxlog_config_findings", "gauge"),
@@ -72,6 +74,7 @@ const ALERTS: &[&str] = &[
     "NginxLogMalformedLines",
     "NginxLogPathOverflow",
     "NginxWebSocketConfigBroken",
+    "NginxLogSyslogDrops",
 ];
 
 /// Grafana unit ids the dashboards may use (a subset of Grafana's own list).

@@ -17,7 +17,9 @@ fn once(format: &str, dir: &str) -> String {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).expect("utf-8 metrics")
+    let m = String::from_utf8(out.stdout).expect("utf-8 metrics");
+    nginxlog_sidecar::sink::unique_series::assert_unique_series(&m);
+    m
 }
 
 fn series(m: &str, prefix: &str) -> Vec<String> {
@@ -143,6 +145,7 @@ fn auto_detects_each_log_on_its_own() {
         String::from_utf8_lossy(&out.stderr)
     );
     let m = String::from_utf8(out.stdout).expect("utf-8 metrics");
+    nginxlog_sidecar::sink::unique_series::assert_unique_series(&m);
     let total = |m: &str| -> f64 {
         series(m, "nginxlog_http_requests_total{")
             .iter()

@@ -3,7 +3,10 @@
 use crate::classify::{Classifier, ClassifyConfig};
 use crate::framing::DEFAULT_MAX_LINE;
 use crate::parse::format::LineFormat;
-use crate::sink::metrics::{Buckets, HANDSHAKE_BUCKETS, HTTP_BUCKETS, SESSION_BUCKETS};
+use crate::sink::metrics::{
+    Buckets, DEFAULT_MAX_SERIES, HANDSHAKE_BUCKETS, HTTP_BUCKETS, SESSION_BUCKETS,
+};
+use crate::source::syslog::SYSLOG_RCVBUF;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -244,6 +247,14 @@ pub struct RunArgs {
     /// Metric name prefix: letters, digits and `_`.
     #[arg(long, env = "NGINXLOG_NAMESPACE", default_value = "nginxlog", value_parser = crate::app::flags::namespace)]
     pub namespace: String,
+    /// Series (label sets; a histogram counts its buckets, sum and count) the registry may
+    /// hold; lines that would create more are counted in nginxlog_series_dropped_total.
+    #[arg(long, env = "NGINXLOG_MAX_SERIES", default_value_t = DEFAULT_MAX_SERIES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_series: usize,
+    /// Kernel receive buffer (bytes) asked for each syslog socket; the kernel caps it at
+    /// net.core.rmem_max.
+    #[arg(long, env = "NGINXLOG_SYSLOG_RECEIVE_BUFFER", default_value_t = SYSLOG_RCVBUF, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(1 << 30)))]
+    pub syslog_receive_buffer: usize,
     /// Bucket bounds (seconds) of the HTTP request-duration histogram, comma-separated.
     #[arg(long, env = "NGINXLOG_HTTP_BUCKETS", value_delimiter = ',', default_values_t = HTTP_BUCKETS.to_vec())]
     pub http_buckets: Vec<f64>,

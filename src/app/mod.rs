@@ -8,6 +8,7 @@ pub mod listen;
 pub mod nginx_config;
 pub mod parse_cmd;
 pub mod run;
+pub mod scrape;
 pub mod server;
 pub mod status;
 pub mod web_config;

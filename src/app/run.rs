@@ -60,7 +60,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         anyhow::bail!("nothing to read: give at least one --access-log or --error-log (or NGINXLOG_ACCESS_LOG / NGINXLOG_ERROR_LOG), or --nginx-config");
     }
     let classifier = args.classify.classifier(&args.log_format.format)?;
-    let mut metrics = Metrics::new(&args.namespace, args.buckets()?);
+    let mut metrics =
+        Metrics::new(&args.namespace, args.buckets()?).with_max_series(args.max_series);
     metrics.minutes = !args.once;
     let shared: Shared = Arc::new(Mutex::new(Pipeline::new(classifier, metrics)));
     if args.once {
@@ -146,7 +147,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         } else if let Some(addr) = src.strip_prefix(SYSLOG_PREFIX) {
             let sock = std::net::UdpSocket::bind(addr)
                 .with_context(|| format!("cannot listen for syslog on {addr} ({src})"))?;
-            syslog::enlarge_receive_buffer(&sock, src);
+            syslog::set_receive_buffer(&sock, src, args.syslog_receive_buffer);
             let kind = *kind;
             threads.push(std::thread::spawn(move || {
                 ready.fetch_add(1, Ordering::Relaxed);
@@ -225,6 +226,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             unusable: plan.unusable.clone(),
         }),
         checkpoints: checkpoints.clone(),
+        scrapes: Default::default(),
     });
     let stop_for_signal = stop.clone();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();

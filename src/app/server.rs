@@ -1,6 +1,7 @@
 //! HTTP endpoints: `/metrics`, `/healthz`, `/readyz`, the status page `/` and `/status.json`.
 
 use crate::app::run::Shared;
+use crate::app::scrape::ScrapeCache;
 use crate::sink::exposition;
 use crate::sink::metrics::Metrics;
 use crate::source::checkpoint::{Checkpointer, Snapshot};
@@ -30,6 +31,8 @@ pub struct AppState {
     pub status: Arc<crate::app::status::StatusContext>,
     /// The state file, acknowledged by each scrape (with `--state-file`).
     pub checkpoints: Option<Arc<Checkpointer<Metrics>>>,
+    /// Renders shared between scrapes, so slow readers cannot multiply the exposition.
+    pub scrapes: Arc<ScrapeCache>,
 }
 
 /// The router.
@@ -44,40 +47,38 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn metrics(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
-    let mut out = String::with_capacity(64 * 1024);
-    let snapshot = match s.shared.lock() {
-        Ok(p) => {
-            p.sink.render(&p.classifier.labels, s.version, &mut out);
-            // Under the same lock: the positions whose lines these counters include.
-            let snapshot = s.checkpoints.as_ref().map(|c| (c.clone(), c.snapshot()));
-            drop(p);
-            if let Some(live) = &s.status.live {
-                live.render(&s.namespace, &mut out);
-            }
-            snapshot
-        }
-        Err(_) => {
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "pipeline lock poisoned\n",
-            )
-                .into_response()
-        }
-    };
-    crate::sink::process_metrics::render(&mut out);
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let (content_type, body) = match exposition::negotiate(accept) {
-        exposition::Format::OpenMetrics => (
-            exposition::OPENMETRICS_TEXT,
-            exposition::to_openmetrics(&out),
-        ),
-        exposition::Format::Prometheus => (exposition::PROMETHEUS_TEXT, out),
+    let format = exposition::negotiate(accept);
+    let Some(scrape) = s
+        .scrapes
+        .exposition(&s.shared, s.version, s.checkpoints.as_deref(), format)
+    else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "pipeline lock poisoned\n",
+        )
+            .into_response();
     };
+    // What changes at every scrape is rendered per scrape, after the shared registry part.
+    let mut tail = String::with_capacity(4096);
+    if let Some(live) = &s.status.live {
+        live.render(&s.namespace, &mut tail);
+    }
+    crate::sink::process_metrics::render(&mut tail);
+    let (content_type, tail) = match format {
+        exposition::Format::OpenMetrics => {
+            let mut t = exposition::to_openmetrics_part(&tail);
+            t.push_str("# EOF\n");
+            (exposition::OPENMETRICS_TEXT, t)
+        }
+        exposition::Format::Prometheus => (exposition::PROMETHEUS_TEXT, tail),
+    };
+    let ack = s.checkpoints.clone().zip(scrape.ack);
     (
         [(header::CONTENT_TYPE, content_type)],
         axum::body::Body::new(AckBody {
-            data: Some(body.into()),
-            ack: snapshot,
+            data: [scrape.registry, tail.into()].into(),
+            ack,
         }),
     )
         .into_response()
@@ -105,13 +106,14 @@ fn health<T>(shared: &std::sync::Mutex<T>) -> (StatusCode, &'static str) {
 /// of it (hyper stops polling a body of known length after its last byte and drops it); a
 /// response dropped before its data was taken (client gone, shutdown) acknowledges nothing.
 struct AckBody {
-    data: Option<axum::body::Bytes>,
+    /// Chunks not yet taken by the connection.
+    data: std::collections::VecDeque<axum::body::Bytes>,
     ack: Option<(Arc<Checkpointer<Metrics>>, Snapshot)>,
 }
 
 impl AckBody {
     fn acknowledge(&mut self) {
-        if self.data.is_none() {
+        if self.data.is_empty() {
             if let Some((c, snap)) = self.ack.take() {
                 c.acknowledge(snap);
             }
@@ -134,7 +136,7 @@ impl http_body::Body for AckBody {
         _cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         let this = self.get_mut();
-        if let Some(d) = this.data.take() {
+        if let Some(d) = this.data.pop_front() {
             return std::task::Poll::Ready(Some(Ok(http_body::Frame::data(d))));
         }
         this.acknowledge();
@@ -143,7 +145,7 @@ impl http_body::Body for AckBody {
 
     fn size_hint(&self) -> http_body::SizeHint {
         // Exact, so the response has a Content-Length.
-        let n = self.data.as_ref().map_or(0, |d| d.len() as u64);
+        let n = self.data.iter().map(|d| d.len() as u64).sum();
         http_body::SizeHint::with_exact(n)
     }
 }

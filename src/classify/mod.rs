@@ -382,7 +382,7 @@ impl Classifier {
         ))?;
         let req = rec.request();
         let path = match req.target {
-            Some(t) => self.labels.label(t),
+            Some(t) => self.labels.label_escaped(t, Some(self.format.escape())),
             None => crate::classify::route::INVALID,
         };
         // A JSON line may lack the key even though the format "logs" it: then the path decides.

@@ -9,6 +9,7 @@
 //! Labels are interned: the hot path normalises into a reused buffer and looks the bytes up, so
 //! a known path costs one hash lookup and no allocation.
 
+use crate::parse::format::Escape;
 use std::collections::HashMap;
 
 /// Fast keyed hashing; randomly seeded, so crafted paths cannot force collisions.
@@ -48,6 +49,9 @@ pub struct PathLabels {
     max_paths: usize,
     dynamic: usize,
     scratch: Vec<u8>,
+    /// The decoded, UTF-8-sanitised path of a line that needed it (reused, never per line).
+    clean: Vec<u8>,
+    decoded: Vec<u8>,
     /// Lines whose path fell into `__other__` (the `nginxlog_path_overflow_total` counter).
     pub overflow: u64,
 }
@@ -63,6 +67,8 @@ impl PathLabels {
             max_paths,
             dynamic: 0,
             scratch: Vec::with_capacity(MAX_LABEL_BYTES),
+            clean: Vec::new(),
+            decoded: Vec::new(),
             overflow: 0,
         };
         for pattern in routes {
@@ -111,18 +117,67 @@ impl PathLabels {
         self.names.len() <= 2 + self.routes.len()
     }
 
-    /// Labels a request target (`/ws/chat?token=...`, or an absolute URI).
+    /// Labels a request target (`/ws/chat?token=...`, or an absolute URI) given as plain bytes
+    /// (an error log's request line, or a label text read back).
     #[inline]
     pub fn label(&mut self, target: &[u8]) -> LabelId {
+        self.label_escaped(target, None)
+    }
+
+    /// Labels a target as an access log wrote it: nginx's escapes (`\xHH`, JSON `\uXXXX`) are
+    /// decoded and invalid UTF-8 becomes U+FFFD *before* the label is looked up, so the key is
+    /// the label text itself: paths that print the same are one series and one `--max-paths`
+    /// slot (`/a\xFF` and `/a\xFE` are both `/a\u{FFFD}`).
+    #[inline]
+    pub fn label_escaped(&mut self, target: &[u8], escape: Option<Escape>) -> LabelId {
         let Some(path) = path_of(target) else {
             return INVALID;
         };
+        // One branch-free pass (it vectorises): printable ASCII without a backslash, the
+        // common case, is already its own label text.
+        // The same pass notes digits and `;` (every id-like segment has a digit; `;jsessionid=`
+        // rides after a `;`): a path with neither needs no normalising.
+        let (plain, no_ids) = path.iter().fold((true, true), |(ok, no_ids), &b| {
+            (
+                ok & (b.wrapping_sub(0x20) < 0x5F) & (b != b'\\'),
+                no_ids & !b.is_ascii_digit() & (b != b';'),
+            )
+        });
+        if !plain {
+            let needs_decode = escape.is_some() && memchr::memchr(b'\\', path).is_some();
+            let mut clean = std::mem::take(&mut self.clean);
+            let mut decoded = std::mem::take(&mut self.decoded);
+            let src = match escape.filter(|_| needs_decode) {
+                Some(e) => {
+                    decode_into(path, e, &mut decoded);
+                    decoded.as_slice()
+                }
+                None => path,
+            };
+            sanitize_utf8(src, &mut clean);
+            // A decoded `\x3F` starts a query as much as a logged `?` does.
+            if let Some(q) = crate::parse::redact::query_start(&clean) {
+                clean.truncate(q);
+            }
+            let no_ids = !clean.iter().any(|b| b.is_ascii_digit() || *b == b';');
+            let id = self.label_clean(&clean, no_ids);
+            self.clean = clean;
+            self.decoded = decoded;
+            return id;
+        }
+        self.label_clean(path, no_ids)
+    }
+
+    /// Labels a path that is valid UTF-8 and has no escapes left; `no_ids` when it has no
+    /// digit and no `;`.
+    #[inline]
+    fn label_clean(&mut self, path: &[u8], no_ids: bool) -> LabelId {
         if let Some(id) = self.match_route(path) {
             return id;
         }
         // Every id-like segment contains a digit: a path without digits (and without `;params`,
         // where `;jsessionid=...` rides) is its own label.
-        if path.len() <= MAX_LABEL_BYTES && !path.iter().any(|b| b.is_ascii_digit() || *b == b';') {
+        if path.len() <= MAX_LABEL_BYTES && no_ids {
             return self.intern(path);
         }
         let mut buf = std::mem::take(&mut self.scratch);
@@ -165,6 +220,8 @@ impl PathLabels {
             return OTHER;
         }
         let id = self.names.len() as LabelId;
+        // Valid UTF-8 by construction (sanitised, cut on a character boundary): the text is the
+        // key, so no two ids print alike.
         self.names.push(String::from_utf8_lossy(label).into_owned());
         self.ids.insert(label.into(), id);
         self.dynamic += 1;
@@ -206,7 +263,7 @@ fn check_exact_segment(pattern: &str, seg: &str) -> Result<(), String> {
 /// path. `None` when there is no path (`-`, `*`, `host:443`, garbage).
 #[inline]
 pub fn path_of(target: &[u8]) -> Option<&[u8]> {
-    let end = memchr::memchr2(b'?', b'#', target).unwrap_or(target.len());
+    let end = crate::parse::redact::query_start(target).unwrap_or(target.len());
     let mut p = &target[..end];
     if p.first() != Some(&b'/') {
         let lower_http = p.len() > 8
@@ -262,8 +319,80 @@ fn normalise(path: &[u8], out: &mut Vec<u8>) {
             out.extend_from_slice(seg);
         }
         if out.len() >= MAX_LABEL_BYTES {
-            out.truncate(MAX_LABEL_BYTES);
+            // Cut on a character boundary: a split character would print as U+FFFD and make
+            // two labels that differ only in the cut bytes look alike.
+            let mut end = MAX_LABEL_BYTES;
+            while end > 0 && end < out.len() && out[end] & 0xC0 == 0x80 {
+                end -= 1;
+            }
+            out.truncate(end);
             break;
+        }
+    }
+}
+
+/// Decodes nginx's escapes of `raw` into `out` (the hot-path twin of `format::decode`).
+fn decode_into(raw: &[u8], escape: Escape, out: &mut Vec<u8>) {
+    out.clear();
+    let mut i = 0;
+    while let Some(off) = memchr::memchr(b'\\', &raw[i..]) {
+        out.extend_from_slice(&raw[i..i + off]);
+        i += off;
+        let rest = &raw[i..];
+        match (escape, rest.get(1)) {
+            (_, Some(b'x')) if hex_byte(&rest[2..]).is_some() => {
+                out.push(hex_byte(&rest[2..]).unwrap_or(b'?'));
+                i += 4;
+            }
+            (Escape::Json, Some(b'u')) => {
+                let c = rest
+                    .get(2..6)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+                    .and_then(char::from_u32);
+                match c {
+                    Some(c) => {
+                        let mut b = [0u8; 4];
+                        out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+                        i += 6;
+                    }
+                    None => {
+                        out.push(b'\\');
+                        i += 1;
+                    }
+                }
+            }
+            (_, Some(&c @ (b'"' | b'\\'))) | (Escape::Json, Some(&c @ b'/')) => {
+                out.push(c);
+                i += 2;
+            }
+            _ => {
+                out.push(b'\\');
+                i += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&raw[i..]);
+}
+
+fn hex_byte(s: &[u8]) -> Option<u8> {
+    let h = |c: &u8| (*c as char).to_digit(16);
+    Some((h(s.first()?)? * 16 + h(s.get(1)?)?) as u8)
+}
+
+/// Copies `raw` to `out` with every invalid UTF-8 sequence replaced by U+FFFD, the way
+/// `String::from_utf8_lossy` does, and so is every control character (a decoded `\x00` or
+/// `\x0A` has no business in a label a scraper must parse), without allocating.
+fn sanitize_utf8(raw: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    for chunk in raw.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            let c = if c.is_control() { '\u{FFFD}' } else { c };
+            let mut b = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+        }
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice("\u{FFFD}".as_bytes());
         }
     }
 }
@@ -375,6 +504,33 @@ mod tests {
         assert_eq!(l.label(b"\\x16\\x03\\x01"), INVALID);
         let id = l.label(b"http://example.com/ws/chat?token=x");
         assert_eq!(l.name(id), "/ws/chat");
+    }
+
+    #[test]
+    fn labels_are_keyed_by_their_sanitised_text() {
+        let mut l = PathLabels::new(&[], 10).expect("ok");
+        let a = l.label_escaped(br"/a/\xFFb", Some(Escape::Default));
+        let b = l.label_escaped(br"/a/\xFEb", Some(Escape::Default));
+        let c = l.label(b"/a/\xC0b");
+        let d = l.label_escaped(b"/a/\xF0\x9Fb", Some(Escape::Json));
+        assert_eq!(l.name(a), "/a/\u{FFFD}b");
+        assert_eq!([a, a, a], [b, c, d]);
+        // Escapes that decode to valid UTF-8 are the character itself, in any format.
+        let e = l.label_escaped(br"/caf\xC3\xA9", Some(Escape::Default));
+        let f = l.label_escaped(br"/caf\u00e9", Some(Escape::Json));
+        assert_eq!((l.name(e), e), ("/caf\u{e9}", f));
+        // A long path is cut on a character boundary: the two differ only past the cut.
+        let long = "/".to_string() + &"\u{e9}".repeat(200) + "1";
+        let g = l.label(long.as_bytes());
+        let h = l.label((long.clone() + "x").as_bytes());
+        assert_eq!(g, h);
+        assert!(!l.name(g).contains('\u{FFFD}'));
+        // `%3F` / `%23` start the query, so a token there never reaches a label.
+        let q = l.label(b"/ws/chat%3Ftoken=SECRET");
+        assert_eq!(l.name(q), "/ws/chat");
+        assert_eq!(l.label(b"/ws/chat%3ftoken=S"), q);
+        assert_eq!(l.label(b"/ws/chat%23S"), q);
+        assert_eq!(l.label_escaped(br"/ws/chat\x3FS", Some(Escape::Default)), q);
     }
 
     #[test]

@@ -35,10 +35,33 @@ fn is_request_line(name: &str, raw: &[u8]) -> bool {
         && matches!(raw.get(method + 1), Some(b'/' | b'h' | b'H'))
 }
 
+/// Where the query or fragment of a target starts: the first `?` or `#`, or their
+/// percent-encoded forms `%3F` / `%23` (any case). A client that encodes the `?` still means a
+/// query to many backends (and a token rides in it), so it is cut just the same.
+#[inline]
+pub fn query_start(raw: &[u8]) -> Option<usize> {
+    memchr::memchr3_iter(b'?', b'#', b'%', raw)
+        .find(|&i| raw[i] != b'%' || encoded_delim(&raw[i..]))
+}
+
+/// `%3F`, `%3f`, `%23` at the start of `s`.
+#[inline]
+fn encoded_delim(s: &[u8]) -> bool {
+    matches!(s, [b'%', b'3', b'F' | b'f', ..] | [b'%', b'2', b'3', ..])
+}
+
+/// Where a URL value stops being shown: the query start (see [`query_start`]) or the first `;`
+/// (`;jsessionid=`).
+fn url_cut(raw: &[u8]) -> Option<usize> {
+    let q = query_start(raw);
+    let semi = memchr::memchr(b';', &raw[..q.unwrap_or(raw.len())]);
+    semi.or(q)
+}
+
 /// Cuts `?query`, `#fragment` and `;params` (`;jsessionid=`) off a URL or path value:
-/// everything from the first `?`, `#` or `;`.
+/// everything from the first `?`, `#`, `;`, `%3F` or `%23`.
 pub fn strip_url(raw: &[u8]) -> Cow<'_, [u8]> {
-    match raw.iter().position(|b| matches!(b, b'?' | b'#' | b';')) {
+    match url_cut(raw) {
         Some(q) => Cow::Borrowed(&raw[..q]),
         None => Cow::Borrowed(raw),
     }
@@ -47,7 +70,7 @@ pub fn strip_url(raw: &[u8]) -> Cow<'_, [u8]> {
 /// Cuts the query off a request line and keeps its protocol: `GET /a?t=1,2"x HTTP/1.1` ->
 /// `GET /a HTTP/1.1`.
 pub fn strip_request(raw: &[u8]) -> Cow<'_, [u8]> {
-    let Some(q) = raw.iter().position(|b| matches!(b, b'?' | b'#' | b';')) else {
+    let Some(q) = url_cut(raw) else {
         return Cow::Borrowed(raw);
     };
     let proto = raw
@@ -94,12 +117,12 @@ pub fn field_raw<'a>(name: &str, raw: &'a [u8]) -> Option<Cow<'a, [u8]>> {
     })
 }
 
-/// Removes `?query` and `#fragment` from every URL-like word of free text (nginx's own message
-/// text); a word ends at whitespace or a quote.
+/// Removes `?query` and `#fragment` (also `%3F...`, `%23...`) from every URL-like word of free
+/// text (nginx's own message text); a word ends at whitespace or a quote.
 pub fn strip_queries(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut skipping = false;
-    for c in text.chars() {
+    for (i, c) in text.char_indices() {
         if skipping {
             if c.is_whitespace() || c == '"' {
                 skipping = false;
@@ -107,7 +130,7 @@ pub fn strip_queries(text: &str) -> String {
             }
             continue;
         }
-        if c == '?' || c == '#' {
+        if c == '?' || c == '#' || (c == '%' && encoded_delim(&text.as_bytes()[i..])) {
             skipping = true;
             continue;
         }
@@ -191,6 +214,22 @@ mod tests {
         ] {
             assert_eq!(field_raw(name, b"x"), None, "{name}");
         }
+    }
+
+    #[test]
+    fn percent_encoded_query_starts_are_cut() {
+        assert_eq!(
+            &*strip_request(b"GET /ws/chat%3Ftoken=SECRET HTTP/1.1"),
+            b"GET /ws/chat HTTP/1.1"
+        );
+        assert_eq!(&*strip_url(b"/ws/chat%3ftoken=SECRET"), b"/ws/chat");
+        assert_eq!(&*strip_url(b"/ws/chat%23token=SECRET"), b"/ws/chat");
+        assert_eq!(&*strip_url(b"/a%20b%3"), b"/a%20b%3");
+        assert_eq!(query_start(b"/a%2F%3Fx?y"), Some(5));
+        assert_eq!(
+            strip_queries("upstream: \"http://u/ws%3Ftoken=SECRET\", x"),
+            "upstream: \"http://u/ws\", x"
+        );
     }
 
     #[test]

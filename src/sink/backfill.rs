@@ -34,7 +34,7 @@ use crate::classify::{AnsweredBy, METHODS};
 use crate::parse::error_log::LEVELS;
 use crate::pipeline::{LogId, Sink};
 use crate::sink::families::{self, Kind};
-use crate::sink::metrics::{escape, fmt_f64, Buckets, Histogram, Metrics};
+use crate::sink::metrics::{escape, fmt_f64, Buckets, Histogram, Metrics, StatusLabel};
 use crate::source::history::{Event, FileMeta, HistorySink, LogGroup};
 use anyhow::{bail, Context};
 use std::collections::{BTreeMap, HashMap};
@@ -179,7 +179,9 @@ impl Backfill {
         if !(step.is_finite() && step >= 1.0) {
             bail!("--step must be at least 1s");
         }
-        let mut metrics = Metrics::new(namespace, buckets.clone());
+        // Offline: the series are bounded by --max-paths and the bounded statuses, and a
+        // budget would silently drop history.
+        let mut metrics = Metrics::new(namespace, buckets.clone()).with_max_series(usize::MAX);
         for l in logs {
             metrics.add_log(&l.name, l.kind);
         }
@@ -248,13 +250,17 @@ impl Backfill {
             Key::Requests {
                 path: ev.path,
                 method: ev.method,
-                status: ev.status,
+                status: crate::sink::metrics::bounded_status(ev.status),
             },
             &[1.0],
         );
         add(
             &mut self.late,
-            Key::Upgrades(ev.path, ev.status, ev.answered_by),
+            Key::Upgrades(
+                ev.path,
+                crate::sink::metrics::bounded_status(ev.status),
+                ev.answered_by,
+            ),
             &[1.0],
         );
         if let Some(h) = ev.handshake_seconds {
@@ -307,7 +313,10 @@ impl Backfill {
 
     /// Samples the registry as of the current step boundary into the spool.
     fn snapshot(&mut self) {
-        let m = std::mem::replace(&mut self.metrics, Metrics::new("", Buckets::default()));
+        let m = std::mem::replace(
+            &mut self.metrics,
+            Metrics::new("", Buckets::default()).with_max_series(usize::MAX),
+        );
         for (i, p) in m.paths.iter().enumerate() {
             let Some(p) = p.as_deref() else { continue };
             let path = i as u32;
@@ -652,16 +661,18 @@ impl Writer<'_> {
                 method,
                 status,
             } => format!(
-                "path=\"{}\",method=\"{}\",status=\"{status}\"",
+                "path=\"{}\",method=\"{}\",status=\"{}\"",
                 self.path(path),
-                METHODS.get(method as usize).unwrap_or(&"OTHER")
+                METHODS.get(method as usize).unwrap_or(&"OTHER"),
+                StatusLabel(status)
             ),
             Key::Duration(p) | Key::Bytes(p) | Key::Handshake(p) | Key::Session(p) => {
                 format!("path=\"{}\"", self.path(p))
             }
             Key::Upgrades(p, status, by) => format!(
-                "path=\"{}\",status=\"{status}\",answered_by=\"{}\"",
+                "path=\"{}\",status=\"{}\",answered_by=\"{}\"",
                 self.path(p),
+                StatusLabel(status),
                 by.as_str()
             ),
             Key::Errors { level, sig, path } => format!(

@@ -82,6 +82,14 @@ pub fn negotiate(accept: Option<&str>) -> Format {
 /// family's samples) into OpenMetrics text: `# TYPE` before `# HELP`, `"` escaped in HELP,
 /// `le`/`quantile` values in canonical float form (`1.0`, not `1`).
 pub fn to_openmetrics(text: &str) -> String {
+    let mut out = to_openmetrics_part(text);
+    out.push_str("# EOF\n");
+    out
+}
+
+/// [`to_openmetrics`] without the closing `# EOF`, for one part of an exposition whose
+/// families are all in `text`.
+pub fn to_openmetrics_part(text: &str) -> String {
     let counters: std::collections::HashSet<&str> = text
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
@@ -132,7 +140,6 @@ pub fn to_openmetrics(text: &str) -> String {
         out.push('\n');
     }
     flush(&mut out, &mut help);
-    out.push_str("# EOF\n");
     out
 }
 

@@ -104,6 +104,85 @@ pub struct LogStats {
     pub open_files: (u64, u64),
     /// Lines known lost, per reason (see [`LOST_REASONS`]).
     pub lost: [u64; LOST_REASONS.len()],
+    /// Datagrams the kernel dropped on a syslog source's socket (`None` for files and stdin).
+    pub syslog_dropped: Option<u64>,
+}
+
+/// Status codes kept as their own `status` label value: the IANA HTTP status code registry
+/// and nginx's own (444 closed without response, 494-499). Anything else an upstream or a
+/// scanner makes up would multiply the series of every path.
+#[inline]
+pub fn is_registered_status(s: u16) -> bool {
+    matches!(
+        s,
+        100..=103
+            | 200..=208
+            | 226
+            | 300..=308
+            | 400..=418
+            | 421..=426
+            | 428
+            | 429
+            | 431
+            | 444
+            | 451
+            | 494..=499
+            | 500..=508
+            | 510
+            | 511
+    )
+}
+
+/// The `status` label a status is counted under, as a small code: the status itself when
+/// registered, its class `1`..`5` (`1xx`..`5xx`) otherwise, `0` (`other`) outside 100-599.
+/// Bounded before storage, so two unregistered statuses of a class are one series.
+#[inline]
+pub fn bounded_status(s: u16) -> u16 {
+    if is_registered_status(s) {
+        s
+    } else if (100..=599).contains(&s) {
+        s / 100
+    } else {
+        0
+    }
+}
+
+/// Label text of a [`bounded_status`] code.
+#[derive(Clone, Copy, Debug)]
+pub struct StatusLabel(pub u16);
+
+impl std::fmt::Display for StatusLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            0 => f.write_str("other"),
+            c @ 1..=9 => write!(f, "{c}xx"),
+            c => write!(f, "{c}"),
+        }
+    }
+}
+
+/// Default `--max-series`: what fits the shipped deployments' memory limits (64 MiB in the
+/// Kubernetes example, 128 MB in the systemd unit) with room for the process itself; see
+/// BENCHMARKS.md for the bytes per series it is sized from.
+pub const DEFAULT_MAX_SERIES: usize = 100_000;
+
+/// The global series budget: each new label set (a histogram counts as its bucket, sum and
+/// count series) takes from it; past it, lines that would create one are counted instead.
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    used: usize,
+    max: usize,
+}
+
+impl Budget {
+    #[inline]
+    fn take(&mut self, n: usize) -> bool {
+        if self.used + n > self.max {
+            return false;
+        }
+        self.used += n;
+        true
+    }
 }
 
 /// Reasons of `lines_lost_total`: a checkpointed rotated file was deleted before the lines in
@@ -122,6 +201,12 @@ pub struct Metrics {
     pub overflow: u64,
     /// Keep per-minute upgrade rings for the status page (the live sidecar).
     pub minutes: bool,
+    budget: Budget,
+    /// Lines that would have created a series past `--max-series`.
+    pub series_dropped: u64,
+    /// Changes other than lines read and rotations (open files, losses, drops, overflow), for
+    /// [`Metrics::generation`].
+    changes: u64,
 }
 
 const NO_PATH: u32 = u32::MAX;
@@ -137,7 +222,30 @@ impl Metrics {
             logs: Vec::new(),
             overflow: 0,
             minutes: false,
+            budget: Budget {
+                used: 0,
+                max: DEFAULT_MAX_SERIES,
+            },
+            series_dropped: 0,
+            changes: 0,
         }
+    }
+
+    /// Sets the `--max-series` budget.
+    pub fn with_max_series(mut self, max: usize) -> Metrics {
+        self.budget.max = max;
+        self
+    }
+
+    /// Series held by label sets so far (what `--max-series` bounds).
+    pub fn series_used(&self) -> usize {
+        self.budget.used
+    }
+
+    /// Changes whenever anything rendered may have changed (lines read, rotations, drops), so
+    /// an unchanged registry's exposition can be shared instead of rendered again.
+    pub fn generation(&self) -> u64 {
+        self.changes + self.logs.iter().map(|l| l.read + l.rotations).sum::<u64>()
     }
 
     /// Registers a log source; its id indexes the `log` label.
@@ -151,6 +259,7 @@ impl Metrics {
             last_event: None,
             open_files: (0, 0),
             lost: [0; LOST_REASONS.len()],
+            syslog_dropped: None,
         });
         self.logs.len() - 1
     }
@@ -176,9 +285,10 @@ impl Metrics {
             for (m, s, c) in rows {
                 let _ = writeln!(
                     out,
-                    "{ns}_http_requests_total{{path=\"{}\",method=\"{}\",status=\"{s}\"}} {c}",
+                    "{ns}_http_requests_total{{path=\"{}\",method=\"{}\",status=\"{}\"}} {c}",
                     path_name(i),
-                    METHODS[m as usize]
+                    METHODS[m as usize],
+                    StatusLabel(s)
                 );
             }
         }
@@ -210,7 +320,7 @@ impl Metrics {
             let mut rows = p.upgrades.clone();
             rows.sort_unstable_by_key(|(s, a, _)| (*s, *a));
             for (s, a, c) in rows {
-                let _ = writeln!(out, "{ns}_ws_upgrade_requests_total{{path=\"{}\",status=\"{s}\",answered_by=\"{}\"}} {c}", path_name(i), a.as_str());
+                let _ = writeln!(out, "{ns}_ws_upgrade_requests_total{{path=\"{}\",status=\"{}\",answered_by=\"{}\"}} {c}", path_name(i), StatusLabel(s), a.as_str());
             }
         }
         header(out, ns, &families::WS_HANDSHAKE_DURATION);
@@ -308,6 +418,18 @@ impl Metrics {
         }
         header(out, ns, &families::PATH_OVERFLOW);
         let _ = writeln!(out, "{ns}_path_overflow_total {}", self.overflow);
+        header(out, ns, &families::SERIES_DROPPED);
+        let _ = writeln!(out, "{ns}_series_dropped_total {}", self.series_dropped);
+        header(out, ns, &families::SYSLOG_DROPPED);
+        for l in &self.logs {
+            if let Some(d) = l.syslog_dropped {
+                let _ = writeln!(
+                    out,
+                    "{ns}_syslog_dropped_total{{log=\"{}\"}} {d}",
+                    escape(&l.name)
+                );
+            }
+        }
         header(out, ns, &families::BUILD_INFO);
         let _ = writeln!(
             out,
@@ -354,6 +476,7 @@ impl Sink for Metrics {
             paths,
             buckets,
             minutes,
+            budget,
             ..
         } = self;
         let Buckets {
@@ -361,11 +484,16 @@ impl Sink for Metrics {
             handshake,
             session,
         } = buckets;
+        let status = bounded_status(ev.status);
         let p = path_series(paths, ev.path);
-        bump3(&mut p.requests, ev.method, ev.status);
-        p.bytes += ev.bytes;
+        // The first request row of a path also starts its bytes series.
+        let row_cost = 1 + usize::from(p.requests.is_empty());
+        let mut kept = bump3(&mut p.requests, ev.method, status, budget, row_cost);
+        if !p.requests.is_empty() {
+            p.bytes += ev.bytes;
+        }
         if ev.upgrade {
-            bump_up(&mut p.upgrades, ev.status, ev.answered_by);
+            kept &= bump_up(&mut p.upgrades, status, ev.answered_by, budget);
             if *minutes {
                 use crate::sink::minutes::{event_minute, now_minute};
                 if let Some(m) = event_minute(now_minute(), ev.time) {
@@ -377,14 +505,10 @@ impl Sink for Metrics {
                 }
             }
             if let Some(h) = ev.handshake_seconds {
-                p.handshake
-                    .get_or_insert_with(|| Histogram::new(handshake))
-                    .observe(handshake, h);
+                kept &= observe(&mut p.handshake, handshake, h, budget);
             }
             if let Some(s) = ev.session_seconds {
-                p.session
-                    .get_or_insert_with(|| Histogram::new(session))
-                    .observe(session, s);
+                kept &= observe(&mut p.session, session, s, budget);
             }
         }
         // Upgrade attempts are measured by the handshake and session histograms; a 101's
@@ -392,24 +516,41 @@ impl Sink for Metrics {
         // service meant to serve.
         if !ev.upgrade {
             if let Some(d) = ev.request_seconds {
-                p.duration
-                    .get_or_insert_with(|| Histogram::new(http))
-                    .observe(http, d);
+                kept &= observe(&mut p.duration, http, d, budget);
             }
+        }
+        if !kept {
+            self.series_dropped += 1;
         }
     }
 
     #[inline]
     fn error(&mut self, log: LogId, ev: &ErrorEvent, _labels: &PathLabels) {
         self.seen(log, ev.time);
-        *self
-            .errors
-            .entry((ev.level, ev.signature, ev.path.unwrap_or(NO_PATH)))
-            .or_insert(0) += 1;
+        let key = (ev.level, ev.signature, ev.path.unwrap_or(NO_PATH));
+        match self.errors.get_mut(&key) {
+            Some(c) => *c += 1,
+            None if self.budget.take(1) => {
+                self.errors.insert(key, 1);
+            }
+            None => self.series_dropped += 1,
+        }
     }
 
     fn overflow(&mut self, total: u64) {
-        self.overflow = total;
+        if self.overflow != total {
+            self.overflow = total;
+            self.changes += 1;
+        }
+    }
+
+    fn syslog_dropped(&mut self, log: LogId, total: u64) {
+        if let Some(l) = self.logs.get_mut(log) {
+            if l.syslog_dropped != Some(total) {
+                l.syslog_dropped = Some(total);
+                self.changes += 1;
+            }
+        }
     }
 
     fn rotated(&mut self, log: LogId) {
@@ -420,7 +561,11 @@ impl Sink for Metrics {
 
     fn open_files(&mut self, log: LogId, open: u64, deleted: u64) {
         if let Some(l) = self.logs.get_mut(log) {
-            l.open_files = (open - deleted.min(open), deleted);
+            let now = (open - deleted.min(open), deleted);
+            if l.open_files != now {
+                l.open_files = now;
+                self.changes += 1;
+            }
         }
     }
 
@@ -429,6 +574,7 @@ impl Sink for Metrics {
         if let (Some(l), Some(i)) = (self.logs.get_mut(log), i) {
             l.lost[i] += lines;
         }
+        self.changes += 1;
     }
 }
 
@@ -441,20 +587,42 @@ fn path_series(paths: &mut Vec<Option<Box<PathSeries>>>, id: u32) -> &mut PathSe
     paths[i].get_or_insert_with(Default::default)
 }
 
+/// Observes `v` into a histogram, creating it if the budget allows; `false` when refused.
 #[inline]
-fn bump3(v: &mut Vec<(u8, u16, u64)>, m: u8, s: u16) {
-    match v.iter_mut().find(|r| r.0 == m && r.1 == s) {
-        Some(r) => r.2 += 1,
-        None => v.push((m, s, 1)),
+fn observe(h: &mut Option<Histogram>, bounds: &[f64], v: f64, budget: &mut Budget) -> bool {
+    match h {
+        Some(h) => h.observe(bounds, v),
+        None if budget.take(bounds.len() + 3) => {
+            h.insert(Histogram::new(bounds)).observe(bounds, v);
+        }
+        None => return false,
     }
+    true
 }
 
 #[inline]
-fn bump_up(v: &mut Vec<(u16, AnsweredBy, u64)>, s: u16, a: AnsweredBy) {
+fn bump3(v: &mut Vec<(u8, u16, u64)>, m: u8, s: u16, budget: &mut Budget, cost: usize) -> bool {
+    match v.iter_mut().find(|r| r.0 == m && r.1 == s) {
+        Some(r) => r.2 += 1,
+        None if budget.take(cost) => v.push((m, s, 1)),
+        None => return false,
+    }
+    true
+}
+
+#[inline]
+fn bump_up(
+    v: &mut Vec<(u16, AnsweredBy, u64)>,
+    s: u16,
+    a: AnsweredBy,
+    budget: &mut Budget,
+) -> bool {
     match v.iter_mut().find(|r| r.0 == s && r.1 == a) {
         Some(r) => r.2 += 1,
-        None => v.push((s, a, 1)),
+        None if budget.take(1) => v.push((s, a, 1)),
+        None => return false,
     }
+    true
 }
 
 fn header(out: &mut String, ns: &str, f: &families::Family) {
@@ -543,6 +711,142 @@ mod tests {
             !out.contains(r#"nginxlog_http_request_duration_seconds_count{path="/ws/chat"}"#),
             "upgrade attempts are not HTTP request durations\n{out}"
         );
+    }
+
+    fn pipeline(format: &str, max_series: usize) -> (Pipeline<Metrics>, LogId) {
+        let c = Classifier::new(
+            LineFormat::compile(format).expect("format"),
+            &ClassifyConfig::default(),
+        )
+        .expect("classifier");
+        let mut p = Pipeline::new(
+            c,
+            Metrics::new("nginxlog", Buckets::default()).with_max_series(max_series),
+        );
+        let log = p.sink.add_log("access.log", LogKind::Access);
+        (p, log)
+    }
+
+    fn render(p: &Pipeline<Metrics>) -> String {
+        let mut out = String::new();
+        p.sink.render(&p.classifier.labels, "t", &mut out);
+        crate::sink::unique_series::assert_unique_series(&out);
+        out
+    }
+
+    fn combined(path: &str, status: u16) -> Vec<u8> {
+        format!(
+            "1.2.3.4 - - [28/Nov/2026:01:53:32 +0000] \"GET {path} HTTP/1.1\" {status} 5 \"-\" \"x\""
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn statuses_100_to_999_give_a_bounded_label_set() {
+        let (mut p, log) = pipeline("combined", usize::MAX);
+        let mut x: u32 = 12345;
+        for i in 0..200u32 {
+            // Every status 100-999 once per 900, here 200 spread over the range.
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let status = 100 + ((x >> 8) + i) % 900;
+            p.feed(
+                log,
+                LogKind::Access,
+                Frame::Line(&combined("/api/x", status as u16)),
+            );
+        }
+        let out = render(&p);
+        let statuses: std::collections::BTreeSet<&str> = out
+            .lines()
+            .filter(|l| l.starts_with("nginxlog_http_requests_total{"))
+            .filter_map(|l| l.split("status=\"").nth(1)?.split('"').next())
+            .collect();
+        assert!(
+            statuses.len() <= 76,
+            "{} values: {statuses:?}",
+            statuses.len()
+        );
+        for s in &statuses {
+            let known = s.parse::<u16>().is_ok_and(is_registered_status);
+            assert!(
+                known || ["1xx", "2xx", "3xx", "4xx", "5xx", "other"].contains(s),
+                "{s}"
+            );
+        }
+        assert!(
+            statuses.contains("other"),
+            "600-999 are `other`: {statuses:?}"
+        );
+        let total: u64 = out
+            .lines()
+            .filter(|l| l.starts_with("nginxlog_http_requests_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum();
+        assert_eq!(total, 200, "every line is still counted");
+        assert_eq!(StatusLabel(bounded_status(299)).to_string(), "2xx");
+        assert_eq!(StatusLabel(bounded_status(444)).to_string(), "444");
+        assert_eq!(StatusLabel(bounded_status(499)).to_string(), "499");
+        assert_eq!(StatusLabel(bounded_status(600)).to_string(), "other");
+        assert_eq!(StatusLabel(bounded_status(101)).to_string(), "101");
+    }
+
+    #[test]
+    fn series_budget_counts_lines_past_it() {
+        // combined logs no $request_time: a path's first line takes a request row and its
+        // bytes series.
+        let (mut p, log) = pipeline("combined", 3);
+        p.feed(log, LogKind::Access, Frame::Line(&combined("/a", 200)));
+        assert_eq!(p.sink.series_used(), 2);
+        // A second status on the same path: one more series, fits.
+        p.feed(log, LogKind::Access, Frame::Line(&combined("/a", 404)));
+        assert_eq!(p.sink.series_used(), 3);
+        // A new path needs 2: refused, counted, nothing half-created.
+        p.feed(log, LogKind::Access, Frame::Line(&combined("/b", 200)));
+        p.feed(log, LogKind::Access, Frame::Line(&combined("/c", 200)));
+        // Known label sets keep counting.
+        p.feed(log, LogKind::Access, Frame::Line(&combined("/a", 200)));
+        assert_eq!(p.sink.series_dropped, 2);
+        assert_eq!(p.sink.series_used(), 3);
+        let out = render(&p);
+        assert!(out.contains("nginxlog_series_dropped_total 2"), "{out}");
+        assert!(
+            out.contains(r#"nginxlog_http_requests_total{path="/a",method="GET",status="200"} 2"#)
+        );
+        assert!(!out.contains(r#"path="/b""#), "{out}");
+        let samples = out.lines().filter(|l| !l.starts_with('#')).count();
+        let own = out
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.contains("path=\""))
+            .count();
+        assert_eq!(
+            samples - own,
+            3,
+            "the budget is what the exposition holds\n{out}"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_paths_are_one_series_and_one_path_slot() {
+        // nginx's default escape writes bytes >= 0x80 as \xHH; escape=json writes them raw.
+        let (mut p, log) = pipeline("combined", usize::MAX);
+        for b in [r"\xFF", r"\xFE", r"\xC3"] {
+            p.feed(
+                log,
+                LogKind::Access,
+                Frame::Line(&combined(&format!("/p/{b}x"), 200)),
+            );
+        }
+        let mut raw = combined("/p/", 200);
+        let at = raw.windows(4).position(|w| w == b"/p/ ").expect("path") + 3;
+        raw.splice(at..at, [0xFD, b'x']);
+        p.feed(log, LogKind::Access, Frame::Line(&raw));
+        let out = render(&p);
+        assert!(
+            out.contains("nginxlog_http_requests_total{path=\"/p/\u{FFFD}x\",method=\"GET\",status=\"200\"} 4"),
+            "{out}"
+        );
+        // __other__, __invalid__ and the one path.
+        assert_eq!(p.classifier.labels.len(), 3);
     }
 
     #[test]

@@ -8,3 +8,4 @@ pub mod families;
 pub mod metrics;
 pub mod minutes;
 pub mod process_metrics;
+pub mod unique_series;

@@ -12,7 +12,7 @@ use std::net::UdpSocket;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Prefix of a syslog source address: `syslog+udp://127.0.0.1:5514`.
 pub const SYSLOG_PREFIX: &str = "syslog+udp://";
@@ -42,17 +42,19 @@ pub fn syslog_message(d: &[u8]) -> Option<&[u8]> {
     Some(msg)
 }
 
-/// Bytes of kernel receive buffer asked for a syslog socket: nginx sends a datagram per line and
-/// never retries, so bursts must fit in the buffer while the sidecar catches up.
+/// Default bytes of kernel receive buffer asked for a syslog socket (`--syslog-receive-buffer`):
+/// nginx sends a datagram per line and never retries, so bursts must fit in the buffer while
+/// the sidecar catches up.
 pub const SYSLOG_RCVBUF: usize = 8 << 20;
 
-/// Asks for [`SYSLOG_RCVBUF`]; the kernel caps it at `net.core.rmem_max`, so the size granted
-/// is logged (raise the sysctl for bursty high-rate syslog).
-pub fn enlarge_receive_buffer(sock: &UdpSocket, name: &str) {
+/// Asks for `bytes` of receive buffer; the kernel caps it at `net.core.rmem_max`, so the size
+/// granted is logged when smaller (raise the sysctl for bursty high-rate syslog).
+pub fn set_receive_buffer(sock: &UdpSocket, name: &str, bytes: usize) {
     let s = socket2::SockRef::from(sock);
-    let _ = s.set_recv_buffer_size(SYSLOG_RCVBUF);
+    let _ = s.set_recv_buffer_size(bytes);
     match s.recv_buffer_size() {
-        Ok(got) if got < SYSLOG_RCVBUF => tracing::info!(
+        // Linux reports twice the size asked (bookkeeping overhead included).
+        Ok(got) if got < bytes => tracing::info!(
             source = name,
             receive_buffer_bytes = got,
             "syslog receive buffer capped by net.core.rmem_max; raise it if bursts drop lines"
@@ -61,7 +63,43 @@ pub fn enlarge_receive_buffer(sock: &UdpSocket, name: &str) {
     }
 }
 
-/// Receives datagrams until `stop`; each is one line of `log`.
+/// How often the kernel's drop counter of a syslog socket is read.
+const DROPS_EVERY: Duration = Duration::from_millis(500);
+
+/// The inode of a socket (`/proc/self/fd/N` links to `socket:[INODE]`), which keys its row
+/// in `/proc/net/udp`.
+fn socket_inode(sock: &UdpSocket) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", sock.as_raw_fd())).ok()?;
+    link.to_str()?
+        .strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+/// Datagrams the kernel dropped on the UDP socket with `inode` (receive buffer full), from
+/// the `drops` column of `/proc/net/udp` or `/proc/net/udp6`.
+pub fn kernel_drops(inode: u64) -> Option<u64> {
+    ["/proc/net/udp", "/proc/net/udp6"].iter().find_map(|t| {
+        std::fs::read_to_string(t)
+            .ok()
+            .and_then(|text| drops_in(&text, inode))
+    })
+}
+
+/// The `drops` of `inode`'s row in a `/proc/net/udp` table.
+pub fn drops_in(table: &str, inode: u64) -> Option<u64> {
+    // sl local rem st tx:rx tr:tm retrnsmt uid timeout inode ref pointer drops
+    table.lines().skip(1).find_map(|line| {
+        let mut cols = line.split_whitespace();
+        let ino: u64 = cols.nth(9)?.parse().ok()?;
+        (ino == inode).then(|| cols.nth(2)?.parse().ok()).flatten()
+    })
+}
+
+/// Receives datagrams until `stop`; each is one line of `log`. The socket's kernel drop
+/// counter is exported as `nginxlog_syslog_dropped_total`.
 pub fn run_syslog<S: Sink>(
     sock: UdpSocket,
     shared: Shared<S>,
@@ -77,9 +115,26 @@ pub fn run_syslog<S: Sink>(
         "{SYSLOG_PREFIX}{}",
         sock.local_addr().map(|a| a.to_string()).unwrap_or_default()
     );
+    let inode = socket_inode(&sock);
+    if inode.is_none() {
+        tracing::warn!(source = %name, "cannot find the socket in /proc; syslog drops are not counted");
+    }
+    let update_drops = |shared: &Shared<S>| {
+        if let Some(d) = inode.and_then(kernel_drops) {
+            if let Ok(mut p) = shared.lock() {
+                p.sink.syslog_dropped(log, d);
+            }
+        }
+    };
+    update_drops(&shared);
+    let mut last_drops = Instant::now();
     let _ = sock.set_read_timeout(Some(Duration::from_millis(200)));
     let mut n_datagrams = 0u64;
     while !stop.load(Ordering::Relaxed) {
+        if last_drops.elapsed() >= DROPS_EVERY {
+            update_drops(&shared);
+            last_drops = Instant::now();
+        }
         let n = match sock.recv(&mut buf) {
             Ok(n) => n,
             Err(_) => continue,
@@ -112,5 +167,16 @@ mod tests {
         assert_eq!(syslog_message(d), Some(&b"a: b"[..]));
         assert_eq!(syslog_message(b"plain"), None);
         assert_eq!(syslog_message(b"<x>y"), None);
+    }
+
+    #[test]
+    fn drops_column_of_proc_net_udp() {
+        let t = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n\
+                 1: 0100007F:1538 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4242 2 0000000000000000 17\n\
+                 2: 0100007F:1539 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4243 2 0000000000000000 0\n";
+        assert_eq!(drops_in(t, 4242), Some(17));
+        assert_eq!(drops_in(t, 4243), Some(0));
+        assert_eq!(drops_in(t, 1), None);
+        assert_eq!(drops_in("garbage\nx y", 1), None);
     }
 }

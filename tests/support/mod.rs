@@ -567,10 +567,11 @@ impl Sidecar {
         s
     }
 
-    /// Scrapes `/metrics`.
+    /// Scrapes `/metrics`; every scrape is checked to hold each series once.
     pub fn metrics(&self) -> String {
         let (status, body) = fetch(self.port, "/metrics");
         assert_eq!(status, 200, "/metrics answered {status}");
+        nginxlog_sidecar::sink::unique_series::assert_unique_series(&body);
         body
     }
 
