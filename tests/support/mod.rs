@@ -701,15 +701,17 @@ impl Sidecar {
         let _ = self.child.wait();
     }
 
-    /// Lines read from `log` so far, from the landing page: unlike `/metrics`, reading it is no
+    /// Lines read from `log` so far, from `/status.json`: unlike `/metrics`, reading it is no
     /// scrape, so it acknowledges nothing in the state file.
     pub fn lines_read_unscraped(&self, log: &str) -> u64 {
-        let (_, page) = fetch(self.port, "/");
-        let cell = format!("<tr><td>{log}</td><td>");
-        page.split(&cell)
-            .nth(1)
-            .and_then(|r| r.split('<').next())
-            .and_then(|n| n.parse().ok())
+        let (_, body) = fetch(self.port, "/status.json");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        v["sources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["name"] == log)
+            .and_then(|s| s["lines_read"].as_u64())
             .unwrap_or(0)
     }
 }
