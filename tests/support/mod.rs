@@ -705,10 +705,23 @@ impl Sidecar {
     /// scrape, so it acknowledges nothing in the state file.
     pub fn lines_read_unscraped(&self, log: &str) -> u64 {
         let (_, page) = fetch(self.port, "/");
-        let cell = format!("<tr><td>{log}</td><td>");
-        page.split(&cell)
+        // The column is found by its header, so a column added to the table does not shift it.
+        let Some(column) = page
+            .split("<th>")
+            .skip(1)
+            .position(|h| h.starts_with("lines read<"))
+        else {
+            return 0;
+        };
+        let row = format!("<tr><td>{log}</td>");
+        page.split(&row)
             .nth(1)
-            .and_then(|r| r.split('<').next())
+            .and_then(|r| r.split("</tr>").next())
+            .and_then(|r| {
+                r.split("<td>")
+                    .nth(column)
+                    .and_then(|c| c.split('<').next())
+            })
             .and_then(|n| n.parse().ok())
             .unwrap_or(0)
     }
