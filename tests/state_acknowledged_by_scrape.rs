@@ -135,3 +135,110 @@ fn unscraped_lines_in_a_rotated_file_deleted_while_stopped_are_counted_lost() {
         "{m}"
     );
 }
+
+/// Waits until the state file says `needle` (it is saved every `--state-interval`).
+fn wait_state(state: &std::path::Path, needle: &str, timeout: Duration) -> String {
+    let mut last = String::new();
+    let start = std::time::Instant::now();
+    while start.elapsed() < timeout {
+        last = std::fs::read_to_string(state).unwrap_or_default();
+        if last.contains(needle) {
+            return last;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("state file never said {needle}:\n{last}");
+}
+
+/// Restarted from an acknowledged state, the new process has not been scraped yet when it is
+/// killed: the positions it resumed from stay the checkpoint (its periodic save does not put
+/// the read positions in), so the next start exports again every line no scrape saw.
+#[test]
+fn kill9_before_the_first_scrape_after_a_restart_re_reads_what_no_scrape_saw() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("access.log");
+    let state = tmp.path().join("state.json");
+    let (l, s) = (log.display().to_string(), state.display().to_string());
+    append(&log, &[]);
+    let args = [
+        "--format",
+        "ws_timing",
+        "--access-log",
+        &l,
+        "--state-file",
+        &s,
+        "--state-interval",
+        "2s",
+    ];
+    let sidecar = Sidecar::start(&args);
+    append(&log, &chat(10));
+    sidecar.wait_value(CHAT, 10.0); // scraped: acknowledged
+    append(&log, &chat(7));
+    wait_read(&sidecar, &l, 17);
+    sidecar.kill9();
+
+    // Not scraped at all: 7 lines re-read, 3 new ones, and at least one periodic save.
+    let sidecar = Sidecar::start(&args);
+    wait_read(&sidecar, &l, 7);
+    append(&log, &chat(3));
+    wait_read(&sidecar, &l, 10);
+    let saved = wait_state(&state, "\"unscraped_lines\": 10", Duration::from_secs(3));
+    assert!(
+        saved.contains("\"acknowledged_by_scrape\": true"),
+        "{saved}"
+    );
+    sidecar.kill9();
+
+    let sidecar = Sidecar::start(&args);
+    sidecar.wait_value(CHAT, 10.0);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sidecar.value(CHAT), 10.0);
+}
+
+/// The interval between the last two scrapes is kept in the state file: after a restart the
+/// acknowledged positions are kept for twice that long waiting for the first scrape, not only
+/// twice `--state-interval`.
+#[test]
+fn the_scrape_interval_survives_a_restart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("access.log");
+    let state = tmp.path().join("state.json");
+    let (l, s) = (log.display().to_string(), state.display().to_string());
+    append(&log, &[]);
+    let args = [
+        "--format",
+        "ws_timing",
+        "--access-log",
+        &l,
+        "--state-file",
+        &s,
+        "--state-interval",
+        "200ms",
+    ];
+    let sidecar = Sidecar::start(&args);
+    append(&log, &chat(10));
+    sidecar.wait_value(CHAT, 10.0);
+    std::thread::sleep(Duration::from_millis(1500));
+    sidecar.wait_value(CHAT, 10.0); // a scrape gap of about 1.5 s
+    append(&log, &chat(7));
+    wait_read(&sidecar, &l, 17);
+    sidecar.kill9();
+    let saved = std::fs::read_to_string(&state).expect("state file");
+    assert!(saved.contains("\"scrape_gap_seconds\": 1."), "{saved}");
+
+    // 1 s without a scrape: longer than twice --state-interval, shorter than twice the gap.
+    let sidecar = Sidecar::start(&args);
+    wait_read(&sidecar, &l, 7);
+    std::thread::sleep(Duration::from_millis(1000));
+    let saved = wait_state(&state, "\"unscraped_lines\": 7", Duration::from_secs(1));
+    assert!(
+        saved.contains("\"acknowledged_by_scrape\": true"),
+        "{saved}"
+    );
+    sidecar.kill9();
+
+    let sidecar = Sidecar::start(&args);
+    sidecar.wait_value(CHAT, 7.0);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sidecar.value(CHAT), 7.0);
+}

@@ -1040,8 +1040,9 @@ pub const STATE_VERSION: u32 = 1;
 
 /// Positions of every tailed file, persisted as JSON: per log, the current file (`files`, as
 /// in earlier versions) and the rotated files still being drained, recently closed ones and
-/// when the name was last checked. The additions are optional fields, so the version stays 1:
-/// an older release reads the current files and ignores the rest.
+/// when the name was last checked, whether a scrape acknowledged them and the last scrape gap.
+/// The additions are optional fields, so the version stays 1: an older release reads the current
+/// files and ignores the rest, and files of older releases load with the defaults.
 #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StateFile {
     #[serde(default)]
@@ -1056,6 +1057,14 @@ pub struct StateFile {
     /// Whether the positions are those of the last scrape (else the read positions).
     #[serde(default)]
     pub acknowledged_by_scrape: bool,
+    /// Seconds between the last two scrapes: after a restart, how long the acknowledged
+    /// positions are kept while waiting for the first scrape (0 in files of older releases).
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub scrape_gap_seconds: f64,
+}
+
+fn is_zero_f64(n: &f64) -> bool {
+    *n == 0.0
 }
 
 impl StateFile {
@@ -1078,6 +1087,22 @@ impl StateFile {
             confirmed_at: self.confirmed_at.get(name).copied().unwrap_or(0.0),
             closed: self.closed.get(name).cloned().unwrap_or_default(),
         })
+    }
+
+    /// Whether `other` holds the same positions, differing at most in when the names were last
+    /// checked and in the scrape gap (which change on an idle sidecar without moving anything).
+    pub fn same_positions(&self, other: &StateFile) -> bool {
+        self.version == other.version
+            && self.files == other.files
+            && self.draining == other.draining
+            && self.closed == other.closed
+            && self.acknowledged_by_scrape == other.acknowledged_by_scrape
+            && self.confirmed_at.keys().eq(other.confirmed_at.keys())
+    }
+
+    /// The scrape gap saved with the state.
+    pub fn scrape_gap(&self) -> Duration {
+        Duration::try_from_secs_f64(self.scrape_gap_seconds).unwrap_or_default()
     }
 
     /// Adds log `name`'s entry.
@@ -1145,9 +1170,12 @@ mod tests {
         assert_eq!(old.version, 0);
         let pos = old.files["/var/log/nginx/access.log"];
         assert_eq!((pos.dev, pos.ino, pos.offset, pos.fp_len), (1, 2, 3, 0));
+        assert!(!old.acknowledged_by_scrape);
+        assert_eq!(old.scrape_gap(), Duration::ZERO);
 
         let mut st = StateFile::new();
         st.files.insert("a.log".into(), pos);
+        st.scrape_gap_seconds = 15.25;
         st.save(&path).expect("save");
         let text = fs::read_to_string(&path).expect("read");
         assert!(text.contains(r#""version": 1"#), "{text}");
