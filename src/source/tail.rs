@@ -350,6 +350,8 @@ pub struct Tailer {
     followed: bool,
     warned: u64,
     open_warned: RateLimit,
+    /// Sibling searches (directory listings) done, for tests.
+    searches: u64,
 }
 
 /// At most one warning per interval, with the number suppressed since the last one.
@@ -399,6 +401,7 @@ impl Tailer {
             name_matches: false,
             warned: 0,
             open_warned: RateLimit::default(),
+            searches: 0,
         };
         t.initial_open(resume, shared);
         t.publish(shared);
@@ -437,16 +440,16 @@ impl Tailer {
             self.remember_closed(*p);
         }
         let mut current_start = None;
+        // The checkpointed file whose inode number the name has, with other first bytes (or
+        // shorter): truncated, or deleted and a new file got the inode number.
+        let mut replaced = None;
         let mut lost = 0;
         for p in ck.current.iter().chain(&ck.draining) {
             if current_start.is_none() && name_id == Some((p.dev, p.ino)) {
                 current_start = Some(if is_same_file(&self.path, p) {
                     p.offset
                 } else {
-                    // A new file that got the old inode number, or the old one truncated: the
-                    // lines read but never scraped are gone with the old content.
-                    lost += p.unscraped_lines;
-                    tracing::warn!(file = %self.path.display(), lines_known_lost = p.unscraped_lines, "the file was truncated or replaced while the sidecar was stopped (its first bytes changed); reading it from the start");
+                    replaced = Some(*p);
                     0
                 });
                 continue;
@@ -473,20 +476,21 @@ impl Tailer {
             }
         }
         let mut rotations = 0;
-        if ck.current.is_some_and(|c| name_id != Some((c.dev, c.ino))) {
+        if ck.current.is_some_and(|c| name_id != Some((c.dev, c.ino))) || replaced.is_some() {
             rotations += 1;
         }
-        if current_start.is_none() {
-            // Rotated while stopped: files created after the last look and already rotated
-            // away (two rotations during the downtime) are read from their start.
-            let mut known: Vec<(u64, u64)> = ck
-                .current
-                .iter()
-                .chain(&ck.draining)
-                .map(|p| (p.dev, p.ino))
-                .collect();
-            known.extend(name_id);
-            rotations += self.open_intermediates(ck.confirmed_at, &known);
+        if current_start.is_none() || replaced.is_some() {
+            // Rotated (or replaced) while stopped: files created after the last look and
+            // already rotated away (two rotations during the downtime) are read from their
+            // start, a copy of a checkpointed file (copytruncate) from its offset.
+            let known: Vec<Position> = ck.current.iter().chain(&ck.draining).copied().collect();
+            let (opened, copies) = self.open_intermediates(ck.confirmed_at, &known, name_id);
+            rotations += opened;
+            if let Some(p) = replaced.filter(|p| !copies.contains(&(p.dev, p.ino))) {
+                // The lines read but never scraped are gone with the old content.
+                lost += p.unscraped_lines;
+                tracing::warn!(file = %self.path.display(), lines_known_lost = p.unscraped_lines, "the file was truncated or replaced while the sidecar was stopped (its first bytes changed); reading it from the start");
+            }
         }
         if let Ok(mut p) = shared.lock() {
             for _ in 0..rotations {
@@ -503,19 +507,67 @@ impl Tailer {
         }
     }
 
-    /// Opens rotated siblings modified since `since` that are none of `known` (nor open, nor
-    /// closed lately) from byte 0, as draining files; returns how many.
-    fn open_intermediates(&mut self, since: f64, known: &[(u64, u64)]) -> usize {
+    /// Opens rotated siblings modified since `since` that are not the file at the name (inode
+    /// `at_name`), nor open, nor one of the checkpointed files `known`, as draining files: a
+    /// copy of a `known` file (same first bytes, at least as long, another inode: what
+    /// copytruncate leaves) from that file's offset, any other from byte 0 (or where it was
+    /// closed lately). A `known` file is told by its inode *and* its first bytes and size, as
+    /// inode numbers are reused. Returns how many files were opened other than copies, and the
+    /// identities of the `known` files whose copy was opened.
+    fn open_intermediates(
+        &mut self,
+        since: f64,
+        known: &[Position],
+        at_name: Option<(u64, u64)>,
+    ) -> (usize, Vec<(u64, u64)>) {
+        self.searches += 1;
         let mut n = 0;
+        let mut copies = Vec::new();
         for (sib, meta) in rotated_siblings(&self.path) {
             let id = (meta.dev(), meta.ino());
-            if known.contains(&id) || mtime(&meta) < since - MTIME_SLACK || self.is_open(id) {
+            if at_name == Some(id) || mtime(&meta) < since - MTIME_SLACK || self.is_open(id) {
+                continue;
+            }
+            let same = |p: &&Position| {
+                meta.len() >= p.offset
+                    && File::open(&sib).is_ok_and(|f| {
+                        check_start(
+                            &f,
+                            Fingerprint {
+                                len: p.fp_len,
+                                hash: p.fp_hash,
+                            },
+                        )
+                        .is_some()
+                    })
+            };
+            if known.iter().any(|p| (p.dev, p.ino) == id && same(&p)) {
+                continue; // the checkpointed file itself (resumed, or could not be opened)
+            }
+            let closed = self.closed_offset(&sib, id);
+            // A copy is told by a whole fingerprint only: short files (a line or two) of one
+            // log often start with the same bytes (client, timestamp).
+            let copy_of = known
+                .iter()
+                .filter(|p| p.fp_len as usize == FINGERPRINT_BYTES)
+                .find(same)
+                .filter(|_| closed.is_none());
+            if let Some(p) = copy_of {
+                match OpenFile::open(&sib, p.offset, self.cfg.max_line) {
+                    Ok(f) => {
+                        tracing::info!(file = %self.path.display(), copy = %sib.display(), offset = p.offset, "the file was copied and truncated while the sidecar was stopped; resuming in the copy");
+                        self.draining.push(f);
+                        copies.push((p.dev, p.ino));
+                    }
+                    Err(e) => {
+                        tracing::warn!(file = %sib.display(), error = %e, "cannot open rotated file")
+                    }
+                }
                 continue;
             }
             // A file closed lately is read on from where it was closed (nothing, usually); an
             // inode number reused by a new file fails the fingerprint, or had none (closed empty)
             // and is read from 0 either way.
-            let closed = self.closed_offset(&sib, id);
             let start = closed.unwrap_or(0);
             if closed.is_some() && meta.len() <= start {
                 continue; // closed, and nothing written since
@@ -531,7 +583,7 @@ impl Tailer {
                 }
             }
         }
-        n
+        (n, copies)
     }
 
     fn is_open(&self, id: (u64, u64)) -> bool {
@@ -642,7 +694,7 @@ impl Tailer {
             None => {
                 let Ok(meta) = fs::metadata(&self.path) else {
                     if self.followed {
-                        let extra = self.open_intermediates(self.confirmed_at, &[]);
+                        let (extra, _) = self.open_intermediates(self.confirmed_at, &[], None);
                         if extra > 0 {
                             if let Ok(mut p) = shared.lock() {
                                 for _ in 0..extra {
@@ -658,7 +710,8 @@ impl Tailer {
                 // The name was gone (renamed, not yet reopened): files created and rotated away
                 // since are read too. Not on a first start: history is not replayed.
                 let extra = if self.followed {
-                    self.open_intermediates(self.confirmed_at, &[(meta.dev(), meta.ino())])
+                    self.open_intermediates(self.confirmed_at, &[], Some((meta.dev(), meta.ino())))
+                        .0
                 } else {
                     0
                 };
@@ -741,7 +794,7 @@ impl Tailer {
             // Renamed or deleted, not yet recreated: keep reading the open file, and read files
             // that were created at the name and rotated away since the last look.
             self.name_matches = false;
-            let extra = self.open_intermediates(self.confirmed_at, &[]);
+            let (extra, _) = self.open_intermediates(self.confirmed_at, &[], None);
             if extra > 0 {
                 if let Ok(mut p) = shared.lock() {
                     for _ in 0..extra {
@@ -751,7 +804,9 @@ impl Tailer {
             }
             return extra > 0;
         };
-        if (meta.dev(), meta.ino()) == (cur.dev, cur.ino) {
+        // The file we hold being deleted, the name cannot lead to it whatever its inode number
+        // (a filesystem that reuses the number of an open file).
+        if (meta.dev(), meta.ino()) == (cur.dev, cur.ino) && !cur.deleted() {
             self.name_matches = true;
             self.confirmed_at = unix_now();
             if let Ok(mut c) = self.checkpoint.lock() {
@@ -765,7 +820,7 @@ impl Tailer {
             self.draining.push(old);
         }
         let since = self.confirmed_at;
-        let extra = self.open_intermediates(since, &[(meta.dev(), meta.ino())]);
+        let (extra, _) = self.open_intermediates(since, &[], Some((meta.dev(), meta.ino())));
         self.open_current(0);
         if let Ok(mut p) = shared.lock() {
             for _ in 0..=extra {
@@ -1347,6 +1402,79 @@ mod tests {
         append(&b, &line(4));
         poll(&mut t, &p);
         assert_eq!(ids(&p), [1, 2, 3, 4]);
+        assert_eq!(p.lock().expect("lock").sink.rotations, 1);
+    }
+
+    fn stopped(t: Tailer) -> LogCheckpoint {
+        let ck = t.checkpoint.lock().expect("lock").clone();
+        drop(t);
+        ck
+    }
+
+    /// Overwrites the file in place: same inode, other first bytes. Seen from the state file,
+    /// this is also a deleted file whose inode number a new file got.
+    fn rewrite_in_place(path: &Path, bytes: &[u8]) {
+        fs::write(path, bytes).expect("rewrite");
+    }
+
+    #[test]
+    fn a_new_file_with_the_checkpointed_inode_at_the_name_does_not_hide_rotated_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("access.log");
+        append(&path, &line(1));
+        let p = pipeline();
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None, &p);
+        poll(&mut t, &p);
+        let ck = stopped(t);
+        // While stopped: a file created, written and rotated away, and the name now a new file
+        // with the old inode number.
+        append(
+            &dir.path().join("access.log.1"),
+            &[line(2), line(3)].concat(),
+        );
+        rewrite_in_place(&path, &line(4));
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), Some(ck), &p);
+        poll(&mut t, &p);
+        assert_eq!(ids(&p), [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_rotated_file_with_a_checkpointed_inode_but_other_bytes_is_read_from_the_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("access.log");
+        append(&path, &line(1));
+        let p = pipeline();
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None, &p);
+        poll(&mut t, &p);
+        let ck = stopped(t);
+        // While stopped: the checkpointed file deleted, a new one at the name got its inode
+        // number, was written and rotated away; then a new file at the name.
+        rewrite_in_place(&path, &[line(2), line(3)].concat());
+        fs::rename(&path, dir.path().join("access.log.1")).expect("rename");
+        append(&path, &line(4));
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), Some(ck), &p);
+        poll(&mut t, &p);
+        assert_eq!(ids(&p), [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_copytruncate_while_stopped_resumes_in_the_copy() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("access.log");
+        append(&path, &line(1));
+        let p = pipeline();
+        // More than the fingerprint's KiB.
+        append(&path, &(2..=10).flat_map(line).collect::<Vec<u8>>());
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None, &p);
+        poll(&mut t, &p);
+        let ck = stopped(t);
+        append(&path, &line(11));
+        fs::copy(&path, dir.path().join("access.log.1")).expect("copy");
+        fs::File::create(&path).expect("truncate");
+        append(&path, &line(12));
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), Some(ck), &p);
+        poll(&mut t, &p);
+        assert_eq!(ids(&p), (1..=12).collect::<Vec<u64>>());
         assert_eq!(p.lock().expect("lock").sink.rotations, 1);
     }
 
