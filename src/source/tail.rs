@@ -352,7 +352,12 @@ pub struct Tailer {
     open_warned: RateLimit,
     /// Sibling searches (directory listings) done, for tests.
     searches: u64,
+    /// When the directory was last listed while the name was missing.
+    last_missing_search: Option<Instant>,
 }
+
+/// Least time between two directory listings while the log's name is missing.
+const MISSING_SEARCH_EVERY: Duration = Duration::from_secs(1);
 
 /// At most one warning per interval, with the number suppressed since the last one.
 #[derive(Default)]
@@ -402,6 +407,7 @@ impl Tailer {
             warned: 0,
             open_warned: RateLimit::default(),
             searches: 0,
+            last_missing_search: None,
         };
         t.initial_open(resume, shared);
         t.publish(shared);
@@ -586,6 +592,29 @@ impl Tailer {
         (n, copies)
     }
 
+    /// While the name is missing, reads files created at it and rotated away since the last
+    /// look; lists the directory at most every [`MISSING_SEARCH_EVERY`] (a name missing for
+    /// long must not cost a directory listing per wake-up). The search when the name is back
+    /// is not limited, so no such file is missed.
+    fn search_while_missing<S: Sink>(&mut self, shared: &Mutex<Pipeline<S>>) -> usize {
+        if self
+            .last_missing_search
+            .is_some_and(|t| t.elapsed() < MISSING_SEARCH_EVERY)
+        {
+            return 0;
+        }
+        self.last_missing_search = Some(Instant::now());
+        let (extra, _) = self.open_intermediates(self.confirmed_at, &[], None);
+        if extra > 0 {
+            if let Ok(mut p) = shared.lock() {
+                for _ in 0..extra {
+                    p.sink.rotated(self.log);
+                }
+            }
+        }
+        extra
+    }
+
     fn is_open(&self, id: (u64, u64)) -> bool {
         self.current
             .iter()
@@ -693,20 +722,13 @@ impl Tailer {
         match self.current.as_mut() {
             None => {
                 let Ok(meta) = fs::metadata(&self.path) else {
-                    if self.followed {
-                        let (extra, _) = self.open_intermediates(self.confirmed_at, &[], None);
-                        if extra > 0 {
-                            if let Ok(mut p) = shared.lock() {
-                                for _ in 0..extra {
-                                    p.sink.rotated(self.log);
-                                }
-                            }
-                            self.publish(shared);
-                            return true;
-                        }
+                    if self.followed && self.search_while_missing(shared) > 0 {
+                        self.publish(shared);
+                        return true;
                     }
                     return progressed;
                 };
+                self.last_missing_search = None;
                 // The name was gone (renamed, not yet reopened): files created and rotated away
                 // since are read too. Not on a first start: history is not replayed.
                 let extra = if self.followed {
@@ -794,16 +816,9 @@ impl Tailer {
             // Renamed or deleted, not yet recreated: keep reading the open file, and read files
             // that were created at the name and rotated away since the last look.
             self.name_matches = false;
-            let (extra, _) = self.open_intermediates(self.confirmed_at, &[], None);
-            if extra > 0 {
-                if let Ok(mut p) = shared.lock() {
-                    for _ in 0..extra {
-                        p.sink.rotated(self.log);
-                    }
-                }
-            }
-            return extra > 0;
+            return self.search_while_missing(shared) > 0;
         };
+        self.last_missing_search = None;
         // The file we hold being deleted, the name cannot lead to it whatever its inode number
         // (a filesystem that reuses the number of an open file).
         if (meta.dev(), meta.ino()) == (cur.dev, cur.ino) && !cur.deleted() {
@@ -1476,6 +1491,33 @@ mod tests {
         poll(&mut t, &p);
         assert_eq!(ids(&p), (1..=12).collect::<Vec<u64>>());
         assert_eq!(p.lock().expect("lock").sink.rotations, 1);
+    }
+
+    #[test]
+    fn a_missing_name_is_searched_for_at_most_once_a_second_and_again_when_it_is_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("access.log");
+        append(&path, &line(1));
+        let p = pipeline();
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None, &p);
+        poll(&mut t, &p);
+        fs::rename(&path, dir.path().join("access.log.1")).expect("rename");
+        let before = t.searches;
+        for _ in 0..50 {
+            t.poll_once(&p);
+        }
+        assert!(
+            t.searches - before <= 2,
+            "{} directory listings in 50 wake-ups",
+            t.searches - before
+        );
+        // Created, written and rotated away while the name is missing, within the second.
+        append(&path, &line(2));
+        fs::rename(&path, dir.path().join("access.log.2")).expect("rename");
+        t.poll_once(&p);
+        append(&path, &line(3));
+        poll(&mut t, &p);
+        assert_eq!(ids(&p), [1, 2, 3]);
     }
 
     /// One step of the model.
