@@ -189,7 +189,13 @@ impl<S> Checkpointer<S> {
                 let Some((_, now)) = read.logs.iter().find(|(n, _)| n == name) else {
                     continue;
                 };
-                let now: Vec<&Position> = now.current.iter().chain(&now.draining).collect();
+                // Also files closed since the snapshot: what was read from them after it.
+                let now: Vec<&Position> = now
+                    .current
+                    .iter()
+                    .chain(&now.draining)
+                    .chain(now.closed.iter().rev())
+                    .collect();
                 for p in ck.current.iter_mut().chain(ck.draining.iter_mut()) {
                     if let Some(r) = now.iter().find(|r| (r.dev, r.ino) == (p.dev, p.ino)) {
                         p.unscraped_lines = r.lines.saturating_sub(p.lines);

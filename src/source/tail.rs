@@ -785,25 +785,34 @@ impl Tailer {
         progressed
     }
 
-    /// Closes draining file `i` (its partial last line counted as a line), in one step with
-    /// the checkpoint so no scrape sees one without the other.
+    /// Closes draining file `i`, in one step with the checkpoint so no scrape sees one without
+    /// the other. Its partial last line (nginx writes whole lines: a write cut short) is fed as
+    /// a line, as at the end of a stream, and counted in the file's lines, so the closed
+    /// position accounts for every byte read. The checkpoint drops the file even if the
+    /// pipeline lock is poisoned (nothing is fed then), so no entry of it outlives the file.
     fn release<S: Sink>(&mut self, i: usize, shared: &Mutex<Pipeline<S>>) {
         let mut f = self.draining.remove(i);
         tracing::debug!(file = %self.path.display(), rotated = %f.name.display(), "closing the drained rotated file");
-        if let Ok(mut p) = shared.lock() {
+        let mut pipeline = shared.lock();
+        if let Ok(p) = pipeline.as_mut() {
+            let offset = f.lb.consumed();
             if let Some(frame) = f.lb.take_partial() {
-                p.feed(self.log, self.kind, frame);
-            }
-            if let Ok(mut c) = self.checkpoint.lock() {
-                if i < c.draining.len() {
-                    c.draining.remove(i);
-                }
-                c.closed.push(f.position());
-                if c.closed.len() > MAX_CLOSED {
-                    c.closed.remove(0);
+                f.lines += 1;
+                if let Outcome::Malformed(reason) = p.feed(self.log, self.kind, frame) {
+                    report_malformed(&f.name, offset, reason, &mut self.warned);
                 }
             }
         }
+        if let Ok(mut c) = self.checkpoint.lock() {
+            if i < c.draining.len() {
+                c.draining.remove(i);
+            }
+            c.closed.push(f.position());
+            if c.closed.len() > MAX_CLOSED {
+                c.closed.remove(0);
+            }
+        }
+        drop(pipeline);
         self.remember_closed(f.position());
     }
 
@@ -1518,6 +1527,81 @@ mod tests {
         append(&path, &line(3));
         poll(&mut t, &p);
         assert_eq!(ids(&p), [1, 2, 3]);
+    }
+
+    /// A rotated file still draining when a scrape took its snapshot, then read on and closed
+    /// (with a partial last line) before the state is saved: the lines read from it after the
+    /// scrape, the partial one included, are known in the state file as not scraped.
+    #[test]
+    fn lines_read_from_a_file_closed_after_the_scrape_are_known_unscraped() {
+        use crate::source::checkpoint::{Checkpointer, Inherited};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("access.log");
+        let rotated = dir.path().join("access.log.1");
+        let state = dir.path().join("state.json");
+        append(&path, &line(1));
+        let p = Arc::new(pipeline());
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None, &p);
+        poll(&mut t, &p);
+        fs::rename(&path, &rotated).expect("rename");
+        fs::File::create(&path).expect("reopen");
+        poll(&mut t, &p);
+        let c = Checkpointer::new(
+            p.clone(),
+            vec![("a".into(), t.checkpoint.clone())],
+            state.clone(),
+            Duration::from_secs(5),
+            Inherited::default(),
+        );
+        let snap = {
+            let _pipeline = p.lock().expect("lock");
+            c.snapshot()
+        };
+        assert_eq!(snap.logs[0].1.draining.len(), 1, "{snap:?}");
+        c.acknowledge(snap);
+        // After the scrape: a line and a cut-short one in the rotated file, then nginx writes
+        // to the new file and the rotated one is closed.
+        let l5 = line(5);
+        append(&rotated, &[line(4), l5[..l5.len() / 2].to_vec()].concat());
+        poll(&mut t, &p);
+        append(&path, &line(3));
+        poll(&mut t, &p);
+        assert!(t.draining.is_empty(), "the rotated file is closed");
+        assert_eq!(ids(&p), [1, 3, 4]);
+        assert_eq!(
+            p.lock().expect("lock").sink.malformed,
+            1,
+            "the partial line"
+        );
+        c.save();
+        let st = StateFile::load(&state);
+        assert_eq!(st.draining["a"][0].unscraped_lines, 2, "{st:?}");
+        assert_eq!(st.files["a"].unscraped_lines, 1, "{st:?}");
+    }
+
+    #[test]
+    fn a_file_closed_while_the_pipeline_lock_is_poisoned_leaves_the_checkpoint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("access.log");
+        append(&path, &line(1));
+        let p = Arc::new(pipeline());
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None, &p);
+        poll(&mut t, &p);
+        fs::rename(&path, dir.path().join("access.log.1")).expect("rename");
+        fs::File::create(&path).expect("reopen");
+        poll(&mut t, &p);
+        assert_eq!(t.checkpoint.lock().expect("lock").draining.len(), 1);
+        let q = p.clone();
+        let panicked = std::thread::spawn(move || {
+            let _guard = q.lock().expect("lock");
+            panic!("a sink bug while counting");
+        })
+        .join();
+        assert!(panicked.is_err() && p.is_poisoned());
+        t.release(0, &p);
+        let ck = t.checkpoint.lock().expect("lock").clone();
+        assert!(ck.draining.is_empty(), "{ck:?}");
+        assert_eq!(ck.closed.len(), 1, "{ck:?}");
     }
 
     /// One step of the model.
