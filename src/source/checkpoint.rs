@@ -44,6 +44,9 @@ pub struct Snapshot {
 /// looks for rotated files it has not read.
 pub const CONFIRMED_ONLY_EVERY: Duration = Duration::from_secs(60);
 
+/// Scrape intervals remembered for the fallback bound.
+const GAPS_KEPT: usize = 4;
+
 /// What a restart inherits from the state file.
 #[derive(Clone, Debug, Default)]
 pub struct Inherited {
@@ -70,7 +73,11 @@ pub struct Checkpointer<S> {
 struct Acks {
     acked: Option<Snapshot>,
     last_scrape: Option<Instant>,
+    /// The longest of the last [`GAPS_KEPT`] intervals between two scrapes (the inherited one
+    /// to begin with): with two Prometheus servers scraping at nearly the same moment every
+    /// other interval is tiny, and the bound must follow the real wait for the next scrape.
     scrape_gap: Duration,
+    gaps: std::collections::VecDeque<Duration>,
     /// When this process started: an inherited acknowledgement lasts from here.
     started: Instant,
     unsaved: bool,
@@ -94,6 +101,7 @@ impl<S> Checkpointer<S> {
                 acked: inherited.acked.map(|s| Snapshot { seq: 0, ..s }),
                 last_scrape: None,
                 scrape_gap: inherited.scrape_gap,
+                gaps: std::collections::VecDeque::from([inherited.scrape_gap]),
                 started: Instant::now(),
                 unsaved: false,
             }),
@@ -121,7 +129,11 @@ impl<S> Checkpointer<S> {
     pub fn acknowledge(&self, snap: Snapshot) {
         if let Ok(mut a) = self.inner.lock() {
             if let Some(t) = a.last_scrape {
-                a.scrape_gap = t.elapsed();
+                if a.gaps.len() >= GAPS_KEPT {
+                    a.gaps.pop_front();
+                }
+                a.gaps.push_back(t.elapsed());
+                a.scrape_gap = a.gaps.iter().copied().max().unwrap_or_default();
             }
             a.last_scrape = Some(Instant::now());
             if a.acked.as_ref().is_none_or(|old| snap.seq > old.seq) {
@@ -387,6 +399,26 @@ mod tests {
         age_start(&c, Duration::from_secs(31));
         c.save();
         assert_eq!(saved(&f), (30, false));
+    }
+
+    #[test]
+    fn two_scrapers_at_nearly_the_same_moment_do_not_shorten_the_bound() {
+        let f = fixture();
+        let c = checkpointer(&f, Duration::from_secs(1), Inherited::default());
+        let ago = |d: u64| {
+            Instant::now()
+                .checked_sub(Duration::from_secs(d))
+                .expect("uptime")
+        };
+        set(&f, 10);
+        c.acknowledge(c.snapshot());
+        c.inner.lock().expect("lock").last_scrape = Some(ago(15));
+        c.acknowledge(c.snapshot()); // server A, 15 s after the previous round
+        c.acknowledge(c.snapshot()); // server B, a moment later
+        set(&f, 30);
+        c.inner.lock().expect("lock").last_scrape = Some(ago(20));
+        c.save();
+        assert_eq!(saved(&f), (10, true));
     }
 
     #[test]
