@@ -894,6 +894,8 @@ impl Tailer {
             }
             last_wake = Instant::now();
         }
+        // What is left, files rotated away in the last second while the name was missing too.
+        self.last_missing_search = None;
         while self.poll_once(&shared) {}
     }
 }
@@ -1287,6 +1289,7 @@ mod tests {
         ids: Vec<u64>,
         malformed: u64,
         rotations: u64,
+        lost: u64,
     }
 
     impl Sink for Record {
@@ -1303,6 +1306,9 @@ mod tests {
         fn error(&mut self, _log: LogId, _ev: &ErrorEvent, _labels: &PathLabels) {}
         fn rotated(&mut self, _log: LogId) {
             self.rotations += 1;
+        }
+        fn lost(&mut self, _log: LogId, _reason: &'static str, lines: u64) {
+            self.lost += lines;
         }
     }
 
@@ -1774,9 +1780,173 @@ mod tests {
                 }
             }
             write(&target, 0, &mut rest, &mut next, &mut written);
+            // As after a second more of running (the name-missing search is rate-limited).
+            t.last_missing_search = None;
             poll(&mut t, &p);
             proptest::prop_assert_eq!(ids(&p), written);
             proptest::prop_assert_eq!(p.lock().expect("lock").sink.malformed, 0);
+        }
+    }
+
+    /// One step of the acknowledgement model.
+    #[derive(Clone, Debug)]
+    enum AckOp {
+        Write(u8),
+        Partial,
+        Poll,
+        RenameReopen,
+        DoubleRotation(u8),
+        Rename,
+        Reopen,
+        /// Prometheus scrapes: the counters and the checkpoint taken under one lock, then the
+        /// response is acknowledged.
+        Scrape,
+        /// The state is saved (as after a scrape or at `--state-interval`), then `kill -9`, and
+        /// the sidecar starts again from the state file; its counters start at 0.
+        Crash,
+    }
+
+    fn ack_op() -> impl proptest::strategy::Strategy<Value = AckOp> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (1u8..4).prop_map(AckOp::Write),
+            2 => Just(AckOp::Partial),
+            3 => Just(AckOp::Poll),
+            1 => Just(AckOp::RenameReopen),
+            1 => (0u8..4).prop_map(AckOp::DoubleRotation),
+            1 => Just(AckOp::Rename),
+            1 => Just(AckOp::Reopen),
+            3 => Just(AckOp::Scrape),
+            2 => Just(AckOp::Crash),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Exactly once, as Prometheus sees it: what the scrapes saw before each crash plus
+        /// what the last process counted is every line written, each once. Rotations (renames,
+        /// a rename before nginx's reopen, two rotations between two looks) and crashes at any
+        /// point in them, crashes before the first scrape of a process included.
+        #[test]
+        fn every_line_is_exported_exactly_once_as_scraped(ops in proptest::collection::vec(ack_op(), 1..40)) {
+            use crate::source::checkpoint::{Checkpointer, Inherited, Snapshot};
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("access.log");
+            let state = dir.path().join("state.json");
+            fs::File::create(&path).expect("create");
+            let p = Arc::new(pipeline());
+            let start = |resume: Option<LogCheckpoint>, inherited: &dyn Fn(&Tailer) -> Inherited| {
+                let t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), resume, &p);
+                let c = Checkpointer::new(
+                    p.clone(),
+                    vec![("a".into(), t.checkpoint.clone())],
+                    state.clone(),
+                    Duration::from_secs(3600),
+                    inherited(&t),
+                );
+                (t, c)
+            };
+            let (mut t, mut c) = start(None, &|_| Inherited::default());
+            let scrape = |c: &Checkpointer<Record>| {
+                let g = p.lock().expect("lock");
+                let seen = g.sink.ids.clone();
+                let snap = c.snapshot();
+                drop(g);
+                c.acknowledge(snap);
+                seen
+            };
+            // The first scrape comes before any line.
+            let mut scraped = scrape(&c);
+            let mut exported: Vec<u64> = Vec::new();
+            let mut next = 0u64;
+            let mut written = Vec::new();
+            let mut rest: Option<Vec<u8>> = None;
+            let mut rotated = 0;
+            let mut target = path.clone();
+            let write = |to: &Path, n: u8, rest: &mut Option<Vec<u8>>, next: &mut u64, written: &mut Vec<u64>| {
+                let mut bytes = rest.take().unwrap_or_default();
+                for _ in 0..n {
+                    *next += 1;
+                    written.push(*next);
+                    bytes.extend(line(*next));
+                }
+                append(to, &bytes);
+            };
+            for op in ops {
+                let rotation = matches!(op, AckOp::RenameReopen | AckOp::DoubleRotation(_) | AckOp::Rename);
+                if (rotation || matches!(op, AckOp::Reopen)) && rest.is_some() {
+                    write(&target, 0, &mut rest, &mut next, &mut written);
+                }
+                if rotation && target != path {
+                    fs::File::create(&path).expect("reopen");
+                    target = path.clone();
+                }
+                match op {
+                    AckOp::Write(n) => write(&target, n, &mut rest, &mut next, &mut written),
+                    AckOp::Partial => {
+                        write(&target, 0, &mut rest, &mut next, &mut written);
+                        next += 1;
+                        written.push(next);
+                        let l = line(next);
+                        append(&target, &l[..l.len() / 2]);
+                        rest = Some(l[l.len() / 2..].to_vec());
+                    }
+                    AckOp::Poll => poll(&mut t, &p),
+                    AckOp::RenameReopen => {
+                        rotated += 1;
+                        fs::rename(&path, dir.path().join(format!("access.log.{rotated}"))).expect("rename");
+                        fs::File::create(&path).expect("reopen");
+                        poll(&mut t, &p);
+                    }
+                    AckOp::DoubleRotation(n) => {
+                        rotated += 1;
+                        fs::rename(&path, dir.path().join(format!("access.log.{rotated}"))).expect("rename");
+                        fs::File::create(&path).expect("reopen");
+                        write(&path, n, &mut rest, &mut next, &mut written);
+                        rotated += 1;
+                        fs::rename(&path, dir.path().join(format!("access.log.{rotated}"))).expect("rename");
+                        fs::File::create(&path).expect("reopen");
+                    }
+                    AckOp::Rename => {
+                        rotated += 1;
+                        target = dir.path().join(format!("access.log.{rotated}"));
+                        fs::rename(&path, &target).expect("rename");
+                    }
+                    AckOp::Reopen => {
+                        if target != path {
+                            fs::File::create(&path).expect("reopen");
+                            target = path.clone();
+                        }
+                    }
+                    AckOp::Scrape => scraped = scrape(&c),
+                    AckOp::Crash => {
+                        c.save();
+                        drop((t, c));
+                        exported.extend(std::mem::take(&mut scraped));
+                        p.lock().expect("lock").sink.ids.clear();
+                        let st = StateFile::load(&state);
+                        let acked = st.acknowledged_by_scrape;
+                        let gap = st.scrape_gap();
+                        (t, c) = start(st.checkpoint("a"), &|t: &Tailer| Inherited {
+                            acked: acked.then(|| Snapshot {
+                                seq: 0,
+                                logs: vec![("a".into(), t.checkpoint.lock().expect("lock").clone())],
+                            }),
+                            scrape_gap: gap,
+                        });
+                    }
+                }
+            }
+            write(&target, 0, &mut rest, &mut next, &mut written);
+            // As after a second more of running (the name-missing search is rate-limited).
+            t.last_missing_search = None;
+            poll(&mut t, &p);
+            let g = p.lock().expect("lock");
+            exported.extend(&g.sink.ids);
+            exported.sort_unstable();
+            proptest::prop_assert_eq!(exported, written);
+            proptest::prop_assert_eq!((g.sink.malformed, g.sink.lost), (0, 0));
         }
     }
 }
