@@ -299,3 +299,54 @@ fn with_two_scrapers_the_restart_is_exact_for_the_latest_and_short_for_the_other
         "A misses the 5 lines between its scrape and B's"
     );
 }
+
+/// An idle sidecar scraped often does not rewrite (and fsync) its state file at every scrape:
+/// the name is checked again at each wake-up, but nothing moved. The file is replaced by a
+/// rename at each save, so its inode tells whether it was written.
+#[test]
+fn an_idle_scraped_sidecar_does_not_rewrite_its_state_file() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("access.log");
+    let state = tmp.path().join("state.json");
+    let (l, s) = (log.display().to_string(), state.display().to_string());
+    append(&log, &chat(3));
+    let args = [
+        "--format",
+        "ws_timing",
+        "--access-log",
+        &l,
+        "--state-file",
+        &s,
+        "--state-interval",
+        "100ms",
+        "--from-start",
+    ];
+    let sidecar = Sidecar::start(&args);
+    sidecar.wait_value(CHAT, 3.0);
+    // Scrapes every 200 ms from here on: the acknowledged state, saved once.
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(200));
+        sidecar.metrics();
+    }
+    wait_state(
+        &state,
+        "\"acknowledged_by_scrape\": true",
+        Duration::from_secs(5),
+    );
+    let mut writes = 0;
+    let mut last = std::fs::metadata(&state).expect("state").ino();
+    for _ in 0..15 {
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(sidecar.value(CHAT), 3.0);
+        let now = std::fs::metadata(&state).expect("state").ino();
+        if now != last {
+            writes += 1;
+            last = now;
+        }
+    }
+    assert_eq!(
+        writes, 0,
+        "state file rewritten {writes} times in 15 idle scrapes"
+    );
+}

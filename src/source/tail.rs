@@ -23,12 +23,16 @@
 //! - **Rotations faster than a look**: when the name has moved on, rotated siblings of the log's
 //!   real file (`NAME.1`, `NAME-DATE`, ..., next to a symlink's target) modified after the last
 //!   look and not read before are files that were created and rotated away in between; they are
-//!   read from byte 0.
+//!   read from byte 0. While the name is missing the directory is listed at most once a second
+//!   ([`MISSING_SEARCH_EVERY`]); when the name is back, and at shutdown, always.
 //! - **Partial lines** are held until their newline arrives; lines are bytes, not UTF-8.
 //! - **Checkpoints** ([`LogCheckpoint`]): the current file and every rotated file still draining,
 //!   each with its identity and the offset of the last complete line fed, updated under the
 //!   pipeline lock. A restart resumes every one of them, finding rotated files by inode next to
-//!   the real file, then reads files created and rotated away while it was stopped from 0.
+//!   the real file, then reads files created and rotated away while it was stopped from 0. A
+//!   checkpointed file is recognised by inode, first bytes and size together, never by the inode
+//!   alone: a new file that got its inode number is read from 0, and a copy of it (copytruncate
+//!   while stopped: same first KiB, another inode) is read on from the saved offset.
 //!
 //! Change detection uses `notify` (inotify) on the parent directory to wake up, with a periodic
 //! poll as a fallback; reads are coalesced so a busy log costs a bounded number of wake-ups.
@@ -709,9 +713,13 @@ impl Tailer {
             // (While the name is gone, the current file is a renamed one, not nginx's new file.)
             let reopened =
                 self.name_matches && self.current.as_ref().is_some_and(|c| c.read_pos > 0);
+            // Written to since the read just made (a race): read it first. What nginx writes
+            // after the file is closed is not seen by anyone (README, rotation semantics).
+            let grew = || f.file.metadata().is_ok_and(|m| m.len() > f.read_pos);
             let done = !got
                 && ((idle >= self.cfg.drain_grace && (reopened || idle >= MAX_DRAIN))
-                    || (idle >= self.cfg.unlinked_grace && f.deleted()));
+                    || (idle >= self.cfg.unlinked_grace && f.deleted()))
+                && !grew();
             if done {
                 self.release(i, shared);
                 changed = true;
