@@ -9,7 +9,7 @@ use crate::sink::metrics::Metrics;
 
 /// The live sidecar's pipeline: the sources feed it, the HTTP server renders its registry.
 pub type Shared = crate::source::tail::Shared<Metrics>;
-use crate::source::checkpoint::Checkpointer;
+use crate::source::checkpoint::{Checkpointer, Inherited, Snapshot};
 use crate::source::syslog::{self, SYSLOG_PREFIX};
 use crate::source::tail::{self, LogCheckpoint, StateFile, TailConfig, Tailer};
 use anyhow::Context;
@@ -116,6 +116,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
     let mut positions: Positions = Vec::new();
+    let mut resumed = Vec::new();
     let mut names = Vec::new();
     let sources = &plan.sources;
     let mut infos = Vec::new();
@@ -175,6 +176,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 &shared,
             );
             positions.push((src.clone(), tailer.checkpoint.clone()));
+            // Before the thread reads on: the positions this process resumed from.
+            if let Ok(c) = tailer.checkpoint.lock() {
+                resumed.push((src.clone(), c.clone()));
+            }
             infos.push(SourceInfo {
                 format: s.format_name.clone(),
                 file: Some((PathBuf::from(src), tailer.checkpoint.clone())),
@@ -191,6 +196,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             positions.clone(),
             path,
             args.state_interval,
+            Inherited {
+                acked: state.acknowledged_by_scrape.then_some(Snapshot {
+                    seq: 0,
+                    logs: resumed,
+                }),
+                scrape_gap: state.scrape_gap(),
+            },
         ))
     });
     let saver = checkpoints.clone().map(|c| {

@@ -23,12 +23,16 @@
 //! - **Rotations faster than a look**: when the name has moved on, rotated siblings of the log's
 //!   real file (`NAME.1`, `NAME-DATE`, ..., next to a symlink's target) modified after the last
 //!   look and not read before are files that were created and rotated away in between; they are
-//!   read from byte 0.
+//!   read from byte 0. While the name is missing the directory is listed at most once a second
+//!   ([`MISSING_SEARCH_EVERY`]); when the name is back, and at shutdown, always.
 //! - **Partial lines** are held until their newline arrives; lines are bytes, not UTF-8.
 //! - **Checkpoints** ([`LogCheckpoint`]): the current file and every rotated file still draining,
 //!   each with its identity and the offset of the last complete line fed, updated under the
 //!   pipeline lock. A restart resumes every one of them, finding rotated files by inode next to
-//!   the real file, then reads files created and rotated away while it was stopped from 0.
+//!   the real file, then reads files created and rotated away while it was stopped from 0. A
+//!   checkpointed file is recognised by inode, first bytes and size together, never by the inode
+//!   alone: a new file that got its inode number is read from 0, and a copy of it (copytruncate
+//!   while stopped: same first KiB, another inode) is read on from the saved offset.
 //!
 //! Change detection uses `notify` (inotify) on the parent directory to wake up, with a periodic
 //! poll as a fallback; reads are coalesced so a busy log costs a bounded number of wake-ups.
@@ -350,7 +354,14 @@ pub struct Tailer {
     followed: bool,
     warned: u64,
     open_warned: RateLimit,
+    /// Sibling searches (directory listings) done, for tests.
+    searches: u64,
+    /// When the directory was last listed while the name was missing.
+    last_missing_search: Option<Instant>,
 }
+
+/// Least time between two directory listings while the log's name is missing.
+const MISSING_SEARCH_EVERY: Duration = Duration::from_secs(1);
 
 /// At most one warning per interval, with the number suppressed since the last one.
 #[derive(Default)]
@@ -399,6 +410,8 @@ impl Tailer {
             name_matches: false,
             warned: 0,
             open_warned: RateLimit::default(),
+            searches: 0,
+            last_missing_search: None,
         };
         t.initial_open(resume, shared);
         t.publish(shared);
@@ -437,16 +450,16 @@ impl Tailer {
             self.remember_closed(*p);
         }
         let mut current_start = None;
+        // The checkpointed file whose inode number the name has, with other first bytes (or
+        // shorter): truncated, or deleted and a new file got the inode number.
+        let mut replaced = None;
         let mut lost = 0;
         for p in ck.current.iter().chain(&ck.draining) {
             if current_start.is_none() && name_id == Some((p.dev, p.ino)) {
                 current_start = Some(if is_same_file(&self.path, p) {
                     p.offset
                 } else {
-                    // A new file that got the old inode number, or the old one truncated: the
-                    // lines read but never scraped are gone with the old content.
-                    lost += p.unscraped_lines;
-                    tracing::warn!(file = %self.path.display(), lines_known_lost = p.unscraped_lines, "the file was truncated or replaced while the sidecar was stopped (its first bytes changed); reading it from the start");
+                    replaced = Some(*p);
                     0
                 });
                 continue;
@@ -473,20 +486,21 @@ impl Tailer {
             }
         }
         let mut rotations = 0;
-        if ck.current.is_some_and(|c| name_id != Some((c.dev, c.ino))) {
+        if ck.current.is_some_and(|c| name_id != Some((c.dev, c.ino))) || replaced.is_some() {
             rotations += 1;
         }
-        if current_start.is_none() {
-            // Rotated while stopped: files created after the last look and already rotated
-            // away (two rotations during the downtime) are read from their start.
-            let mut known: Vec<(u64, u64)> = ck
-                .current
-                .iter()
-                .chain(&ck.draining)
-                .map(|p| (p.dev, p.ino))
-                .collect();
-            known.extend(name_id);
-            rotations += self.open_intermediates(ck.confirmed_at, &known);
+        if current_start.is_none() || replaced.is_some() {
+            // Rotated (or replaced) while stopped: files created after the last look and
+            // already rotated away (two rotations during the downtime) are read from their
+            // start, a copy of a checkpointed file (copytruncate) from its offset.
+            let known: Vec<Position> = ck.current.iter().chain(&ck.draining).copied().collect();
+            let (opened, copies) = self.open_intermediates(ck.confirmed_at, &known, name_id);
+            rotations += opened;
+            if let Some(p) = replaced.filter(|p| !copies.contains(&(p.dev, p.ino))) {
+                // The lines read but never scraped are gone with the old content.
+                lost += p.unscraped_lines;
+                tracing::warn!(file = %self.path.display(), lines_known_lost = p.unscraped_lines, "the file was truncated or replaced while the sidecar was stopped (its first bytes changed); reading it from the start");
+            }
         }
         if let Ok(mut p) = shared.lock() {
             for _ in 0..rotations {
@@ -503,19 +517,67 @@ impl Tailer {
         }
     }
 
-    /// Opens rotated siblings modified since `since` that are none of `known` (nor open, nor
-    /// closed lately) from byte 0, as draining files; returns how many.
-    fn open_intermediates(&mut self, since: f64, known: &[(u64, u64)]) -> usize {
+    /// Opens rotated siblings modified since `since` that are not the file at the name (inode
+    /// `at_name`), nor open, nor one of the checkpointed files `known`, as draining files: a
+    /// copy of a `known` file (same first bytes, at least as long, another inode: what
+    /// copytruncate leaves) from that file's offset, any other from byte 0 (or where it was
+    /// closed lately). A `known` file is told by its inode *and* its first bytes and size, as
+    /// inode numbers are reused. Returns how many files were opened other than copies, and the
+    /// identities of the `known` files whose copy was opened.
+    fn open_intermediates(
+        &mut self,
+        since: f64,
+        known: &[Position],
+        at_name: Option<(u64, u64)>,
+    ) -> (usize, Vec<(u64, u64)>) {
+        self.searches += 1;
         let mut n = 0;
+        let mut copies = Vec::new();
         for (sib, meta) in rotated_siblings(&self.path) {
             let id = (meta.dev(), meta.ino());
-            if known.contains(&id) || mtime(&meta) < since - MTIME_SLACK || self.is_open(id) {
+            if at_name == Some(id) || mtime(&meta) < since - MTIME_SLACK || self.is_open(id) {
+                continue;
+            }
+            let same = |p: &&Position| {
+                meta.len() >= p.offset
+                    && File::open(&sib).is_ok_and(|f| {
+                        check_start(
+                            &f,
+                            Fingerprint {
+                                len: p.fp_len,
+                                hash: p.fp_hash,
+                            },
+                        )
+                        .is_some()
+                    })
+            };
+            if known.iter().any(|p| (p.dev, p.ino) == id && same(&p)) {
+                continue; // the checkpointed file itself (resumed, or could not be opened)
+            }
+            let closed = self.closed_offset(&sib, id);
+            // A copy is told by a whole fingerprint only: short files (a line or two) of one
+            // log often start with the same bytes (client, timestamp).
+            let copy_of = known
+                .iter()
+                .filter(|p| p.fp_len as usize == FINGERPRINT_BYTES)
+                .find(same)
+                .filter(|_| closed.is_none());
+            if let Some(p) = copy_of {
+                match OpenFile::open(&sib, p.offset, self.cfg.max_line) {
+                    Ok(f) => {
+                        tracing::info!(file = %self.path.display(), copy = %sib.display(), offset = p.offset, "the file was copied and truncated while the sidecar was stopped; resuming in the copy");
+                        self.draining.push(f);
+                        copies.push((p.dev, p.ino));
+                    }
+                    Err(e) => {
+                        tracing::warn!(file = %sib.display(), error = %e, "cannot open rotated file")
+                    }
+                }
                 continue;
             }
             // A file closed lately is read on from where it was closed (nothing, usually); an
             // inode number reused by a new file fails the fingerprint, or had none (closed empty)
             // and is read from 0 either way.
-            let closed = self.closed_offset(&sib, id);
             let start = closed.unwrap_or(0);
             if closed.is_some() && meta.len() <= start {
                 continue; // closed, and nothing written since
@@ -531,7 +593,30 @@ impl Tailer {
                 }
             }
         }
-        n
+        (n, copies)
+    }
+
+    /// While the name is missing, reads files created at it and rotated away since the last
+    /// look; lists the directory at most every [`MISSING_SEARCH_EVERY`] (a name missing for
+    /// long must not cost a directory listing per wake-up). The search when the name is back
+    /// is not limited, so no such file is missed.
+    fn search_while_missing<S: Sink>(&mut self, shared: &Mutex<Pipeline<S>>) -> usize {
+        if self
+            .last_missing_search
+            .is_some_and(|t| t.elapsed() < MISSING_SEARCH_EVERY)
+        {
+            return 0;
+        }
+        self.last_missing_search = Some(Instant::now());
+        let (extra, _) = self.open_intermediates(self.confirmed_at, &[], None);
+        if extra > 0 {
+            if let Ok(mut p) = shared.lock() {
+                for _ in 0..extra {
+                    p.sink.rotated(self.log);
+                }
+            }
+        }
+        extra
     }
 
     fn is_open(&self, id: (u64, u64)) -> bool {
@@ -628,9 +713,13 @@ impl Tailer {
             // (While the name is gone, the current file is a renamed one, not nginx's new file.)
             let reopened =
                 self.name_matches && self.current.as_ref().is_some_and(|c| c.read_pos > 0);
+            // Written to since the read just made (a race): read it first. What nginx writes
+            // after the file is closed is not seen by anyone (README, rotation semantics).
+            let grew = || f.file.metadata().is_ok_and(|m| m.len() > f.read_pos);
             let done = !got
                 && ((idle >= self.cfg.drain_grace && (reopened || idle >= MAX_DRAIN))
-                    || (idle >= self.cfg.unlinked_grace && f.deleted()));
+                    || (idle >= self.cfg.unlinked_grace && f.deleted()))
+                && !grew();
             if done {
                 self.release(i, shared);
                 changed = true;
@@ -641,24 +730,18 @@ impl Tailer {
         match self.current.as_mut() {
             None => {
                 let Ok(meta) = fs::metadata(&self.path) else {
-                    if self.followed {
-                        let extra = self.open_intermediates(self.confirmed_at, &[]);
-                        if extra > 0 {
-                            if let Ok(mut p) = shared.lock() {
-                                for _ in 0..extra {
-                                    p.sink.rotated(self.log);
-                                }
-                            }
-                            self.publish(shared);
-                            return true;
-                        }
+                    if self.followed && self.search_while_missing(shared) > 0 {
+                        self.publish(shared);
+                        return true;
                     }
                     return progressed;
                 };
+                self.last_missing_search = None;
                 // The name was gone (renamed, not yet reopened): files created and rotated away
                 // since are read too. Not on a first start: history is not replayed.
                 let extra = if self.followed {
-                    self.open_intermediates(self.confirmed_at, &[(meta.dev(), meta.ino())])
+                    self.open_intermediates(self.confirmed_at, &[], Some((meta.dev(), meta.ino())))
+                        .0
                 } else {
                     0
                 };
@@ -710,25 +793,34 @@ impl Tailer {
         progressed
     }
 
-    /// Closes draining file `i` (its partial last line counted as a line), in one step with
-    /// the checkpoint so no scrape sees one without the other.
+    /// Closes draining file `i`, in one step with the checkpoint so no scrape sees one without
+    /// the other. Its partial last line (nginx writes whole lines: a write cut short) is fed as
+    /// a line, as at the end of a stream, and counted in the file's lines, so the closed
+    /// position accounts for every byte read. The checkpoint drops the file even if the
+    /// pipeline lock is poisoned (nothing is fed then), so no entry of it outlives the file.
     fn release<S: Sink>(&mut self, i: usize, shared: &Mutex<Pipeline<S>>) {
         let mut f = self.draining.remove(i);
         tracing::debug!(file = %self.path.display(), rotated = %f.name.display(), "closing the drained rotated file");
-        if let Ok(mut p) = shared.lock() {
+        let mut pipeline = shared.lock();
+        if let Ok(p) = pipeline.as_mut() {
+            let offset = f.lb.consumed();
             if let Some(frame) = f.lb.take_partial() {
-                p.feed(self.log, self.kind, frame);
-            }
-            if let Ok(mut c) = self.checkpoint.lock() {
-                if i < c.draining.len() {
-                    c.draining.remove(i);
-                }
-                c.closed.push(f.position());
-                if c.closed.len() > MAX_CLOSED {
-                    c.closed.remove(0);
+                f.lines += 1;
+                if let Outcome::Malformed(reason) = p.feed(self.log, self.kind, frame) {
+                    report_malformed(&f.name, offset, reason, &mut self.warned);
                 }
             }
         }
+        if let Ok(mut c) = self.checkpoint.lock() {
+            if i < c.draining.len() {
+                c.draining.remove(i);
+            }
+            c.closed.push(f.position());
+            if c.closed.len() > MAX_CLOSED {
+                c.closed.remove(0);
+            }
+        }
+        drop(pipeline);
         self.remember_closed(f.position());
     }
 
@@ -741,17 +833,12 @@ impl Tailer {
             // Renamed or deleted, not yet recreated: keep reading the open file, and read files
             // that were created at the name and rotated away since the last look.
             self.name_matches = false;
-            let extra = self.open_intermediates(self.confirmed_at, &[]);
-            if extra > 0 {
-                if let Ok(mut p) = shared.lock() {
-                    for _ in 0..extra {
-                        p.sink.rotated(self.log);
-                    }
-                }
-            }
-            return extra > 0;
+            return self.search_while_missing(shared) > 0;
         };
-        if (meta.dev(), meta.ino()) == (cur.dev, cur.ino) {
+        self.last_missing_search = None;
+        // The file we hold being deleted, the name cannot lead to it whatever its inode number
+        // (a filesystem that reuses the number of an open file).
+        if (meta.dev(), meta.ino()) == (cur.dev, cur.ino) && !cur.deleted() {
             self.name_matches = true;
             self.confirmed_at = unix_now();
             if let Ok(mut c) = self.checkpoint.lock() {
@@ -765,7 +852,7 @@ impl Tailer {
             self.draining.push(old);
         }
         let since = self.confirmed_at;
-        let extra = self.open_intermediates(since, &[(meta.dev(), meta.ino())]);
+        let (extra, _) = self.open_intermediates(since, &[], Some((meta.dev(), meta.ino())));
         self.open_current(0);
         if let Ok(mut p) = shared.lock() {
             for _ in 0..=extra {
@@ -815,6 +902,8 @@ impl Tailer {
             }
             last_wake = Instant::now();
         }
+        // What is left, files rotated away in the last second while the name was missing too.
+        self.last_missing_search = None;
         while self.poll_once(&shared) {}
     }
 }
@@ -1040,8 +1129,9 @@ pub const STATE_VERSION: u32 = 1;
 
 /// Positions of every tailed file, persisted as JSON: per log, the current file (`files`, as
 /// in earlier versions) and the rotated files still being drained, recently closed ones and
-/// when the name was last checked. The additions are optional fields, so the version stays 1:
-/// an older release reads the current files and ignores the rest.
+/// when the name was last checked, whether a scrape acknowledged them and the last scrape gap.
+/// The additions are optional fields, so the version stays 1: an older release reads the current
+/// files and ignores the rest, and files of older releases load with the defaults.
 #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StateFile {
     #[serde(default)]
@@ -1056,6 +1146,14 @@ pub struct StateFile {
     /// Whether the positions are those of the last scrape (else the read positions).
     #[serde(default)]
     pub acknowledged_by_scrape: bool,
+    /// Seconds between the last two scrapes: after a restart, how long the acknowledged
+    /// positions are kept while waiting for the first scrape (0 in files of older releases).
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub scrape_gap_seconds: f64,
+}
+
+fn is_zero_f64(n: &f64) -> bool {
+    *n == 0.0
 }
 
 impl StateFile {
@@ -1078,6 +1176,22 @@ impl StateFile {
             confirmed_at: self.confirmed_at.get(name).copied().unwrap_or(0.0),
             closed: self.closed.get(name).cloned().unwrap_or_default(),
         })
+    }
+
+    /// Whether `other` holds the same positions, differing at most in when the names were last
+    /// checked and in the scrape gap (which change on an idle sidecar without moving anything).
+    pub fn same_positions(&self, other: &StateFile) -> bool {
+        self.version == other.version
+            && self.files == other.files
+            && self.draining == other.draining
+            && self.closed == other.closed
+            && self.acknowledged_by_scrape == other.acknowledged_by_scrape
+            && self.confirmed_at.keys().eq(other.confirmed_at.keys())
+    }
+
+    /// The scrape gap saved with the state.
+    pub fn scrape_gap(&self) -> Duration {
+        Duration::try_from_secs_f64(self.scrape_gap_seconds).unwrap_or_default()
     }
 
     /// Adds log `name`'s entry.
@@ -1145,9 +1259,12 @@ mod tests {
         assert_eq!(old.version, 0);
         let pos = old.files["/var/log/nginx/access.log"];
         assert_eq!((pos.dev, pos.ino, pos.offset, pos.fp_len), (1, 2, 3, 0));
+        assert!(!old.acknowledged_by_scrape);
+        assert_eq!(old.scrape_gap(), Duration::ZERO);
 
         let mut st = StateFile::new();
         st.files.insert("a.log".into(), pos);
+        st.scrape_gap_seconds = 15.25;
         st.save(&path).expect("save");
         let text = fs::read_to_string(&path).expect("read");
         assert!(text.contains(r#""version": 1"#), "{text}");
@@ -1180,6 +1297,7 @@ mod tests {
         ids: Vec<u64>,
         malformed: u64,
         rotations: u64,
+        lost: u64,
     }
 
     impl Sink for Record {
@@ -1196,6 +1314,9 @@ mod tests {
         fn error(&mut self, _log: LogId, _ev: &ErrorEvent, _labels: &PathLabels) {}
         fn rotated(&mut self, _log: LogId) {
             self.rotations += 1;
+        }
+        fn lost(&mut self, _log: LogId, _reason: &'static str, lines: u64) {
+            self.lost += lines;
         }
     }
 
@@ -1320,6 +1441,181 @@ mod tests {
         poll(&mut t, &p);
         assert_eq!(ids(&p), [1, 2, 3, 4]);
         assert_eq!(p.lock().expect("lock").sink.rotations, 1);
+    }
+
+    fn stopped(t: Tailer) -> LogCheckpoint {
+        let ck = t.checkpoint.lock().expect("lock").clone();
+        drop(t);
+        ck
+    }
+
+    /// Overwrites the file in place: same inode, other first bytes. Seen from the state file,
+    /// this is also a deleted file whose inode number a new file got.
+    fn rewrite_in_place(path: &Path, bytes: &[u8]) {
+        fs::write(path, bytes).expect("rewrite");
+    }
+
+    #[test]
+    fn a_new_file_with_the_checkpointed_inode_at_the_name_does_not_hide_rotated_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("access.log");
+        append(&path, &line(1));
+        let p = pipeline();
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None, &p);
+        poll(&mut t, &p);
+        let ck = stopped(t);
+        // While stopped: a file created, written and rotated away, and the name now a new file
+        // with the old inode number.
+        append(
+            &dir.path().join("access.log.1"),
+            &[line(2), line(3)].concat(),
+        );
+        rewrite_in_place(&path, &line(4));
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), Some(ck), &p);
+        poll(&mut t, &p);
+        assert_eq!(ids(&p), [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_rotated_file_with_a_checkpointed_inode_but_other_bytes_is_read_from_the_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("access.log");
+        append(&path, &line(1));
+        let p = pipeline();
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None, &p);
+        poll(&mut t, &p);
+        let ck = stopped(t);
+        // While stopped: the checkpointed file deleted, a new one at the name got its inode
+        // number, was written and rotated away; then a new file at the name.
+        rewrite_in_place(&path, &[line(2), line(3)].concat());
+        fs::rename(&path, dir.path().join("access.log.1")).expect("rename");
+        append(&path, &line(4));
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), Some(ck), &p);
+        poll(&mut t, &p);
+        assert_eq!(ids(&p), [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_copytruncate_while_stopped_resumes_in_the_copy() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("access.log");
+        append(&path, &line(1));
+        let p = pipeline();
+        // More than the fingerprint's KiB.
+        append(&path, &(2..=10).flat_map(line).collect::<Vec<u8>>());
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None, &p);
+        poll(&mut t, &p);
+        let ck = stopped(t);
+        append(&path, &line(11));
+        fs::copy(&path, dir.path().join("access.log.1")).expect("copy");
+        fs::File::create(&path).expect("truncate");
+        append(&path, &line(12));
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), Some(ck), &p);
+        poll(&mut t, &p);
+        assert_eq!(ids(&p), (1..=12).collect::<Vec<u64>>());
+        assert_eq!(p.lock().expect("lock").sink.rotations, 1);
+    }
+
+    #[test]
+    fn a_missing_name_is_searched_for_at_most_once_a_second_and_again_when_it_is_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("access.log");
+        append(&path, &line(1));
+        let p = pipeline();
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None, &p);
+        poll(&mut t, &p);
+        fs::rename(&path, dir.path().join("access.log.1")).expect("rename");
+        let before = t.searches;
+        for _ in 0..50 {
+            t.poll_once(&p);
+        }
+        assert!(
+            t.searches - before <= 2,
+            "{} directory listings in 50 wake-ups",
+            t.searches - before
+        );
+        // Created, written and rotated away while the name is missing, within the second.
+        append(&path, &line(2));
+        fs::rename(&path, dir.path().join("access.log.2")).expect("rename");
+        t.poll_once(&p);
+        append(&path, &line(3));
+        poll(&mut t, &p);
+        assert_eq!(ids(&p), [1, 2, 3]);
+    }
+
+    /// A rotated file still draining when a scrape took its snapshot, then read on and closed
+    /// (with a partial last line) before the state is saved: the lines read from it after the
+    /// scrape, the partial one included, are known in the state file as not scraped.
+    #[test]
+    fn lines_read_from_a_file_closed_after_the_scrape_are_known_unscraped() {
+        use crate::source::checkpoint::{Checkpointer, Inherited};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("access.log");
+        let rotated = dir.path().join("access.log.1");
+        let state = dir.path().join("state.json");
+        append(&path, &line(1));
+        let p = Arc::new(pipeline());
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None, &p);
+        poll(&mut t, &p);
+        fs::rename(&path, &rotated).expect("rename");
+        fs::File::create(&path).expect("reopen");
+        poll(&mut t, &p);
+        let c = Checkpointer::new(
+            p.clone(),
+            vec![("a".into(), t.checkpoint.clone())],
+            state.clone(),
+            Duration::from_secs(5),
+            Inherited::default(),
+        );
+        let snap = {
+            let _pipeline = p.lock().expect("lock");
+            c.snapshot()
+        };
+        assert_eq!(snap.logs[0].1.draining.len(), 1, "{snap:?}");
+        c.acknowledge(snap);
+        // After the scrape: a line and a cut-short one in the rotated file, then nginx writes
+        // to the new file and the rotated one is closed.
+        let l5 = line(5);
+        append(&rotated, &[line(4), l5[..l5.len() / 2].to_vec()].concat());
+        poll(&mut t, &p);
+        append(&path, &line(3));
+        poll(&mut t, &p);
+        assert!(t.draining.is_empty(), "the rotated file is closed");
+        assert_eq!(ids(&p), [1, 3, 4]);
+        assert_eq!(
+            p.lock().expect("lock").sink.malformed,
+            1,
+            "the partial line"
+        );
+        c.save();
+        let st = StateFile::load(&state);
+        assert_eq!(st.draining["a"][0].unscraped_lines, 2, "{st:?}");
+        assert_eq!(st.files["a"].unscraped_lines, 1, "{st:?}");
+    }
+
+    #[test]
+    fn a_file_closed_while_the_pipeline_lock_is_poisoned_leaves_the_checkpoint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("access.log");
+        append(&path, &line(1));
+        let p = Arc::new(pipeline());
+        let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None, &p);
+        poll(&mut t, &p);
+        fs::rename(&path, dir.path().join("access.log.1")).expect("rename");
+        fs::File::create(&path).expect("reopen");
+        poll(&mut t, &p);
+        assert_eq!(t.checkpoint.lock().expect("lock").draining.len(), 1);
+        let q = p.clone();
+        let panicked = std::thread::spawn(move || {
+            let _guard = q.lock().expect("lock");
+            panic!("a sink bug while counting");
+        })
+        .join();
+        assert!(panicked.is_err() && p.is_poisoned());
+        t.release(0, &p);
+        let ck = t.checkpoint.lock().expect("lock").clone();
+        assert!(ck.draining.is_empty(), "{ck:?}");
+        assert_eq!(ck.closed.len(), 1, "{ck:?}");
     }
 
     /// One step of the model.
@@ -1492,9 +1788,173 @@ mod tests {
                 }
             }
             write(&target, 0, &mut rest, &mut next, &mut written);
+            // As after a second more of running (the name-missing search is rate-limited).
+            t.last_missing_search = None;
             poll(&mut t, &p);
             proptest::prop_assert_eq!(ids(&p), written);
             proptest::prop_assert_eq!(p.lock().expect("lock").sink.malformed, 0);
+        }
+    }
+
+    /// One step of the acknowledgement model.
+    #[derive(Clone, Debug)]
+    enum AckOp {
+        Write(u8),
+        Partial,
+        Poll,
+        RenameReopen,
+        DoubleRotation(u8),
+        Rename,
+        Reopen,
+        /// Prometheus scrapes: the counters and the checkpoint taken under one lock, then the
+        /// response is acknowledged.
+        Scrape,
+        /// The state is saved (as after a scrape or at `--state-interval`), then `kill -9`, and
+        /// the sidecar starts again from the state file; its counters start at 0.
+        Crash,
+    }
+
+    fn ack_op() -> impl proptest::strategy::Strategy<Value = AckOp> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (1u8..4).prop_map(AckOp::Write),
+            2 => Just(AckOp::Partial),
+            3 => Just(AckOp::Poll),
+            1 => Just(AckOp::RenameReopen),
+            1 => (0u8..4).prop_map(AckOp::DoubleRotation),
+            1 => Just(AckOp::Rename),
+            1 => Just(AckOp::Reopen),
+            3 => Just(AckOp::Scrape),
+            2 => Just(AckOp::Crash),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Exactly once, as Prometheus sees it: what the scrapes saw before each crash plus
+        /// what the last process counted is every line written, each once. Rotations (renames,
+        /// a rename before nginx's reopen, two rotations between two looks) and crashes at any
+        /// point in them, crashes before the first scrape of a process included.
+        #[test]
+        fn every_line_is_exported_exactly_once_as_scraped(ops in proptest::collection::vec(ack_op(), 1..40)) {
+            use crate::source::checkpoint::{Checkpointer, Inherited, Snapshot};
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("access.log");
+            let state = dir.path().join("state.json");
+            fs::File::create(&path).expect("create");
+            let p = Arc::new(pipeline());
+            let start = |resume: Option<LogCheckpoint>, inherited: &dyn Fn(&Tailer) -> Inherited| {
+                let t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), resume, &p);
+                let c = Checkpointer::new(
+                    p.clone(),
+                    vec![("a".into(), t.checkpoint.clone())],
+                    state.clone(),
+                    Duration::from_secs(3600),
+                    inherited(&t),
+                );
+                (t, c)
+            };
+            let (mut t, mut c) = start(None, &|_| Inherited::default());
+            let scrape = |c: &Checkpointer<Record>| {
+                let g = p.lock().expect("lock");
+                let seen = g.sink.ids.clone();
+                let snap = c.snapshot();
+                drop(g);
+                c.acknowledge(snap);
+                seen
+            };
+            // The first scrape comes before any line.
+            let mut scraped = scrape(&c);
+            let mut exported: Vec<u64> = Vec::new();
+            let mut next = 0u64;
+            let mut written = Vec::new();
+            let mut rest: Option<Vec<u8>> = None;
+            let mut rotated = 0;
+            let mut target = path.clone();
+            let write = |to: &Path, n: u8, rest: &mut Option<Vec<u8>>, next: &mut u64, written: &mut Vec<u64>| {
+                let mut bytes = rest.take().unwrap_or_default();
+                for _ in 0..n {
+                    *next += 1;
+                    written.push(*next);
+                    bytes.extend(line(*next));
+                }
+                append(to, &bytes);
+            };
+            for op in ops {
+                let rotation = matches!(op, AckOp::RenameReopen | AckOp::DoubleRotation(_) | AckOp::Rename);
+                if (rotation || matches!(op, AckOp::Reopen)) && rest.is_some() {
+                    write(&target, 0, &mut rest, &mut next, &mut written);
+                }
+                if rotation && target != path {
+                    fs::File::create(&path).expect("reopen");
+                    target = path.clone();
+                }
+                match op {
+                    AckOp::Write(n) => write(&target, n, &mut rest, &mut next, &mut written),
+                    AckOp::Partial => {
+                        write(&target, 0, &mut rest, &mut next, &mut written);
+                        next += 1;
+                        written.push(next);
+                        let l = line(next);
+                        append(&target, &l[..l.len() / 2]);
+                        rest = Some(l[l.len() / 2..].to_vec());
+                    }
+                    AckOp::Poll => poll(&mut t, &p),
+                    AckOp::RenameReopen => {
+                        rotated += 1;
+                        fs::rename(&path, dir.path().join(format!("access.log.{rotated}"))).expect("rename");
+                        fs::File::create(&path).expect("reopen");
+                        poll(&mut t, &p);
+                    }
+                    AckOp::DoubleRotation(n) => {
+                        rotated += 1;
+                        fs::rename(&path, dir.path().join(format!("access.log.{rotated}"))).expect("rename");
+                        fs::File::create(&path).expect("reopen");
+                        write(&path, n, &mut rest, &mut next, &mut written);
+                        rotated += 1;
+                        fs::rename(&path, dir.path().join(format!("access.log.{rotated}"))).expect("rename");
+                        fs::File::create(&path).expect("reopen");
+                    }
+                    AckOp::Rename => {
+                        rotated += 1;
+                        target = dir.path().join(format!("access.log.{rotated}"));
+                        fs::rename(&path, &target).expect("rename");
+                    }
+                    AckOp::Reopen => {
+                        if target != path {
+                            fs::File::create(&path).expect("reopen");
+                            target = path.clone();
+                        }
+                    }
+                    AckOp::Scrape => scraped = scrape(&c),
+                    AckOp::Crash => {
+                        c.save();
+                        drop((t, c));
+                        exported.extend(std::mem::take(&mut scraped));
+                        p.lock().expect("lock").sink.ids.clear();
+                        let st = StateFile::load(&state);
+                        let acked = st.acknowledged_by_scrape;
+                        let gap = st.scrape_gap();
+                        (t, c) = start(st.checkpoint("a"), &|t: &Tailer| Inherited {
+                            acked: acked.then(|| Snapshot {
+                                seq: 0,
+                                logs: vec![("a".into(), t.checkpoint.lock().expect("lock").clone())],
+                            }),
+                            scrape_gap: gap,
+                        });
+                    }
+                }
+            }
+            write(&target, 0, &mut rest, &mut next, &mut written);
+            // As after a second more of running (the name-missing search is rate-limited).
+            t.last_missing_search = None;
+            poll(&mut t, &p);
+            let g = p.lock().expect("lock");
+            exported.extend(&g.sink.ids);
+            exported.sort_unstable();
+            proptest::prop_assert_eq!(exported, written);
+            proptest::prop_assert_eq!((g.sink.malformed, g.sink.lost), (0, 0));
         }
     }
 }
