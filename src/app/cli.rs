@@ -83,27 +83,6 @@ pub struct NginxConfigArgs {
     pub nginx_version: Option<String>,
 }
 
-impl NginxConfigArgs {
-    /// With `--nginx-config` and an `auto` format: the format the config writes `files` with.
-    pub fn history_format(
-        &self,
-        format: &str,
-        regex: bool,
-        files: &[PathBuf],
-    ) -> anyhow::Result<Option<crate::parse::format::LineFormat>> {
-        match &self.nginx_config {
-            Some(c) if format.trim() == "auto" && !regex => {
-                crate::app::nginx_config::history_format(
-                    c,
-                    self.nginx_root_prefix.as_deref(),
-                    files,
-                )
-            }
-            _ => Ok(None),
-        }
-    }
-}
-
 /// How lines are parsed and labelled; shared by every mode.
 #[derive(Args, Debug, Clone)]
 pub struct ClassifyArgs {

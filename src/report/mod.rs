@@ -466,7 +466,7 @@ pub fn build(cmp: &Compare, hist: &History) -> Report {
     Report {
         schema: SCHEMA,
         schema_version: SCHEMA_VERSION,
-        generated_by: format!("nginxlog-sidecar {}", crate::app::run::VERSION),
+        generated_by: format!("nginxlog-sidecar {}", crate::VERSION),
         mode,
         split: split_at.map(rfc3339),
         split_unix: split_at,
