@@ -104,7 +104,12 @@ pub struct ClassifyArgs {
     #[arg(long, env = "NGINXLOG_MAX_PATHS", default_value_t = 200, value_parser = crate::app::flags::max_paths)]
     pub max_paths: usize,
     /// Longest line accepted; longer lines are counted as malformed and skipped.
-    #[arg(long, env = "NGINXLOG_MAX_LINE_BYTES", default_value_t = DEFAULT_MAX_LINE)]
+    #[arg(
+        long,
+        env = "NGINXLOG_MAX_LINE_BYTES",
+        default_value_t = DEFAULT_MAX_LINE,
+        value_parser = crate::app::flags::max_line_bytes
+    )]
     pub max_line_bytes: usize,
 }
 
