@@ -21,7 +21,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// The whole result, as `--format json` prints it (DESIGN's contract; fields only added).
+/// The whole result, as `--format json` prints it (a contract like the metric names of docs/architecture.md; fields only added).
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub config: String,
