@@ -303,6 +303,11 @@ impl HistorySink for Compare {
 /// Latest `--split` accepted (9999-12-31T23:59:59Z): beyond it no log time can follow.
 const MAX_SPLIT: f64 = 253_402_300_799.0;
 
+/// Unix seconds of a timestamp, with its fraction.
+fn seconds(t: jiff::Timestamp) -> f64 {
+    t.as_second() as f64 + f64::from(t.subsec_nanosecond()) / 1e9
+}
+
 /// Reads a `--split` value: RFC 3339 / `$time_iso8601`, `$time_local` as nginx writes it
 /// (`29/Nov/2026:02:16:58 +0000`, with or without the log's brackets: users copy it from a
 /// line), `YYYY-MM-DD HH:MM:SS` (UTC), Unix seconds, or `@FILE` holding one of these.
@@ -327,13 +332,24 @@ pub fn parse_split(s: &str) -> anyhow::Result<f64> {
     } else {
         bare
     };
+    // A cold path (one flag): the calendar is jiff's, not the log parsers'.
     let t = if !bare.is_empty() && bare.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         bare.parse::<f64>().ok()
     } else if bare.len() == 19 {
-        crate::parse::values::parse_time_iso8601(format!("{bare}Z").as_bytes())
+        // `YYYY-MM-DD HH:MM:SS` (or with a `T`), no offset: UTC.
+        bare.parse::<jiff::civil::DateTime>()
+            .ok()
+            .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::UTC).ok())
+            .map(|z| z.timestamp())
+            .map(seconds)
     } else {
-        crate::parse::values::parse_time_iso8601(bare.as_bytes())
-            .or_else(|| crate::parse::values::parse_time_local(bare.as_bytes()))
+        bare.parse::<jiff::Timestamp>()
+            .or_else(|_| {
+                jiff::fmt::strtime::parse("%d/%b/%Y:%H:%M:%S %z", bare)
+                    .and_then(|p| p.to_timestamp())
+            })
+            .ok()
+            .map(seconds)
     };
     match t {
         Some(t) if t.is_finite() && (0.0..=MAX_SPLIT).contains(&t) => Ok(t),
@@ -381,6 +397,13 @@ mod tests {
         assert_eq!(parse_split("[29/Nov/2026:03:16:58 +0100]").ok(), Some(want));
         assert_eq!(parse_split("2026-11-29T02:16:58+00:00").ok(), Some(want));
         assert_eq!(parse_split("1795918618.5").ok(), Some(want + 0.5));
+        assert_eq!(parse_split("2026-11-29T02:16:58.5Z").ok(), Some(want + 0.5));
+        assert_eq!(parse_split("2026-11-29T02:16:58").ok(), Some(want));
+        assert_eq!(parse_split("2026-11-29T04:46:58+02:30").ok(), Some(want));
+        assert_eq!(parse_split("29/Nov/2026:02:16:58 -0000").ok(), Some(want));
+        assert_eq!(parse_split(" 2026-11-29T02:16:58Z\n").ok(), Some(want));
+        // ISO 8601 lets the seconds go.
+        assert_eq!(parse_split("2026-11-29T02:16Z").ok(), Some(want - 58.0));
         for bad in [
             "yesterday",
             "",
@@ -394,6 +417,16 @@ mod tests {
             "-5",
             "1e400",
             "2026-11-29T02:16:58+99:00",
+            "2026-02-30T00:00:00Z",
+            "2026-02-30 00:00:00",
+            "2026-11-29 24:00:00",
+            "2026-11-29",
+            "29/Nov/2026:25:16:58 +0000",
+            "29/Foo/2026:02:16:58 +0000",
+            "29/Nov/2026:02:16:58 +0000 trailing",
+            "29/Nov/2026 02:16:58 +0000",
+            "1969-12-31T23:59:59Z",
+            "10000-01-01T00:00:00Z",
         ] {
             let e = parse_split(bad).expect_err(bad).to_string();
             assert!(e.contains("$time_local"), "{e}");
