@@ -253,13 +253,13 @@ impl Compare {
 
 impl HistorySink for Compare {
     #[inline]
-    fn line(&mut self, file: &FileMeta, time: Option<f64>, event: &Event) {
+    fn line(&mut self, file: &FileMeta, time: Option<f64>, event: &Event) -> anyhow::Result<()> {
         if let Some(t) = event.time() {
             self.span = Some(self.span.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
         }
         let Some(ph) = self.phase_of(file, time) else {
             self.outside += 1;
-            return;
+            return Ok(());
         };
         let p = &mut self.phases[ph];
         match file.kind {
@@ -297,6 +297,7 @@ impl HistorySink for Compare {
             Event::Malformed => p.malformed += 1,
             Event::Continuation => {}
         }
+        Ok(())
     }
 }
 
