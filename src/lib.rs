@@ -8,6 +8,9 @@
 //! `compare`'s result. [`app`] wires the subcommands; [`nginx_conf`] and [`doctor`] read nginx's
 //! configuration.
 
+/// The sidecar's version, reported in `nginxlog_build_info` and in reports.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 pub mod source;
 
 pub mod framing;

@@ -13,10 +13,10 @@ fn main() -> ExitCode {
         Some(Command::Parse(args)) => parse(args),
         Some(Command::Healthcheck(args)) => healthcheck(args),
         Some(Command::Backfill(args)) => {
-            nginxlog_sidecar::sink::backfill::run(&args).map(|()| ExitCode::SUCCESS)
+            nginxlog_sidecar::app::backfill_cmd::run(&args).map(|()| ExitCode::SUCCESS)
         }
-        Some(Command::Compare(args)) => nginxlog_sidecar::sink::compare::run(&args),
-        Some(Command::Doctor(args)) => nginxlog_sidecar::doctor::run(&args),
+        Some(Command::Compare(args)) => nginxlog_sidecar::app::compare_cmd::run(&args),
+        Some(Command::Doctor(args)) => nginxlog_sidecar::app::doctor_cmd::run(&args),
     };
     match result {
         Ok(code) => code,

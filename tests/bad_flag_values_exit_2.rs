@@ -216,6 +216,40 @@ fn max_paths_zero_and_telemetry_path() {
 }
 
 #[test]
+fn max_line_bytes_is_bounded() {
+    let range = "from 16 to 67108864";
+    for (mode, v) in [
+        (&["run"][..], "18446744073709551615"),
+        (&["run"][..], "18446744073709551614"),
+        (&["run"][..], "67108865"),
+        (&["run"][..], "15"),
+        (&["run"][..], "0"),
+        (&["run"][..], "-1"),
+        (&["backfill", "--output", "-"][..], "18446744073709551615"),
+        (
+            &["compare", "--split", "1795918618"][..],
+            "18446744073709551614",
+        ),
+        (&["parse", "-"][..], "99999999999999999999"),
+    ] {
+        let flag = format!("--max-line-bytes={v}");
+        let args = [mode, &[flag.as_str()]].concat();
+        refused(&args, &[], "--max-line-bytes", range);
+    }
+    refused(
+        &["run"],
+        &[("NGINXLOG_MAX_LINE_BYTES", "18446744073709551615")],
+        "--max-line-bytes",
+        range,
+    );
+    // Both ends are accepted: `run --once` reads the (empty) log and exits 0.
+    for v in ["16", "67108864"] {
+        let (code, err) = run(&["run", "--once", "--max-line-bytes", v], &[]);
+        assert_eq!(code, Some(0), "--max-line-bytes {v}: {err}");
+    }
+}
+
+#[test]
 fn max_connections_must_be_at_least_one() {
     refused(
         &["--web.max-connections", "0"],

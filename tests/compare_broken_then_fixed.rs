@@ -365,7 +365,7 @@ fn bad_split_and_missing_inputs_are_explained() {
     assert!(err.contains("/nonexistent/access.log"), "{err}");
 }
 
-/// The CLI exactly as DESIGN.md spells it: no log format given (detected from the first line),
+/// The CLI exactly as the README spells it (docs/architecture.md, "Values"): no log format given (detected from the first line),
 /// `--format json` is the report format, and the numbers are those of the explicit spelling.
 #[test]
 fn design_spelling_detects_the_log_format_and_takes_format_as_the_report_format() {

@@ -5,7 +5,7 @@
 //! Every file that states expected output is parsed with the preset or `log_format` it was
 //! written with, and each field both sides have is compared: status, method, path, protocol,
 //! bytes, times, client address, upstream timings, error level, message and context fields. For
-//! error lines the signature must be the one DESIGN.md names for the message (or the TSV id for
+//! error lines the signature must be the one the signature catalogue (`src/classify/signature.rs`, docs/architecture.md) names for the message (or the TSV id for
 //! messages outside the contract table, `other` for messages nginx's HTTP module does not write).
 //! Where we deliberately differ from the other tool, the comment at that place says why and the
 //! test asserts our behaviour instead.
@@ -287,7 +287,7 @@ fn strip_query(target: &str) -> &str {
     target.split(['?', '#']).next().unwrap_or(target)
 }
 
-/// Sum of an upstream timing list the way DESIGN.md defines it (via the library's parser).
+/// Sum of an upstream timing list the way docs/architecture.md ("Values") defines it (via the library's parser).
 fn upstream_sum(raw: Option<&str>) -> Option<f64> {
     raw.and_then(|r| values::parse_upstream_times(r.as_bytes()).sum)
 }
@@ -365,7 +365,7 @@ fn epoch_iso8601(v: &str) -> i64 {
     epoch_wall(v) - o
 }
 
-/// The signature DESIGN.md (contract table) or the corpus TSV (finer ids) names for a message;
+/// The signature the catalogue (contract part, docs/architecture.md) or the corpus TSV (finer ids) names for a message;
 /// `other` for messages nginx's HTTP module does not write (mail proxy, PAM module, made-up).
 fn expected_signature(msg: &str) -> &'static str {
     let has = |s: &str| msg.contains(s);
@@ -1120,7 +1120,7 @@ fn ingress_controller_log(dir: &Path, ck: &mut Check) {
             ],
             [addr, len, time.clone(), status],
         );
-        // DESIGN.md: multi-upstream values are summed; `-` is skipped.
+        // docs/architecture.md ("Values"): multi-upstream values are summed; `-` is skipped.
         let want: f64 = time.split(", ").filter_map(|t| t.parse::<f64>().ok()).sum();
         if time != "-" {
             ck.near(
@@ -1992,7 +1992,7 @@ fn nginx_agent_v2_cases() {
                         upstream_sum(r.raw("upstream_response_time")).is_some()
                     })),
                     // The agent records every entry of a multi-upstream list as its own sample
-                    // (17 samples for 14 lines); DESIGN.md sums a line's entries into one value.
+                    // (17 samples for 14 lines); docs/architecture.md sums a line's entries into one value.
                     // The totals agree: mean x count of theirs = sum of our per-line sums.
                     "upstream.connect.time" | "upstream.header.time" | "upstream.response.time" => {
                         let var = format!("upstream_{}_time", key.split('.').nth(1).expect("kind"));
@@ -2292,7 +2292,7 @@ fn datadog_sample(ck: &mut Check, file: &str, i: usize, spec: Option<&str>, t: &
         ck.near(&ctx, "request_seconds", r.n("request_seconds"), ns / 1e9);
     }
     if let Some(first) = yaml_f64(c, &["http", "upstream_duration"]) {
-        // Datadog keeps the first upstream's time; DESIGN.md sums the list (`-` skipped). They
+        // Datadog keeps the first upstream's time; docs/architecture.md sums the list (`-` skipped). They
         // agree unless several upstreams answered with a time (`0.012, 0.013` -> 0.025 here).
         let raw = r
             .raw("upstream_response_time")

@@ -33,7 +33,7 @@ const DASHBOARDS: &[(&str, &str)] = &[
     ("nginxlog-sidecar-health.json", "nginxlog-sidecar-health"),
 ];
 
-/// The metric contract of DESIGN.md: name and type.
+/// The metric contract of docs/architecture.md: name and type.
 const CONTRACT: &[(&str, &str)] = &[
     ("nginxlog_http_requests_total", "counter"),
     ("nginxlog_http_request_duration_seconds", "histogram"),

@@ -134,7 +134,7 @@ fn ws_timing_format(conf: &str) -> Option<String> {
     None
 }
 
-/// The format the sidecar's `ws_timing` preset expects (DESIGN.md's text).
+/// The format the sidecar's `ws_timing` preset expects (the README's text, docs/architecture.md "Values").
 fn design_log_format() -> String {
     ws_timing_format(&format!("log_format ws_timing {WS_TIMING};")).expect("the harness's format")
 }
@@ -457,7 +457,7 @@ fn shipped_nginx_configs_carry_what_the_sidecar_needs() {
         assert_eq!(
             ws_timing_format(&conf).as_deref(),
             Some(format.as_str()),
-            "{name}: the ws_timing log_format differs from the sidecar's preset (DESIGN.md)"
+            "{name}: the ws_timing log_format differs from the sidecar's preset (docs/architecture.md)"
         );
         assert!(
             n.contains("map $http_upgrade $connection_upgrade { default upgrade; '' close; }"),

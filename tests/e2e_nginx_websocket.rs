@@ -116,8 +116,8 @@ fn upgrade_outcomes_from_real_nginx() {
         ) >= 0.45,
         "{m}"
     );
-    // Upgrade attempts (101 or refused) never enter the HTTP duration histogram (DESIGN.md:
-    // "non-upgrade requests"); they are in the handshake and session histograms.
+    // Upgrade attempts (101 or refused) never enter the HTTP duration histogram (docs/architecture.md,
+    // "Values"); they are in the handshake and session histograms.
     assert!(
         !m.contains(r#"nginxlog_http_request_duration_seconds_count{path="/ws/chat"}"#),
         "{m}"

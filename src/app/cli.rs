@@ -83,27 +83,6 @@ pub struct NginxConfigArgs {
     pub nginx_version: Option<String>,
 }
 
-impl NginxConfigArgs {
-    /// With `--nginx-config` and an `auto` format: the format the config writes `files` with.
-    pub fn history_format(
-        &self,
-        format: &str,
-        regex: bool,
-        files: &[PathBuf],
-    ) -> anyhow::Result<Option<crate::parse::format::LineFormat>> {
-        match &self.nginx_config {
-            Some(c) if format.trim() == "auto" && !regex => {
-                crate::app::nginx_config::history_format(
-                    c,
-                    self.nginx_root_prefix.as_deref(),
-                    files,
-                )
-            }
-            _ => Ok(None),
-        }
-    }
-}
-
 /// How lines are parsed and labelled; shared by every mode.
 #[derive(Args, Debug, Clone)]
 pub struct ClassifyArgs {
@@ -125,7 +104,12 @@ pub struct ClassifyArgs {
     #[arg(long, env = "NGINXLOG_MAX_PATHS", default_value_t = 200, value_parser = crate::app::flags::max_paths)]
     pub max_paths: usize,
     /// Longest line accepted; longer lines are counted as malformed and skipped.
-    #[arg(long, env = "NGINXLOG_MAX_LINE_BYTES", default_value_t = DEFAULT_MAX_LINE)]
+    #[arg(
+        long,
+        env = "NGINXLOG_MAX_LINE_BYTES",
+        default_value_t = DEFAULT_MAX_LINE,
+        value_parser = crate::app::flags::max_line_bytes
+    )]
     pub max_line_bytes: usize,
 }
 

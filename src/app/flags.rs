@@ -56,6 +56,23 @@ pub fn max_paths(s: &str) -> Result<usize, String> {
     }
 }
 
+/// Accepted `--max-line-bytes`: at least the shortest line nginx writes, at most what a
+/// follower's buffer may take (one buffer of this size per followed file).
+pub const MAX_LINE_BYTES: std::ops::RangeInclusive<usize> = 16..=64 << 20;
+
+/// `--max-line-bytes`: within [`MAX_LINE_BYTES`], so the framing's `max + 2` buffer cannot
+/// overflow and a typo cannot ask for gigabytes per file.
+pub fn max_line_bytes(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if MAX_LINE_BYTES.contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{s:?}: give the longest line to parse in bytes, from {} to {} (64 MiB; default 65536)",
+            MAX_LINE_BYTES.start(),
+            MAX_LINE_BYTES.end()
+        )),
+    }
+}
+
 /// `--web.max-connections`: at least 1 (0 would refuse every scrape).
 pub fn max_connections(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {

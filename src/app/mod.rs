@@ -1,7 +1,10 @@
 //! The subcommands' wiring: command-line types, `run` (sources, pipeline, HTTP server),
 //! `parse`, and the healthcheck client.
 
+pub mod backfill_cmd;
 pub mod cli;
+pub mod compare_cmd;
+pub mod doctor_cmd;
 pub mod flags;
 pub mod healthcheck;
 pub mod listen;
@@ -13,3 +16,7 @@ pub mod server;
 pub mod status;
 pub mod web_config;
 pub mod web_server;
+
+/// The live sidecar's pipeline: the sources feed it, the HTTP server renders its registry.
+/// Here, above `run` and `server`, so neither has to import the other for it.
+pub type Shared = crate::source::tail::Shared<crate::sink::metrics::Metrics>;

@@ -294,20 +294,11 @@ pub fn format_for<'t>(targets: &'t Targets, file: &Path) -> Option<&'t LogTarget
         })
 }
 
-/// Where the sidecar reads `--nginx-config`: nginx's own path, re-rooted under
-/// `--nginx-root-prefix` unless it already lies there.
-pub fn config_path(p: &Path, root: Option<&Path>) -> PathBuf {
-    match root {
-        Some(r) if p.is_absolute() && !p.starts_with(r) => reroot(&p.display().to_string(), root),
-        _ => p.to_path_buf(),
-    }
-}
-
 /// Loads a config from `--nginx-config` (a file or a saved `nginx -T`).
 pub fn load_config(path: &str, root: Option<&Path>) -> anyhow::Result<Config> {
     let (source, _) = crate::doctor::config_source(path)?;
     let source = match source {
-        Source::Path(p) => Source::Path(config_path(&p, root)),
+        Source::Path(p) => Source::Path(crate::nginx_conf::config_path(&p, root)),
         other => other,
     };
     load_rooted(&source, root).map_err(|e| anyhow::anyhow!("--nginx-config: {e}"))
@@ -710,7 +701,7 @@ impl LiveConfig {
     }
 
     fn main_path(path: &str, root: Option<&Path>) -> PathBuf {
-        config_path(Path::new(path), root)
+        crate::nginx_conf::config_path(Path::new(path), root)
     }
 
     /// Runs the checks on `cfg` and makes it the current config.
@@ -759,7 +750,7 @@ impl LiveConfig {
     /// new one does not parse), and re-runs the checks when live traffic brought new evidence.
     /// The pipeline is locked only to copy the upgrade counts per label; mapping them to
     /// locations and the checks run outside it.
-    pub fn poll(&self, shared: &crate::app::run::Shared) {
+    pub fn poll(&self, shared: &crate::app::Shared) {
         let copy = || -> Option<(Upgrades, u64)> {
             let p = shared.lock().ok()?;
             Some((
@@ -906,6 +897,24 @@ fn truncate(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
+}
+
+/// Here rather than in `cli`, so the flag types do not depend on the config reader.
+impl crate::app::cli::NginxConfigArgs {
+    /// With `--nginx-config` and an `auto` format: the format the config writes `files` with.
+    pub fn history_format(
+        &self,
+        format: &str,
+        regex: bool,
+        files: &[PathBuf],
+    ) -> anyhow::Result<Option<crate::parse::format::LineFormat>> {
+        match &self.nginx_config {
+            Some(c) if format.trim() == "auto" && !regex => {
+                history_format(c, self.nginx_root_prefix.as_deref(), files)
+            }
+            _ => Ok(None),
+        }
+    }
 }
 
 #[cfg(test)]

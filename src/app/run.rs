@@ -6,9 +6,6 @@ use crate::app::server::{self, AppState};
 use crate::app::status::{SourceInfo, StatusContext};
 use crate::pipeline::Pipeline;
 use crate::sink::metrics::Metrics;
-
-/// The live sidecar's pipeline: the sources feed it, the HTTP server renders its registry.
-pub type Shared = crate::source::tail::Shared<Metrics>;
 use crate::source::checkpoint::{Checkpointer, Inherited, Snapshot};
 use crate::source::syslog::{self, SYSLOG_PREFIX};
 use crate::source::tail::{self, LogCheckpoint, StateFile, TailConfig, Tailer};
@@ -18,8 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-/// The sidecar's version, reported in `nginxlog_build_info`.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use crate::app::Shared;
+pub use crate::VERSION;
 
 type Positions = Vec<(String, Arc<Mutex<LogCheckpoint>>)>;
 

@@ -7,7 +7,7 @@
 //! bounded by `MAX_LIVE` expositions whatever the readers do; at worst a scrape during such a
 //! pile-up sees counters a little older (they only ever grow, so rates stay right).
 
-use crate::app::run::Shared;
+use crate::app::Shared;
 use crate::sink::exposition::{self, Format};
 use crate::sink::metrics::Metrics;
 use crate::source::checkpoint::{Checkpointer, Snapshot};

@@ -1,7 +1,7 @@
 //! HTTP endpoints: `/metrics`, `/healthz`, `/readyz`, the status page `/` and `/status.json`.
 
-use crate::app::run::Shared;
 use crate::app::scrape::ScrapeCache;
+use crate::app::Shared;
 use crate::sink::exposition;
 use crate::sink::metrics::Metrics;
 use crate::source::checkpoint::{Checkpointer, Snapshot};

@@ -7,7 +7,7 @@
 //! labels (query strings never kept), so no query string or token reaches the page.
 
 use crate::app::nginx_config::{LiveConfig, Unusable};
-use crate::app::run::Shared;
+use crate::app::Shared;
 use crate::doctor::checks::{Finding, Severity};
 use crate::pipeline::LogKind;
 use crate::report::{cause, cause_words};

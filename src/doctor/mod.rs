@@ -9,7 +9,6 @@ pub mod checks;
 pub mod evidence;
 pub mod render;
 
-use crate::app::cli::DoctorArgs;
 use crate::classify::{Classifier, ClassifyConfig};
 use crate::nginx_conf::effective::{array, Http};
 use crate::nginx_conf::{ConfigError, Directive, Source};
@@ -22,7 +21,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// The whole result, as `--format json` prints it (DESIGN's contract; fields only added).
+/// The whole result, as `--format json` prints it (a contract like the metric names of docs/architecture.md; fields only added).
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub config: String,
@@ -79,59 +78,70 @@ impl From<&Evidence> for EvidenceReport {
     }
 }
 
+/// What `doctor` is asked to check, from its flags (`app` turns the flags into this, so the
+/// checks do not depend on the command line).
+pub struct Options<'a> {
+    /// `--config`: a path, a saved `nginx -T`, or `-`.
+    pub config: &'a str,
+    pub nginx_root_prefix: Option<&'a Path>,
+    pub access_log: &'a [PathBuf],
+    pub error_log: &'a [PathBuf],
+    /// `--format json`.
+    pub json: bool,
+    /// `--log-format`, when given.
+    pub log_format: Option<&'a str>,
+    pub nginx_version: Option<&'a str>,
+    pub classify: ClassifyConfig,
+    /// `--regex` was given: the format is explicit even when `auto`.
+    pub regex: bool,
+    pub max_line_bytes: usize,
+    /// The classifier for an explicit format (the same flags as every mode).
+    pub explicit: &'a dyn Fn(&str) -> anyhow::Result<Classifier>,
+}
+
 /// Runs `doctor`: prints the report, returns 0 without error findings, 1 with any.
-pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
-    let json = args.format == "json";
-    let (source, shown) = config_source(&args.config)?;
-    let root = args.nginx_root_prefix.as_deref();
+pub fn run(args: &Options<'_>) -> anyhow::Result<ExitCode> {
+    let json = args.json;
+    let (source, shown) = config_source(args.config)?;
+    let root = args.nginx_root_prefix;
     let source = match source {
-        Source::Path(p) => Source::Path(crate::app::nginx_config::config_path(&p, root)),
+        Source::Path(p) => Source::Path(crate::nginx_conf::config_path(&p, root)),
         other => other,
     };
     let cfg = match crate::nginx_conf::load_rooted(&source, root) {
         Ok(c) => c,
         Err(e) => return Ok(config_failed(&e, &shown, json)),
     };
-    let (version, version_source) = nginx_version(args.nginx_version.as_deref())?;
+    let (version, version_source) = nginx_version(args.nginx_version)?;
     let http = Http::of(&cfg);
     let mut logs = Logs::default();
-    let ccfg = ClassifyConfig {
-        ws_path_prefixes: args.classify.ws_path_prefix.clone(),
-        routes: args.classify.route.clone(),
-        max_paths: args.classify.max_paths,
-    };
-    for path in &args.access_log {
+    let ccfg = &args.classify;
+    for path in args.access_log {
         let candidates = servers_writing(&http, path);
-        let (mut classifier, name) = access_classifier(args, &ccfg, &http, path, &candidates)?;
+        let (mut classifier, name) = access_classifier(args, ccfg, &http, path, &candidates)?;
         evidence::read_access(
             &http,
             path,
             &candidates,
             &mut classifier,
             name,
-            args.classify.max_line_bytes,
+            args.max_line_bytes,
             &mut logs,
         )?;
     }
-    for path in &args.error_log {
+    for path in args.error_log {
         let mut classifier = Classifier::new(
             LineFormat::compile("combined").map_err(|e| anyhow::anyhow!("{e}"))?,
-            &ccfg,
+            ccfg,
         )
         .map_err(|e| anyhow::anyhow!(e))?;
-        evidence::read_error(
-            &http,
-            path,
-            &mut classifier,
-            args.classify.max_line_bytes,
-            &mut logs,
-        )?;
+        evidence::read_error(&http, path, &mut classifier, args.max_line_bytes, &mut logs)?;
     }
     let checks = Checks {
         cfg: &cfg,
         http: &http,
         version,
-        ws_prefixes: &args.classify.ws_path_prefix,
+        ws_prefixes: &args.classify.ws_path_prefixes,
         logs: &logs,
     };
     let findings = checks.run();
@@ -324,16 +334,16 @@ fn first_line(file: &Path) -> Option<Vec<u8>> {
 /// The classifier for an access log: `--log-format` when given; else the `log_format` of the
 /// `access_log` directive that writes the file, if it reads the file's first line; else `auto`.
 fn access_classifier(
-    args: &DoctorArgs,
+    args: &Options<'_>,
     ccfg: &ClassifyConfig,
     http: &Http<'_>,
 
     file: &Path,
     candidates: &[usize],
 ) -> anyhow::Result<(Classifier, String)> {
-    let chosen = args.log_format.as_deref().unwrap_or("auto");
-    if chosen != "auto" || args.classify.regex.is_some() {
-        return Ok((args.classify.classifier(chosen)?, chosen.to_string()));
+    let chosen = args.log_format.unwrap_or("auto");
+    if chosen != "auto" || args.regex {
+        return Ok(((args.explicit)(chosen)?, chosen.to_string()));
     }
 
     let named: Option<String> = candidates

@@ -11,3 +11,13 @@ pub mod load;
 pub mod locations;
 
 pub use load::{load, load_rooted, Config, ConfigError, Directive, Misplaced, Source};
+use std::path::{Path, PathBuf};
+
+/// Where the sidecar reads `--nginx-config`: nginx's own path, re-rooted under
+/// `--nginx-root-prefix` unless it already lies there.
+pub fn config_path(p: &Path, root: Option<&Path>) -> PathBuf {
+    match root {
+        Some(r) if p.is_absolute() && !p.starts_with(r) => r.join(p.strip_prefix("/").unwrap_or(p)),
+        _ => p.to_path_buf(),
+    }
+}

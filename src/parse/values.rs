@@ -241,47 +241,29 @@ pub fn parse_error_time(v: &[u8]) -> Option<f64> {
     )
 }
 
-/// Formats Unix seconds as RFC 3339 UTC (`2026-11-28T01:53:32Z`, millis when fractional).
+/// Formats Unix seconds as RFC 3339 UTC (`2026-11-28T01:53:32Z`, millis when fractional). Cold
+/// path (reports, summaries), so a maintained crate does the calendar; times outside what it
+/// represents (years -9999 to 9999) are clamped, NaN is the epoch.
 pub fn rfc3339(t: f64) -> String {
-    // Clamped (about year 318,000 either way), so no input can overflow the arithmetic below.
-    let t = if t.is_finite() {
-        t.clamp(-1e13, 1e13)
-    } else {
-        0.0
-    };
-    let secs = t.floor() as i64;
-    let millis = ((t - secs as f64) * 1000.0).round() as i64;
-    let (secs, millis) = if millis >= 1000 {
-        (secs + 1, 0)
-    } else {
-        (secs, millis)
-    };
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let base = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
+    let (min, max) = (
+        jiff::Timestamp::MIN.as_millisecond(),
+        jiff::Timestamp::MAX.as_millisecond(),
     );
-    if millis == 0 {
-        base + "Z"
+    let ms = if t.is_finite() {
+        ((t * 1000.0).round().clamp(min as f64, max as f64)) as i64
     } else {
-        format!("{base}.{millis:03}Z")
+        0
+    };
+    let ts = jiff::Timestamp::from_millisecond(ms).unwrap_or(if ms > 0 {
+        jiff::Timestamp::MAX
+    } else {
+        jiff::Timestamp::MIN
+    });
+    let base = ts.strftime("%Y-%m-%dT%H:%M:%S");
+    match ts.subsec_millisecond().rem_euclid(1000) {
+        0 => format!("{base}Z"),
+        f => format!("{base}.{f:03}Z"),
     }
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]
@@ -345,6 +327,17 @@ mod tests {
         assert_eq!(parse_time_local(b"31/Foo/2021:12:04:07 +0000"), None);
         assert_eq!(rfc3339(1_617_192_247.0), "2021-03-31T12:04:07Z");
         assert_eq!(rfc3339(1_617_192_247.5), "2021-03-31T12:04:07.500Z");
+        assert_eq!(rfc3339(1_617_192_247.000_4), "2021-03-31T12:04:07Z");
+        assert_eq!(rfc3339(1_617_192_247.999_6), "2021-03-31T12:04:08Z");
+        assert_eq!(rfc3339(-0.5), "1969-12-31T23:59:59.500Z");
+        assert_eq!(rfc3339(f64::NAN), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(f64::INFINITY), "1970-01-01T00:00:00Z");
+        assert!(rfc3339(1e300).starts_with("9999-12-"), "{}", rfc3339(1e300));
+        assert!(
+            rfc3339(-1e300).starts_with("-9999-01-"),
+            "{}",
+            rfc3339(-1e300)
+        );
     }
 
     #[test]

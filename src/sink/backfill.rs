@@ -158,7 +158,6 @@ pub struct Backfill {
     spool: BufWriter<File>,
     seen_file: Vec<bool>,
     log_started: Vec<bool>,
-    failed: Option<String>,
     late: Late,
     /// The handshake histogram's delta of the 101 being back-dated.
     late_scratch: Vec<f64>,
@@ -203,7 +202,6 @@ impl Backfill {
             spool: BufWriter::with_capacity(1 << 20, spool_file()?),
             seen_file: vec![false; files],
             log_started: vec![false; logs.len()],
-            failed: None,
             late: HashMap::default(),
             late_scratch: Vec::new(),
             constant: String::new(),
@@ -312,7 +310,7 @@ impl Backfill {
     }
 
     /// Samples the registry as of the current step boundary into the spool.
-    fn snapshot(&mut self) {
+    fn snapshot(&mut self) -> anyhow::Result<()> {
         let m = std::mem::replace(
             &mut self.metrics,
             Metrics::new("", Buckets::default()).with_max_series(usize::MAX),
@@ -375,23 +373,20 @@ impl Backfill {
         for v in &self.cur {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
-        if let Err(e) = self.spool.write_all(&bytes) {
-            self.failed
-                .get_or_insert(format!("cannot write the temporary spool file: {e}"));
-        }
+        self.spool
+            .write_all(&bytes)
+            .context("cannot write the temporary spool file")?;
         self.widths.push(self.cur.len() as u32);
         self.steps += 1;
+        Ok(())
     }
 
     /// Takes the last sample and writes the OpenMetrics text (ending with `# EOF`) to `out`.
     pub fn finish<W: Write>(mut self, labels: &PathLabels, out: W) -> anyhow::Result<Summary> {
-        if let Some(e) = self.failed.take() {
-            bail!(e);
-        }
         let Some(t0) = self.t0 else {
             bail!("no line had a time ($time_local, $time_iso8601 or $msec): nothing to backfill");
         };
-        self.snapshot();
+        self.snapshot()?;
         let mut spool = self
             .spool
             .into_inner()
@@ -544,7 +539,7 @@ impl Backfill {
 
 impl HistorySink for Backfill {
     #[inline]
-    fn line(&mut self, file: &FileMeta, time: Option<f64>, event: &Event) {
+    fn line(&mut self, file: &FileMeta, time: Option<f64>, event: &Event) -> anyhow::Result<()> {
         // Steps advance with the times written in the lines (they are nearly sorted); a 101 is
         // then back-dated to its handshake (`time`).
         let clock = event.logged_time().or(time);
@@ -553,20 +548,19 @@ impl HistorySink for Backfill {
                 let t0 = (t / self.step).floor() * self.step;
                 self.t0 = Some(t0);
                 self.next = t0 + self.step;
-                self.snapshot();
+                self.snapshot()?;
             }
             if t >= self.next {
                 let needed = ((t - self.next) / self.step).floor() as u64 + 1;
                 if self.steps + needed > MAX_STEPS {
-                    self.failed.get_or_insert(format!(
+                    bail!(
                         "the logs span more than {MAX_STEPS} steps of {}s: use a larger --step",
                         self.step
-                    ));
-                } else {
-                    while t >= self.next {
-                        self.snapshot();
-                        self.next += self.step;
-                    }
+                    );
+                }
+                while t >= self.next {
+                    self.snapshot()?;
+                    self.next += self.step;
                 }
             }
         }
@@ -604,6 +598,7 @@ impl HistorySink for Backfill {
             Event::Malformed => self.metrics.malformed(log),
             Event::Continuation => {}
         }
+        Ok(())
     }
 }
 
@@ -880,88 +875,4 @@ pub fn inputs(
             phase,
         })
         .collect()
-}
-
-/// `nginxlog-sidecar backfill`: reads the files, writes the OpenMetrics file, and tells on
-/// stderr what was written and how to load it.
-pub fn run(args: &crate::app::cli::BackfillArgs) -> anyhow::Result<()> {
-    use crate::source::history::{self, HistoryReader, Options, Phase};
-    let buckets = Buckets {
-        http: args.http_buckets.clone(),
-        handshake: args.handshake_buckets.clone(),
-        session: args.session_buckets.clone(),
-    };
-    for (name, b) in [
-        ("--http-buckets", &buckets.http),
-        ("--handshake-buckets", &buckets.handshake),
-        ("--session-buckets", &buckets.session),
-    ] {
-        if b.is_empty()
-            || b.windows(2).any(|w| w[0] >= w[1])
-            || b.iter().any(|v| !v.is_finite() || *v <= 0.0)
-        {
-            bail!("{name}: bounds must be positive and strictly increasing, got {b:?}");
-        }
-    }
-    let labels = parse_labels(&args.label)?;
-    let from_config = args.nginx.history_format(
-        &args.log_format.format,
-        args.classify.regex.is_some(),
-        &args.access_log,
-    )?;
-    let make = || {
-        args.classify
-            .classifier_or(from_config.as_ref(), &args.log_format.format)
-    };
-    make()?;
-    let inputs = inputs(&args.access_log, &args.error_log, Phase::ByTime);
-    let threads = args.threads.unwrap_or_else(history::default_threads);
-    let reader = HistoryReader::open(
-        &inputs,
-        &make,
-        Options::new(threads, args.classify.max_line_bytes),
-    )?;
-    let mut sink = Backfill::new(
-        reader.logs(),
-        reader.files().len(),
-        args.step.as_secs_f64(),
-        &args.namespace,
-        buckets,
-        crate::app::run::VERSION,
-    )?
-    .with_labels(&labels);
-    let hist = reader.run(&mut sink)?;
-    let stderr = io::stderr();
-    hist.report_malformed(&mut stderr.lock())?;
-    let to_stdout = args.output.as_os_str() == "-";
-    let summary = if to_stdout {
-        sink.finish(&hist.labels, io::stdout().lock())?
-    } else {
-        crate::replace_file::write_replacing(&args.output, |f| {
-            sink.finish(&hist.labels, BufWriter::new(f))
-                .map_err(io::Error::other)
-        })
-        .with_context(|| format!("writing {}", args.output.display()))?
-    };
-    let mut e = stderr.lock();
-    writeln!(
-        e,
-        "backfill: {} lines from {} files -> {} series, {} samples every {}s from {} to {}{}",
-        hist.lines(),
-        hist.files.len(),
-        summary.series,
-        summary.samples,
-        fmt_f64(args.step.as_secs_f64()),
-        crate::parse::values::rfc3339(summary.first_timestamp),
-        crate::parse::values::rfc3339(summary.last_timestamp),
-        if to_stdout {
-            String::new()
-        } else {
-            format!(
-                "\nload it with: promtool tsdb create-blocks-from openmetrics {} DATA_DIR",
-                args.output.display()
-            )
-        }
-    )?;
-    Ok(())
 }

@@ -1,5 +1,5 @@
 //! `compare`: did the nginx change work? Historical logs are replayed through the shared
-//! pipeline (see [`crate::source::history`]) into before/after aggregates, and [`crate::report`]
+//! pipeline (see [`crate::source::history`]) into before/after aggregates, and `report`
 //! renders them as a terminal table, markdown, JSON or a self-contained HTML page.
 //!
 //! Phases come either from a time split (`--split TIME`, lines within `--window` on each side;
@@ -12,13 +12,9 @@
 use crate::classify::route::LabelId;
 use crate::classify::AnsweredBy;
 use crate::pipeline::LogKind;
-use crate::report::{self, Report};
-use crate::source::history::{
-    self, Event, FileMeta, History, HistoryReader, HistorySink, Options, Phase,
-};
+use crate::source::history::{Event, FileMeta, HistorySink, Phase};
 use anyhow::{bail, Context};
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 
 /// Relative accuracy of the quantile sketches (0.5 %); quantiles are then rounded to nginx's
 /// millisecond resolution, which makes them exact below 100 ms.
@@ -257,13 +253,13 @@ impl Compare {
 
 impl HistorySink for Compare {
     #[inline]
-    fn line(&mut self, file: &FileMeta, time: Option<f64>, event: &Event) {
+    fn line(&mut self, file: &FileMeta, time: Option<f64>, event: &Event) -> anyhow::Result<()> {
         if let Some(t) = event.time() {
             self.span = Some(self.span.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
         }
         let Some(ph) = self.phase_of(file, time) else {
             self.outside += 1;
-            return;
+            return Ok(());
         };
         let p = &mut self.phases[ph];
         match file.kind {
@@ -301,11 +297,17 @@ impl HistorySink for Compare {
             Event::Malformed => p.malformed += 1,
             Event::Continuation => {}
         }
+        Ok(())
     }
 }
 
 /// Latest `--split` accepted (9999-12-31T23:59:59Z): beyond it no log time can follow.
 const MAX_SPLIT: f64 = 253_402_300_799.0;
+
+/// Unix seconds of a timestamp, with its fraction.
+fn seconds(t: jiff::Timestamp) -> f64 {
+    t.as_second() as f64 + f64::from(t.subsec_nanosecond()) / 1e9
+}
 
 /// Reads a `--split` value: RFC 3339 / `$time_iso8601`, `$time_local` as nginx writes it
 /// (`29/Nov/2026:02:16:58 +0000`, with or without the log's brackets: users copy it from a
@@ -331,13 +333,24 @@ pub fn parse_split(s: &str) -> anyhow::Result<f64> {
     } else {
         bare
     };
+    // A cold path (one flag): the calendar is jiff's, not the log parsers'.
     let t = if !bare.is_empty() && bare.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         bare.parse::<f64>().ok()
     } else if bare.len() == 19 {
-        crate::parse::values::parse_time_iso8601(format!("{bare}Z").as_bytes())
+        // `YYYY-MM-DD HH:MM:SS` (or with a `T`), no offset: UTC.
+        bare.parse::<jiff::civil::DateTime>()
+            .ok()
+            .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::UTC).ok())
+            .map(|z| z.timestamp())
+            .map(seconds)
     } else {
-        crate::parse::values::parse_time_iso8601(bare.as_bytes())
-            .or_else(|| crate::parse::values::parse_time_local(bare.as_bytes()))
+        bare.parse::<jiff::Timestamp>()
+            .or_else(|_| {
+                jiff::fmt::strtime::parse("%d/%b/%Y:%H:%M:%S %z", bare)
+                    .and_then(|p| p.to_timestamp())
+            })
+            .ok()
+            .map(seconds)
     };
     match t {
         Some(t) if t.is_finite() && (0.0..=MAX_SPLIT).contains(&t) => Ok(t),
@@ -346,165 +359,6 @@ pub fn parse_split(s: &str) -> anyhow::Result<f64> {
             s.chars().take(80).collect::<String>()
         ),
     }
-}
-
-/// Builds the report from what was read.
-pub fn build_report(cmp: &Compare, hist: &History) -> Report {
-    report::build(cmp, hist)
-}
-
-/// Exit status of `compare` when the `--fail-under` gate fails.
-pub const GATE_FAILED: u8 = 3;
-
-/// The `--fail-under` gate: the gated paths (`--gate-path`, default every path with upgrade
-/// attempts after the split) whose 101 share after is below `min`, or that have no attempts
-/// after, each with the reason. Fails closed: no gated path at all is a failure too, so a gate
-/// over the wrong files (or an empty window) cannot pass.
-pub fn gate(rep: &Report, min: f64, paths: &[String]) -> Vec<String> {
-    let mut failed = Vec::new();
-    let gated: Vec<&str> = if paths.is_empty() {
-        rep.paths
-            .iter()
-            .filter(|p| p.after.upgrade_attempts > 0)
-            .map(|p| p.path.as_str())
-            .collect()
-    } else {
-        paths.iter().map(String::as_str).collect()
-    };
-    if gated.is_empty() {
-        failed.push("no path has upgrade attempts after the change".to_string());
-    }
-    for g in gated {
-        match rep.paths.iter().find(|p| p.path == g) {
-            Some(p) if p.after.upgrade_attempts > 0 => {
-                let share = p.after.share_101.unwrap_or(0.0);
-                if share < min {
-                    failed.push(format!(
-                        "{g}: 101 share after {:.1}% is below {:.1}% ({} of {} attempts, cause {})",
-                        share * 100.0,
-                        min * 100.0,
-                        p.after.switched_101,
-                        p.after.upgrade_attempts,
-                        p.after.cause
-                    ));
-                }
-            }
-            _ => failed.push(format!("{g}: no upgrade attempts after the change")),
-        }
-    }
-    failed
-}
-
-/// `nginxlog-sidecar compare`: prints (or writes) the report; exit 0, or [`GATE_FAILED`] when
-/// `--fail-under` is given and the gate fails.
-pub fn run(args: &crate::app::cli::CompareArgs) -> anyhow::Result<std::process::ExitCode> {
-    let (inputs, split) = if !args.before.is_empty() {
-        if args.after.is_empty() {
-            bail!("--before needs --after (the access logs from after the change)");
-        }
-        if !args.access_log.is_empty() || !args.error_log.is_empty() || args.split.is_some() {
-            eprintln!(
-                "note: with --before/--after, --access-log, --error-log and --split are not used"
-            );
-        }
-        let mut v =
-            crate::sink::backfill::inputs(&args.before, &args.before_error_log, Phase::Before);
-        v.extend(crate::sink::backfill::inputs(
-            &args.after,
-            &args.after_error_log,
-            Phase::After,
-        ));
-        (v, Split::Files)
-    } else {
-        let Some(split) = &args.split else {
-            bail!("give --split TIME (with --access-log), or --before FILES --after FILES");
-        };
-        if args.access_log.is_empty() {
-            bail!("nothing to compare: give --access-log FILES (and optionally --error-log)");
-        }
-        let window = args.window.as_secs_f64();
-        if window <= 0.0 {
-            bail!("--window must be positive");
-        }
-        (
-            crate::sink::backfill::inputs(&args.access_log, &args.error_log, Phase::ByTime),
-            Split::Time {
-                at: parse_split(split)?,
-                window,
-            },
-        )
-    };
-    let (report_format, log_format) = args.formats()?;
-    let access: Vec<std::path::PathBuf> = args
-        .access_log
-        .iter()
-        .chain(&args.before)
-        .chain(&args.after)
-        .cloned()
-        .collect();
-    let from_config =
-        args.nginx
-            .history_format(log_format, args.classify.regex.is_some(), &access)?;
-    let make = || {
-        args.classify
-            .classifier_or(from_config.as_ref(), log_format)
-    };
-    make()?;
-    let threads = args.threads.unwrap_or_else(history::default_threads);
-    let reader = HistoryReader::open(
-        &inputs,
-        &make,
-        Options::new(threads, args.classify.max_line_bytes),
-    )?;
-    let mut cmp = Compare::new(split);
-    let hist = reader.run(&mut cmp)?;
-    hist.report_malformed(&mut std::io::stderr().lock())?;
-    if let Split::Time { at, window } = cmp.split {
-        let span = match cmp.span {
-            Some((a, b)) => format!(
-                "the logs run from {} to {}",
-                crate::parse::values::rfc3339(a),
-                crate::parse::values::rfc3339(b)
-            ),
-            None => "no line has a time ($time_local, $time_iso8601 or $msec)".into(),
-        };
-        let empty = |p: &PhaseStats| p.access_lines + p.error_lines == 0;
-        let [before, after] = &cmp.phases;
-        if empty(before) && empty(after) {
-            bail!(
-                "no line falls within --window {} of --split {}: {span}",
-                crate::report::human_window(window),
-                crate::parse::values::rfc3339(at)
-            );
-        }
-        for (p, name) in [(before, "before"), (after, "after")] {
-            if empty(p) {
-                eprintln!("note: no lines {name} the split ({span})");
-            }
-        }
-    }
-    let rep = build_report(&cmp, &hist);
-    let text = report::render(&rep, report_format)?;
-    match &args.output {
-        Some(path) => std::fs::write(path, text)
-            .with_context(|| format!("cannot write {}", path.display()))?,
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
-            out.flush()?;
-        }
-    }
-    if let Some(min) = args.fail_under {
-        let failed = gate(&rep, min, &args.gate_path);
-        if !failed.is_empty() {
-            let mut e = std::io::stderr().lock();
-            for f in &failed {
-                writeln!(e, "gate failed: {f}")?;
-            }
-            return Ok(std::process::ExitCode::from(GATE_FAILED));
-        }
-    }
-    Ok(std::process::ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
@@ -544,6 +398,13 @@ mod tests {
         assert_eq!(parse_split("[29/Nov/2026:03:16:58 +0100]").ok(), Some(want));
         assert_eq!(parse_split("2026-11-29T02:16:58+00:00").ok(), Some(want));
         assert_eq!(parse_split("1795918618.5").ok(), Some(want + 0.5));
+        assert_eq!(parse_split("2026-11-29T02:16:58.5Z").ok(), Some(want + 0.5));
+        assert_eq!(parse_split("2026-11-29T02:16:58").ok(), Some(want));
+        assert_eq!(parse_split("2026-11-29T04:46:58+02:30").ok(), Some(want));
+        assert_eq!(parse_split("29/Nov/2026:02:16:58 -0000").ok(), Some(want));
+        assert_eq!(parse_split(" 2026-11-29T02:16:58Z\n").ok(), Some(want));
+        // ISO 8601 lets the seconds go.
+        assert_eq!(parse_split("2026-11-29T02:16Z").ok(), Some(want - 58.0));
         for bad in [
             "yesterday",
             "",
@@ -557,6 +418,16 @@ mod tests {
             "-5",
             "1e400",
             "2026-11-29T02:16:58+99:00",
+            "2026-02-30T00:00:00Z",
+            "2026-02-30 00:00:00",
+            "2026-11-29 24:00:00",
+            "2026-11-29",
+            "29/Nov/2026:25:16:58 +0000",
+            "29/Foo/2026:02:16:58 +0000",
+            "29/Nov/2026:02:16:58 +0000 trailing",
+            "29/Nov/2026 02:16:58 +0000",
+            "1969-12-31T23:59:59Z",
+            "10000-01-01T00:00:00Z",
         ] {
             let e = parse_split(bad).expect_err(bad).to_string();
             assert!(e.contains("$time_local"), "{e}");

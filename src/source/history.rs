@@ -162,8 +162,9 @@ pub trait HistorySink {
     /// One line, in merged order of the times written in the lines. `time` is the event's
     /// [`Event::time`] (the handshake time of a 101) or, for a line without one, the logged time
     /// of the file's previous line (`None` only before a file's first timed line). Sinks place
-    /// the event at `time`; only the order of calls follows the logged times.
-    fn line(&mut self, file: &FileMeta, time: Option<f64>, event: &Event);
+    /// the event at `time`; only the order of calls follows the logged times. An error (a write
+    /// that failed, a limit reached) stops the read: [`HistoryReader::run`] returns it.
+    fn line(&mut self, file: &FileMeta, time: Option<f64>, event: &Event) -> anyhow::Result<()>;
 }
 
 /// A log as metrics name it: rotated files of one log (`access.log`, `access.log.1`,
@@ -869,7 +870,7 @@ impl<'a> HistoryReader<'a> {
                         }
                         emitted = true;
                         c.last_time = t;
-                        sink.line(&meta, ev.time().or(t), ev);
+                        sink.line(&meta, ev.time().or(t), ev)?;
                         c.pos += 1;
                     }
                     if !c.fill(&mut files)? {
@@ -1097,13 +1098,59 @@ mod tests {
 
     struct Collect(Vec<(usize, Option<f64>, u16)>);
     impl HistorySink for Collect {
-        fn line(&mut self, file: &FileMeta, time: Option<f64>, event: &Event) {
+        fn line(
+            &mut self,
+            file: &FileMeta,
+            time: Option<f64>,
+            event: &Event,
+        ) -> anyhow::Result<()> {
             let status = match event {
                 Event::Access(a) => a.status,
                 _ => 0,
             };
             self.0.push((file.index, time, status));
+            Ok(())
         }
+    }
+
+    /// Fails at its `n`th line.
+    struct FailAt(usize, usize);
+    impl HistorySink for FailAt {
+        fn line(&mut self, _: &FileMeta, _: Option<f64>, _: &Event) -> anyhow::Result<()> {
+            self.1 += 1;
+            if self.1 == self.0 {
+                anyhow::bail!("sink failed at line {}", self.1);
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_sink_error_stops_the_read_and_is_returned() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut text = String::new();
+        for t in 0..3000 {
+            text.push_str(&line(t, "/ws/a", 101));
+        }
+        let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+        std::fs::write(&a, &text).expect("write");
+        std::fs::write(&b, &text).expect("write");
+        let inputs: Vec<Input> = [&a, &b]
+            .iter()
+            .map(|p| Input {
+                path: p.to_path_buf(),
+                kind: LogKind::Access,
+                phase: Phase::ByTime,
+            })
+            .collect();
+        let mut opts = Options::new(2, 1024);
+        opts.chunk_bytes = 4096;
+        opts.chunks_in_flight = 2;
+        let reader = HistoryReader::open(&inputs, &make, opts).expect("open");
+        let mut sink = FailAt(3, 0);
+        let e = reader.run(&mut sink).expect_err("the sink failed");
+        assert_eq!(e.to_string(), "sink failed at line 3");
+        assert_eq!(sink.1, 3, "lines after the error reached the sink");
     }
 
     fn make() -> anyhow::Result<Classifier> {

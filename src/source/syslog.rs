@@ -42,6 +42,16 @@ pub fn syslog_message(d: &[u8]) -> Option<&[u8]> {
     Some(msg)
 }
 
+/// One datagram as one frame: its syslog message, or (no `<PRI>` header: a plain line sent
+/// to the port) the datagram less one trailing `\n`; either way through the framing rule every
+/// mode uses (the length cap, one `\r` dropped).
+pub fn frame_datagram(rule: Rule, d: &[u8]) -> Frame<'_> {
+    match syslog_message(d) {
+        Some(m) => rule.frame(m),
+        None => rule.frame(d.strip_suffix(b"\n").unwrap_or(d)),
+    }
+}
+
 /// Default bytes of kernel receive buffer asked for a syslog socket (`--syslog-receive-buffer`):
 /// nginx sends a datagram per line and never retries, so bursts must fit in the buffer while
 /// the sidecar catches up.
@@ -140,11 +150,7 @@ pub fn run_syslog<S: Sink>(
             Err(_) => continue,
         };
         n_datagrams += 1;
-        let d = &buf[..n];
-        let frame = match syslog_message(d) {
-            Some(m) => rule.frame(m),
-            None => Frame::Line(d),
-        };
+        let frame = frame_datagram(rule, &buf[..n]);
         let Ok(mut p) = shared.lock() else { return };
         if let Outcome::Malformed(reason) = p.feed(log, kind, frame) {
             report_malformed(Path::new(&name), n_datagrams, reason, &mut warned);
@@ -167,6 +173,31 @@ mod tests {
         assert_eq!(syslog_message(d), Some(&b"a: b"[..]));
         assert_eq!(syslog_message(b"plain"), None);
         assert_eq!(syslog_message(b"<x>y"), None);
+    }
+
+    #[test]
+    fn datagrams_without_a_header_go_through_the_framing_rule() {
+        let rule = Rule::new(16);
+        assert_eq!(
+            frame_datagram(rule, b"plain line\r\n"),
+            Frame::Line(b"plain line")
+        );
+        assert_eq!(
+            frame_datagram(rule, b"plain line\r"),
+            Frame::Line(b"plain line")
+        );
+        assert_eq!(
+            frame_datagram(rule, b"0123456789abcdef"),
+            Frame::Line(b"0123456789abcdef")
+        );
+        assert_eq!(
+            frame_datagram(rule, b"0123456789abcdefX"),
+            Frame::Oversized(17)
+        );
+        assert_eq!(
+            frame_datagram(rule, b"<190>Nov 28 01:53:32 web-1 nginx: 0123456789abcdefX"),
+            Frame::Oversized(17)
+        );
     }
 
     #[test]
