@@ -112,6 +112,18 @@ impl PathLabels {
         self.names.len()
     }
 
+    /// Removes the labels created since there were `len` of them (newest first), giving their
+    /// `--max-paths` slots back; only for labels nothing has counted under yet.
+    pub fn forget_since(&mut self, len: usize) {
+        let floor = len.max(2 + self.routes.len());
+        while self.names.len() > floor {
+            if let Some(name) = self.names.pop() {
+                self.ids.remove(name.as_bytes());
+                self.dynamic -= 1;
+            }
+        }
+    }
+
     /// Whether only the reserved labels exist.
     pub fn is_empty(&self) -> bool {
         self.names.len() <= 2 + self.routes.len()
