@@ -705,9 +705,11 @@ impl Sidecar {
     /// scrape, so it acknowledges nothing in the state file.
     pub fn lines_read_unscraped(&self, log: &str) -> u64 {
         let (_, page) = fetch(self.port, "/");
+        // Columns: source, kind, lines read, ...
         let cell = format!("<tr><td>{log}</td><td>");
         page.split(&cell)
             .nth(1)
+            .and_then(|r| r.split("</td><td>").nth(1))
             .and_then(|r| r.split('<').next())
             .and_then(|n| n.parse().ok())
             .unwrap_or(0)
