@@ -47,6 +47,11 @@ pub trait Sink {
     fn open_files(&mut self, _log: LogId, _open: u64, _deleted: u64) {}
     /// `lines` of `log` are known lost, for `reason`.
     fn lost(&mut self, _log: LogId, _reason: &'static str, _lines: u64) {}
+    /// The last `access` or `error` event counted nothing (a series budget refused it), so a
+    /// path label it alone created can be given back.
+    fn refused_last(&self) -> bool {
+        false
+    }
 }
 
 /// What became of one frame.
@@ -82,6 +87,7 @@ impl<S: Sink> Pipeline<S> {
             }
         };
         let before = self.classifier.labels.overflow;
+        let labels_before = self.classifier.labels.len();
         let outcome = match kind {
             LogKind::Access => {
                 self.classifier.select_log(log);
@@ -104,6 +110,14 @@ impl<S: Sink> Pipeline<S> {
         };
         if let Outcome::Malformed(_) = outcome {
             self.sink.malformed(log);
+        }
+        // A refused line keeps no series, so the path slots it took are free for a line that
+        // will be counted.
+        if outcome == Outcome::Parsed
+            && self.classifier.labels.len() > labels_before
+            && self.sink.refused_last()
+        {
+            self.classifier.labels.forget_since(labels_before);
         }
         if self.classifier.labels.overflow != before {
             self.sink.overflow(self.classifier.labels.overflow);

@@ -10,9 +10,15 @@ use support::sidecar_bin;
 /// Runs the sidecar; it must exit by itself (a value that slips through would start serving).
 fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
     let tmp = tempfile::tempdir().expect("tmp");
-    let log = tmp.path().join("access.log");
+    run_in(tmp.path(), args, env)
+}
+
+/// [`run`] in the working directory `dir`.
+fn run_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let log = dir.join("access.log");
     std::fs::write(&log, "").expect("log");
     let mut child = Command::new(sidecar_bin())
+        .current_dir(dir)
         .args(args)
         .envs(env.iter().copied())
         .env("NGINXLOG_ACCESS_LOG", &log)
@@ -342,4 +348,83 @@ fn bad_web_config_files_name_the_key() {
         "--web.config.file",
         "cannot read",
     );
+}
+
+/// The same log under two spellings, through a symlink, or as access and error log: refused,
+/// naming both spellings (it would be read twice into two `log` series).
+#[test]
+fn the_same_log_given_twice_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    std::os::unix::fs::symlink(dir.join("access.log"), dir.join("link.log")).expect("symlink");
+    std::fs::create_dir(dir.join("sub")).expect("sub");
+    for (args, first, second) in [
+        (
+            vec!["--access-log", "./access.log", "--access-log", "access.log"],
+            "./access.log",
+            "--access-log access.log",
+        ),
+        (
+            vec!["--access-log", "access.log", "--access-log", "link.log"],
+            "access.log",
+            "link.log",
+        ),
+        (
+            vec![
+                "--access-log",
+                "access.log",
+                "--access-log",
+                "sub/../access.log",
+            ],
+            "access.log",
+            "sub/../access.log",
+        ),
+        (
+            vec!["--access-log", "access.log", "--error-log", "./access.log"],
+            "--access-log access.log",
+            "--error-log ./access.log",
+        ),
+        // Not created yet: the same file by its directory.
+        (
+            vec![
+                "--access-log",
+                "later.log",
+                "--access-log",
+                "./sub/../later.log",
+            ],
+            "later.log",
+            "./sub/../later.log",
+        ),
+        (vec!["--access-log", "-", "--access-log", "-"], "-", "-"),
+    ] {
+        let (code, err) = run_in(dir, &args, &[]);
+        assert_eq!(code, Some(2), "{args:?}: exit {code:?}\n{err}");
+        assert!(
+            err.contains(first) && err.contains(second) && err.contains("same log"),
+            "{args:?}: the message does not name both spellings:\n{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // Two different files are fine: the sidecar starts (and is stopped here).
+    std::fs::write(dir.join("other.log"), "").expect("other");
+    let port = support::free_port().to_string();
+    let mut child = Command::new(sidecar_bin())
+        .current_dir(dir)
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--access-log",
+            "access.log",
+            "--access-log",
+            "other.log",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start");
+    std::thread::sleep(Duration::from_millis(700));
+    let still_running = child.try_wait().expect("wait").is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(still_running, "two distinct logs were refused");
 }

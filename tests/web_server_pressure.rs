@@ -13,10 +13,15 @@ use support::*;
 /// The sidecar started through bash with `ulimit -n 1024` (soft and hard, so its own raise to the
 /// hard limit cannot lift it), serving `log` on a free port.
 fn start_limited(log: &std::path::Path, extra: &[&str]) -> (Child, u16) {
+    start_under("ulimit -n 1024", log, extra)
+}
+
+/// The sidecar started through bash after `limit` (a `ulimit` command), serving `log`.
+fn start_under(limit: &str, log: &std::path::Path, extra: &[&str]) -> (Child, u16) {
     let port = free_port();
     let mut cmd = Command::new("bash");
     cmd.arg("-c")
-        .arg(r#"ulimit -n 1024 && exec "$0" "$@""#)
+        .arg(format!(r#"{limit} && exec "$0" "$@""#))
         .arg(sidecar_bin())
         .args(["run", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--format", "ws_timing", "--access-log"])
@@ -105,6 +110,29 @@ fn stop(mut child: Child) -> (std::process::ExitStatus, Duration) {
     }
 }
 
+/// Started with a soft open-files limit below the hard one, the sidecar raises the soft limit
+/// to the hard one (the connection cap and the tailed files then share the whole allowance).
+#[test]
+fn soft_open_files_limit_is_raised_to_the_hard_one() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("access.log");
+    append(&log, &[ws_line("/ws/chat", 101, "0.002")]);
+    let (child, _port) = start_under(
+        "ulimit -S -n 512 && ulimit -H -n 4096",
+        &log,
+        &["--from-start"],
+    );
+    let child = Killed(Some(child));
+    let (soft, hard) = nofile(child.id());
+    assert_eq!(hard, 4096, "the shell set the hard limit");
+    assert_eq!(
+        soft, hard,
+        "soft limit not raised from 512 to the hard {hard}"
+    );
+    let (st, _) = stop(child.take());
+    assert!(st.success(), "{st}");
+}
+
 /// 1,100 idle connections against a sidecar limited to 1,024 open files: `/metrics` for a new
 /// client still answers within a second (the oldest idle connections make room).
 #[test]
@@ -184,7 +212,8 @@ fn idle_connections_beyond_the_fd_limit_do_not_starve_metrics() {
     assert!(st.success(), "{st}");
 }
 
-/// A request whose head never ends is closed after the head timeout (5 s), while a keep-alive
+/// A request whose head never ends is closed after the head timeout (5 s from accept: closed
+/// before 8 s, a functional bound, not a timing benchmark), while a keep-alive
 /// connection that finished its request stays usable past it.
 #[test]
 fn half_sent_request_is_closed_after_the_header_timeout() {
@@ -226,8 +255,10 @@ fn half_sent_request_is_closed_after_the_header_timeout() {
         closed,
         "the half-sent request was still open after {took:?}"
     );
+    // 5 s from accept plus the watchdog's 250 ms tick; 8 s tells it from a timeout that
+    // restarts (5 + 5 s) on this shared machine's scheduling delays.
     assert!(
-        took < Duration::from_secs(10),
+        took < Duration::from_secs(8),
         "closed only after {took:?}, the head timeout is 5 s"
     );
 
@@ -264,7 +295,14 @@ fn sigterm_with_a_half_sent_request_exits_within_5s() {
     ]);
     let series = r#"nginxlog_ws_upgrade_requests_total{path="/ws/chat",status="101",answered_by="upstream"}"#;
     sidecar.wait_value(series, 4.0);
-    assert!(!state.exists(), "state saved before the shutdown");
+    // Each scrape's acknowledgement saves the state at once (wait_value scrapes): let that save
+    // land and remove it; one more line, read but never scraped, makes the state at shutdown
+    // differ from it, so the file below can only come from the shutdown.
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = std::fs::remove_file(&state);
+    let scraped_len = std::fs::metadata(&log).expect("log").len();
+    append(&log, &[ws_line("/ws/chat", 101, "0.002")]);
+    std::thread::sleep(Duration::from_millis(500));
 
     let mut half = TcpStream::connect(("127.0.0.1", sidecar.port)).expect("connect");
     half.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
@@ -281,10 +319,10 @@ fn sigterm_with_a_half_sent_request_exits_within_5s() {
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&state).expect("state file saved"))
             .expect("state JSON");
-    let len = std::fs::metadata(&log).expect("log").len();
+    // The positions the last scrape acknowledged, the unscraped line noted as such.
     let text = saved.to_string();
     assert!(
-        text.contains(&format!("\"offset\":{len}")),
-        "state does not record the whole file ({len} bytes) as read: {text}"
+        text.contains(&format!("\"offset\":{scraped_len}")),
+        "state does not record the scraped {scraped_len} bytes: {text}"
     );
 }

@@ -44,7 +44,7 @@ pub fn access_json(n: u64, rec: &AccessRecord<'_>, ev: &AccessEvent, c: &Classif
     let path = req
         .target
         .and_then(crate::classify::route::path_of)
-        .map(|p| text(&crate::classify::route::path_without_params(p), esc));
+        .map(|p| text(p, esc));
     let mut fields = Map::new();
     for (slot, span) in c.format().slots().iter().zip(&rec.fields().spans) {
         if let Some(span) = span {

@@ -50,12 +50,56 @@ fn check_sources(args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a source is, whatever its spelling: the resolved file (symlinks, `./`, `..` and the
+/// working directory taken out; a file that does not exist yet by its resolved directory),
+/// or the stdin / syslog address as given.
+fn source_identity(name: &str) -> std::path::PathBuf {
+    use std::path::{Path, PathBuf};
+    if name == "-" || name.starts_with(SYSLOG_PREFIX) {
+        return PathBuf::from(name);
+    }
+    let path = Path::new(name);
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return p;
+    }
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match (abs.parent().map(std::fs::canonicalize), abs.file_name()) {
+        (Some(Ok(dir)), Some(file)) => dir.join(file),
+        _ => abs,
+    }
+}
+
+/// The same log given twice (`./a.log` and `a.log`, a symlink to it, or as both an access and
+/// an error log) would be read twice and give two `log` series counting every line twice.
+fn check_distinct_sources(sources: &[nginx_config::Planned]) -> anyhow::Result<()> {
+    let flag = |s: &nginx_config::Planned| match s.kind {
+        crate::pipeline::LogKind::Access => "--access-log",
+        crate::pipeline::LogKind::Error => "--error-log",
+    };
+    let ids: Vec<std::path::PathBuf> = sources.iter().map(|s| source_identity(&s.name)).collect();
+    for (i, a) in sources.iter().enumerate() {
+        if let Some(j) = (0..i).find(|&j| ids[j] == ids[i]) {
+            let b = &sources[j];
+            anyhow::bail!(
+                "{} {} and {} {} are the same log ({}); give each log once",
+                flag(b),
+                b.name,
+                flag(a),
+                a.name,
+                ids[i].display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs until SIGTERM/SIGINT: stop reading, save state, then finish in-flight scrapes.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let plan = nginx_config::plan(&args)?;
     if plan.sources.is_empty() {
         anyhow::bail!("nothing to read: give at least one --access-log or --error-log (or NGINXLOG_ACCESS_LOG / NGINXLOG_ERROR_LOG), or --nginx-config");
     }
+    check_distinct_sources(&plan.sources)?;
     let classifier = args.classify.classifier(&args.log_format.format)?;
     let mut metrics =
         Metrics::new(&args.namespace, args.buckets()?).with_max_series(args.max_series);

@@ -13,7 +13,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::collections::BTreeMap;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -21,9 +21,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
-/// How long a client may take to send a request head (from the connection's start or its first
-/// byte) or to finish the TLS handshake. Scrapers send theirs at once; a slow or half-sent head
-/// only holds a slot.
+/// How long a client may take to send a request head: one bound from the connection's accept
+/// (TLS handshake included) for its first request, from its first byte for a later one.
+/// Scrapers send theirs at once; a slow or half-sent head only holds a slot.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a keep-alive connection may wait for its next request. Longer than the usual
 /// scrape intervals, so Prometheus keeps its connection.
@@ -129,8 +129,10 @@ async fn accept_loop(
             match tls {
                 None => drive(tcp, app, conn, stop).await,
                 Some(cfg) => {
+                    // The handshake spends the head timeout's time (the head clock started at
+                    // accept), so handshake and head together get one HEAD_TIMEOUT.
                     let hs = tokio::select! {
-                        s = handshake(tcp, cfg) => s,
+                        s = tokio::time::timeout(HEAD_TIMEOUT, handshake(tcp, cfg)) => s.ok().flatten(),
                         _ = conn.evict.notified() => None,
                     };
                     if let Some(stream) = hs {
@@ -220,6 +222,11 @@ struct Conn {
     busy_since: AtomicU64,
     /// When the client started sending a request head that is not complete yet (0: none).
     head_since: AtomicU64,
+    /// The response body is done with, but its bytes may still wait in hyper's buffer: the
+    /// request stays in flight until the next flush of the stream has written them.
+    flushing: AtomicBool,
+    /// A response was written completely at least once (a scraper, not a flood's idle socket).
+    served: AtomicBool,
     evict: Notify,
     registry: std::sync::Weak<Registry>,
 }
@@ -228,10 +235,24 @@ impl Conn {
     fn begin_request(&self) {
         self.busy_since.store(now_ms(self.epoch), Ordering::Relaxed);
         self.head_since.store(0, Ordering::Relaxed);
+        self.flushing.store(false, Ordering::Relaxed);
     }
 
-    fn end_request(&self) {
-        self.busy_since.store(0, Ordering::Relaxed);
+    /// The body was taken; the request ends with the flush that writes its last bytes.
+    fn body_taken(&self) {
+        self.flushing.store(true, Ordering::Relaxed);
+    }
+
+    /// The stream was flushed with hyper's buffer empty: a taken body is fully written.
+    fn flushed(&self) {
+        if self.flushing.swap(false, Ordering::Relaxed) {
+            self.served.store(true, Ordering::Relaxed);
+            self.busy_since.store(0, Ordering::Relaxed);
+        }
+    }
+
+    fn served(&self) -> bool {
+        self.served.load(Ordering::Relaxed)
     }
 
     fn is_idle(&self) -> bool {
@@ -258,12 +279,12 @@ impl Conn {
     }
 }
 
-/// Clears the connection's in-flight mark when the response body is done with.
+/// Marks the response body done with; the in-flight mark lasts until it is written out.
 struct Busy(Arc<Conn>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.end_request();
+        self.0.body_taken();
     }
 }
 
@@ -278,8 +299,9 @@ impl Drop for Slot {
     }
 }
 
-/// The open connections, oldest first (ids only grow), so that at the cap the oldest idle one
-/// makes room: a flood of idle or half-sent connections cannot lock a scraper out.
+/// The open connections, oldest first (ids only grow), so that at the cap an idle one makes
+/// room: the oldest that never got a response (a flood's idle or half-sent sockets), else the
+/// oldest idle one, so a scraper's keep-alive connection outlives a flood.
 struct Registry {
     max: usize,
     epoch: Instant,
@@ -297,22 +319,33 @@ impl Registry {
         }
     }
 
+    /// The map, also after a panic while it was held: every change to it is one insert or
+    /// remove, so it is consistent whatever panicked, and refusing every later connection
+    /// would be worse.
+    fn conns(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<Conn>>> {
+        self.conns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn len(&self) -> usize {
-        self.conns.lock().map(|c| c.len()).unwrap_or(0)
+        self.conns().len()
     }
 
     fn remove(&self, id: u64) {
-        if let Ok(mut c) = self.conns.lock() {
-            c.remove(&id);
-        }
+        self.conns().remove(&id);
     }
 
     /// A slot for a new connection: free, or taken from the oldest idle connection; `None`
     /// when every connection is serving a request.
     fn admit(self: &Arc<Self>) -> Option<Arc<Conn>> {
-        let mut conns = self.conns.lock().ok()?;
+        let mut conns = self.conns();
         if conns.len() >= self.max {
-            let victim = conns.iter().find(|(_, c)| c.is_idle()).map(|(id, _)| *id)?;
+            let victim = conns
+                .iter()
+                .find(|(_, c)| c.is_idle() && !c.served())
+                .or_else(|| conns.iter().find(|(_, c)| c.is_idle()))
+                .map(|(id, _)| *id)?;
             if let Some(c) = conns.remove(&victim) {
                 // notify_one keeps a permit, so the task sees it even if not waiting yet.
                 c.evict.notify_one();
@@ -324,6 +357,8 @@ impl Registry {
             epoch: self.epoch,
             busy_since: AtomicU64::new(0),
             head_since: AtomicU64::new(now_ms(self.epoch)),
+            flushing: AtomicBool::new(false),
+            served: AtomicBool::new(false),
             evict: Notify::new(),
             registry: Arc::downgrade(self),
         });
@@ -389,8 +424,15 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
 
+    /// hyper flushes the stream only once its own buffer is written, so a finished flush after
+    /// the body was taken means the whole response has left.
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let me = self.get_mut();
+        let r = Pin::new(&mut me.inner).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = r {
+            me.conn.flushed();
+        }
+        r
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -410,15 +452,15 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
     }
 }
 
-/// The TLS handshake; a client speaking plain HTTP to the TLS port gets a plain 400 saying so
+/// The TLS handshake (bounded by the caller); a client speaking plain HTTP to the TLS port gets a plain 400 saying so
 /// (as Go's servers answer) and the connection is closed.
 async fn handshake(
     tcp: TcpStream,
     cfg: std::sync::Arc<rustls::ServerConfig>,
 ) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
     let mut first = [0u8; 1];
-    match tokio::time::timeout(HEAD_TIMEOUT, tcp.peek(&mut first)).await {
-        Ok(Ok(1)) => {}
+    match tcp.peek(&mut first).await {
+        Ok(1) => {}
         _ => return None,
     }
     // A TLS record starts with 0x16 (handshake); an HTTP request with a method's letter.
@@ -449,12 +491,239 @@ async fn handshake(
         return None;
     }
     let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-    match tokio::time::timeout(HEAD_TIMEOUT, acceptor.accept(tcp)).await {
-        Ok(Ok(s)) => Some(s),
-        Ok(Err(e)) => {
+    match acceptor.accept(tcp).await {
+        Ok(s) => Some(s),
+        Err(e) => {
             tracing::debug!(error = %e, "TLS handshake failed");
             None
         }
-        Err(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::web_config::WebConfig;
+    use std::io::{Read, Write};
+    use std::net::TcpStream as StdStream;
+
+    /// `app` served on a free loopback port until the returned sender is dropped.
+    struct Running {
+        port: u16,
+        _stop: tokio::sync::oneshot::Sender<()>,
+        rt: Option<tokio::runtime::Runtime>,
+    }
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            if let Some(rt) = self.rt.take() {
+                rt.shutdown_background();
+            }
+        }
+    }
+
+    fn start(app: Router, web: WebConfig, max: usize) -> Running {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        rt.spawn(serve(
+            vec![listener],
+            app,
+            Live::fixed(web),
+            max,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        Running {
+            port,
+            _stop: tx,
+            rt: Some(rt),
+        }
+    }
+
+    fn connect(port: u16) -> StdStream {
+        let s = StdStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s
+    }
+
+    /// One keep-alive `GET path` on `s`; the status line and the body length.
+    fn get(s: &mut StdStream, path: &str) -> std::io::Result<(String, usize)> {
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")?;
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if s.read(&mut b)? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            head.push(b[0]);
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body)?;
+        Ok((head.lines().next().unwrap_or_default().to_string(), len))
+    }
+
+    /// Whether the server closed `s` (without answering) within its read timeout.
+    fn closed(s: &mut StdStream) -> bool {
+        let mut b = [0u8; 64];
+        matches!(s.read(&mut b), Ok(0))
+            || matches!(s.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+    }
+
+    const BIG: usize = 48 << 20;
+
+    fn app() -> Router {
+        Router::new()
+            .route("/ok", axum::routing::get(|| async { "ok\n" }))
+            .route("/big", axum::routing::get(|| async { vec![b'x'; BIG] }))
+    }
+
+    /// A reader that stalls in the middle of a large response holds its slot until the
+    /// response is written: hyper took (and dropped) the one-frame body long before.
+    #[test]
+    fn a_slow_reader_mid_response_is_not_evicted_as_idle() {
+        let srv = start(app(), WebConfig::plain(), 1);
+        let mut slow = connect(srv.port);
+        slow.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("send");
+        let mut buf = vec![0u8; 1 << 16];
+        let mut got = slow.read(&mut buf).expect("first bytes");
+        // The kernel's buffers fill (a few MiB on loopback); the rest waits in hyper's.
+        std::thread::sleep(Duration::from_millis(500));
+        let mut other = connect(srv.port);
+        assert!(
+            closed(&mut other),
+            "the cap is 1 and the slow reader is busy"
+        );
+        loop {
+            match slow.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    got += n;
+                    if buf[..n].ends_with(b"x") && got > BIG {
+                        break;
+                    }
+                }
+                Err(e) => panic!("slow reader cut off after {got} bytes: {e}"),
+            }
+        }
+        assert!(got > BIG, "slow reader got {got} of {BIG} body bytes");
+        // Written out: the connection is idle (and served) now, so a new one takes its slot.
+        let mut next = connect(srv.port);
+        assert_eq!(get(&mut next, "/ok").expect("served").0, "HTTP/1.1 200 OK");
+    }
+
+    /// At the cap, never-served connections (a flood) make room before a keep-alive
+    /// connection that completed a scrape, even though that one is the oldest idle.
+    #[test]
+    fn a_served_keep_alive_connection_outlives_a_flood_of_idle_ones() {
+        let srv = start(app(), WebConfig::plain(), 4);
+        let mut scraper = connect(srv.port);
+        assert_eq!(
+            get(&mut scraper, "/ok").expect("first").0,
+            "HTTP/1.1 200 OK"
+        );
+        let flood: Vec<StdStream> = (0..20).map(|_| connect(srv.port)).collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let again = get(&mut scraper, "/ok");
+        assert_eq!(
+            again.as_ref().map(|r| r.0.as_str()).ok(),
+            Some("HTTP/1.1 200 OK"),
+            "{again:?}"
+        );
+        drop(flood);
+    }
+
+    #[test]
+    fn eviction_prefers_never_served_then_oldest_idle() {
+        let r = Arc::new(Registry::new(3));
+        let served = r.admit().expect("slot");
+        served.begin_request();
+        served.body_taken();
+        assert!(!served.is_idle(), "busy until written out");
+        served.flushed();
+        assert!(served.is_idle() && served.served());
+        let (b, c) = (r.admit().expect("b"), r.admit().expect("c"));
+        let ids = |r: &Registry| r.conns().keys().copied().collect::<Vec<_>>();
+        let d = r.admit().expect("d");
+        assert_eq!(
+            ids(&r),
+            [served.id, c.id, d.id],
+            "never-served b went first"
+        );
+        // A busy connection is never a victim; with only served idle ones, the oldest goes.
+        c.begin_request();
+        d.begin_request();
+        d.body_taken();
+        d.flushed();
+        let e = r.admit().expect("e");
+        assert_eq!(ids(&r), [c.id, d.id, e.id], "the oldest idle (served) went");
+        // Every slot busy: no room.
+        for x in [&d, &e] {
+            x.begin_request();
+        }
+        assert!(r.admit().is_none());
+        let _ = (b, e);
+    }
+
+    /// A panic while the registry's lock was held does not make every later connection fail.
+    #[test]
+    fn a_poisoned_registry_still_admits() {
+        let r = Arc::new(Registry::new(2));
+        let r2 = r.clone();
+        let _ = std::thread::spawn(move || {
+            let _held = r2.conns.lock();
+            panic!("poisoning the registry on purpose");
+        })
+        .join();
+        assert!(r.conns.is_poisoned());
+        let a = r.admit().expect("admitted after a poisoning panic");
+        assert_eq!(r.len(), 1);
+        r.remove(a.id);
+        assert_eq!(r.len(), 0);
+    }
+
+    /// The TLS handshake and the request head share one 5 s bound: a client that starts its
+    /// ClientHello after 4 s and stalls is closed about 5 s after accept, not 4 + 5 s.
+    #[test]
+    fn a_stalled_tls_handshake_shares_the_head_timeout() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let der = rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("key der");
+        let tls = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], der)
+            .expect("server config");
+        let mut web = WebConfig::plain();
+        web.tls = Some(Arc::new(tls));
+        let srv = start(app(), web, 4);
+        let start = Instant::now();
+        let mut s = connect(srv.port);
+        std::thread::sleep(Duration::from_secs(4));
+        s.write_all(&[0x16, 0x03, 0x01])
+            .expect("a ClientHello's first bytes");
+        assert!(closed(&mut s), "still open after {:?}", start.elapsed());
+        let took = start.elapsed();
+        assert!(
+            took < Duration::from_secs(8),
+            "closed {took:?} after connect; the bound is 5 s from accept"
+        );
     }
 }

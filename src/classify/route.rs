@@ -9,7 +9,7 @@
 //! Labels are interned: the hot path normalises into a reused buffer and looks the bytes up, so
 //! a known path costs one hash lookup and no allocation.
 
-use crate::parse::format::Escape;
+use crate::parse::format::{decode_into, Escape};
 use std::collections::HashMap;
 
 /// Fast keyed hashing; randomly seeded, so crafted paths cannot force collisions.
@@ -112,6 +112,18 @@ impl PathLabels {
         self.names.len()
     }
 
+    /// Removes the labels created since there were `len` of them (newest first), giving their
+    /// `--max-paths` slots back; only for labels nothing has counted under yet.
+    pub fn forget_since(&mut self, len: usize) {
+        let floor = len.max(2 + self.routes.len());
+        while self.names.len() > floor {
+            if let Some(name) = self.names.pop() {
+                self.ids.remove(name.as_bytes());
+                self.dynamic -= 1;
+            }
+        }
+    }
+
     /// Whether only the reserved labels exist.
     pub fn is_empty(&self) -> bool {
         self.names.len() <= 2 + self.routes.len()
@@ -135,12 +147,12 @@ impl PathLabels {
         };
         // One branch-free pass (it vectorises): printable ASCII without a backslash, the
         // common case, is already its own label text.
-        // The same pass notes digits and `;` (every id-like segment has a digit; `;jsessionid=`
-        // rides after a `;`): a path with neither needs no normalising.
+        // The same pass notes digits (every id-like segment has one): a path without any
+        // needs no normalising. `;params` never get here: they are cut with the query.
         let (plain, no_ids) = path.iter().fold((true, true), |(ok, no_ids), &b| {
             (
                 ok & (b.wrapping_sub(0x20) < 0x5F) & (b != b'\\'),
-                no_ids & !b.is_ascii_digit() & (b != b';'),
+                no_ids & !b.is_ascii_digit(),
             )
         });
         if !plain {
@@ -155,11 +167,11 @@ impl PathLabels {
                 None => path,
             };
             sanitize_utf8(src, &mut clean);
-            // A decoded `\x3F` starts a query as much as a logged `?` does.
+            // A decoded `\x3F` (or `\x3B`) starts a query as much as a logged `?` does.
             if let Some(q) = crate::parse::redact::query_start(&clean) {
                 clean.truncate(q);
             }
-            let no_ids = !clean.iter().any(|b| b.is_ascii_digit() || *b == b';');
+            let no_ids = !clean.iter().any(u8::is_ascii_digit);
             let id = self.label_clean(&clean, no_ids);
             self.clean = clean;
             self.decoded = decoded;
@@ -169,14 +181,13 @@ impl PathLabels {
     }
 
     /// Labels a path that is valid UTF-8 and has no escapes left; `no_ids` when it has no
-    /// digit and no `;`.
+    /// digit.
     #[inline]
     fn label_clean(&mut self, path: &[u8], no_ids: bool) -> LabelId {
         if let Some(id) = self.match_route(path) {
             return id;
         }
-        // Every id-like segment contains a digit: a path without digits (and without `;params`,
-        // where `;jsessionid=...` rides) is its own label.
+        // Every id-like segment contains a digit: a path without digits is its own label.
         if path.len() <= MAX_LABEL_BYTES && no_ids {
             return self.intern(path);
         }
@@ -189,7 +200,7 @@ impl PathLabels {
 
     fn match_route(&self, path: &[u8]) -> Option<LabelId> {
         'routes: for r in &self.routes {
-            let mut segs = path[1..].split(|&b| b == b'/').map(without_params);
+            let mut segs = path[1..].split(|&b| b == b'/');
             for s in &r.segments {
                 match s {
                     RouteSegment::Rest => return Some(r.label),
@@ -259,7 +270,7 @@ fn check_exact_segment(pattern: &str, seg: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The path part of a request target: query and fragment removed; absolute URIs reduced to their
+/// The path part of a request target: query, fragment and `;params` removed; absolute URIs reduced to their
 /// path. `None` when there is no path (`-`, `*`, `host:443`, garbage).
 #[inline]
 pub fn path_of(target: &[u8]) -> Option<&[u8]> {
@@ -281,30 +292,6 @@ pub fn path_of(target: &[u8]) -> Option<&[u8]> {
     Some(p)
 }
 
-/// A path segment without its `;parameters` (`chat;jsessionid=...` -> `chat`).
-#[inline]
-fn without_params(seg: &[u8]) -> &[u8] {
-    match memchr::memchr(b';', seg) {
-        Some(i) => &seg[..i],
-        None => seg,
-    }
-}
-
-/// A path without `;parameters` in any segment, for printing (`parse`'s `path`).
-pub fn path_without_params(path: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    if memchr::memchr(b';', path).is_none() {
-        return std::borrow::Cow::Borrowed(path);
-    }
-    let mut out = Vec::with_capacity(path.len());
-    for (i, seg) in path.split(|&b| b == b'/').enumerate() {
-        if i > 0 {
-            out.push(b'/');
-        }
-        out.extend_from_slice(without_params(seg));
-    }
-    std::borrow::Cow::Owned(out)
-}
-
 /// Writes the normalised path (id-like segments as `:id`, at most [`MAX_LABEL_BYTES`]) to `out`.
 fn normalise(path: &[u8], out: &mut Vec<u8>) {
     out.clear();
@@ -312,7 +299,6 @@ fn normalise(path: &[u8], out: &mut Vec<u8>) {
         if i > 0 {
             out.push(b'/');
         }
-        let seg = without_params(seg);
         if is_id(seg) {
             out.extend_from_slice(b":id");
         } else {
@@ -329,55 +315,6 @@ fn normalise(path: &[u8], out: &mut Vec<u8>) {
             break;
         }
     }
-}
-
-/// Decodes nginx's escapes of `raw` into `out` (the hot-path twin of `format::decode`).
-fn decode_into(raw: &[u8], escape: Escape, out: &mut Vec<u8>) {
-    out.clear();
-    let mut i = 0;
-    while let Some(off) = memchr::memchr(b'\\', &raw[i..]) {
-        out.extend_from_slice(&raw[i..i + off]);
-        i += off;
-        let rest = &raw[i..];
-        match (escape, rest.get(1)) {
-            (_, Some(b'x')) if hex_byte(&rest[2..]).is_some() => {
-                out.push(hex_byte(&rest[2..]).unwrap_or(b'?'));
-                i += 4;
-            }
-            (Escape::Json, Some(b'u')) => {
-                let c = rest
-                    .get(2..6)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u32::from_str_radix(h, 16).ok())
-                    .and_then(char::from_u32);
-                match c {
-                    Some(c) => {
-                        let mut b = [0u8; 4];
-                        out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
-                        i += 6;
-                    }
-                    None => {
-                        out.push(b'\\');
-                        i += 1;
-                    }
-                }
-            }
-            (_, Some(&c @ (b'"' | b'\\'))) | (Escape::Json, Some(&c @ b'/')) => {
-                out.push(c);
-                i += 2;
-            }
-            _ => {
-                out.push(b'\\');
-                i += 1;
-            }
-        }
-    }
-    out.extend_from_slice(&raw[i..]);
-}
-
-fn hex_byte(s: &[u8]) -> Option<u8> {
-    let h = |c: &u8| (*c as char).to_digit(16);
-    Some((h(s.first()?)? * 16 + h(s.get(1)?)?) as u8)
 }
 
 /// Copies `raw` to `out` with every invalid UTF-8 sequence replaced by U+FFFD, the way
@@ -434,9 +371,21 @@ mod tests {
         let mut l = PathLabels::new(&[], 10).expect("labels");
         let a = l.label(b"/ws/chat;jsessionid=SECRET12?x=1");
         assert_eq!(l.name(a), "/ws/chat");
+        // Everything after the first `;` goes, as after a `?`: a parameter's value may hold a
+        // `/` of its own.
         let b = l.label(b"/api/v1;v=2/users/42;x=y");
-        assert_eq!(l.name(b), "/api/v1/users/:id");
-        assert_eq!(&*path_without_params(b"/a;s=1/b"), b"/a/b");
+        assert_eq!(l.name(b), "/api/v1");
+        for form in ["%3B", "%3b", "%253B", "%253F", "%2523", "%25253f"] {
+            let t = format!("/ws/chat{form}jsessionid=SECRET");
+            assert_eq!(l.label(t.as_bytes()), a, "{form}");
+        }
+        // Decoded from nginx's escapes, too.
+        assert_eq!(
+            l.label_escaped(br"/ws/chat\x3Bjsessionid=S", Some(Escape::Default)),
+            a
+        );
+        assert_eq!(l.label_escaped(br"/ws/chat\u003bS", Some(Escape::Json)), a);
+        assert!((0..l.len() as LabelId).all(|i| !l.name(i).contains('S')));
     }
 
     #[test]
@@ -531,6 +480,31 @@ mod tests {
         assert_eq!(l.label(b"/ws/chat%3ftoken=S"), q);
         assert_eq!(l.label(b"/ws/chat%23S"), q);
         assert_eq!(l.label_escaped(br"/ws/chat\x3FS", Some(Escape::Default)), q);
+    }
+
+    /// The same path logged with either escape style is one label: JSON's `\n`-style escapes
+    /// and surrogate pairs decode exactly as `\xHH` bytes do.
+    #[test]
+    fn both_escape_styles_give_one_label() {
+        let mut l = PathLabels::new(&[], 10).expect("ok");
+        let d = Some(Escape::Default);
+        let j = Some(Escape::Json);
+        let emoji = l.label_escaped(br"/e/\xF0\x9F\x98\x80", d);
+        assert_eq!(l.name(emoji), "/e/\u{1F600}");
+        assert_eq!(l.label_escaped(br"/e/\ud83d\ude00", j), emoji);
+        assert_eq!(l.label_escaped(br"/e/\uD83D\uDE00", j), emoji);
+        assert_eq!(l.label_escaped("/e/\u{1F600}".as_bytes(), j), emoji);
+        let nl = l.label_escaped(br"/n/a\x0Ab", d);
+        assert_eq!(l.name(nl), "/n/a\u{FFFD}b");
+        assert_eq!(l.label_escaped(br"/n/a\nb", j), nl);
+        assert_eq!(l.label_escaped(br"/n/a\u000ab", j), nl);
+        let q = l.label_escaped(br#"/q/a\x22\x5Cb"#, d);
+        assert_eq!(l.label_escaped(br#"/q/a\"\\b"#, j), q);
+        assert_eq!(l.label_escaped(br"/q/a\u0022\u005cb", j), q);
+        // A lone surrogate is U+FFFD, like an invalid byte.
+        let bad = l.label_escaped(br"/b/\xFFx", d);
+        assert_eq!(l.label_escaped(br"/b/\ud83dx", j), bad);
+        assert_eq!(l.len(), 2 + 4);
     }
 
     #[test]

@@ -930,69 +930,79 @@ impl RegexFormat {
     }
 }
 
-/// Decodes a raw value as nginx escaped it (`\xHH`, or JSON escapes). Allocates only when the
-/// value contains an escape; used where a field is shown, not on the metrics path.
+/// Decodes nginx's escapes of a value (`\xHH` and, with `escape=json`, `\uXXXX` including
+/// surrogate pairs, `\"`, `\\`, `\/`, `\n`, `\t`, `\r`, `\b`, `\f`); anything else is kept
+/// as written.
 pub fn decode(raw: &[u8], escape: Escape) -> std::borrow::Cow<'_, [u8]> {
     if memchr::memchr(b'\\', raw).is_none() {
         return std::borrow::Cow::Borrowed(raw);
     }
     let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let b = raw[i];
-        if b != b'\\' || i + 1 >= raw.len() {
-            out.push(b);
-            i += 1;
-            continue;
-        }
-        let next = raw[i + 1];
-        match (escape, next) {
-            (_, b'x') if hex2(&raw[i + 2..]).is_some() => {
-                out.push(hex2(&raw[i + 2..]).unwrap_or(b'?'));
-                i += 4;
-            }
-            (Escape::Json, b'u') => {
-                let hex = raw
-                    .get(i + 2..i + 6)
-                    .and_then(|h| std::str::from_utf8(h).ok());
-                match hex
-                    .and_then(|h| u32::from_str_radix(h, 16).ok())
-                    .and_then(char::from_u32)
-                {
-                    Some(c) => {
-                        let mut buf = [0u8; 4];
-                        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                        i += 6;
-                    }
-                    None => {
-                        out.push(b'\\');
-                        i += 1;
-                    }
-                }
-            }
-            (Escape::Json, b'n') => {
-                out.push(b'\n');
-                i += 2;
-            }
-            (Escape::Json, b't') => {
-                out.push(b'\t');
-                i += 2;
-            }
-            (Escape::Json, b'r') => {
-                out.push(b'\r');
-                i += 2;
-            }
-            (_, b'"') | (_, b'\\') | (Escape::Json, b'/') => {
-                out.push(next);
-                i += 2;
-            }
-            _ => {
-                out.push(b'\\');
-                i += 1;
-            }
-        }
-    }
+    decode_into(raw, escape, &mut out);
     std::borrow::Cow::Owned(out)
+}
+
+/// [`decode`] into a reused buffer: the one decoder for both escape styles, so the label path
+/// (no allocation per line) and the printed value cannot disagree. A lone or reversed UTF-16
+/// surrogate becomes U+FFFD, as invalid UTF-8 does.
+pub fn decode_into(raw: &[u8], escape: Escape, out: &mut Vec<u8>) {
+    out.clear();
+    let mut i = 0;
+    while let Some(off) = memchr::memchr(b'\\', &raw[i..]) {
+        out.extend_from_slice(&raw[i..i + off]);
+        i += off;
+        let rest = &raw[i..];
+        let json = escape == Escape::Json;
+        let (bytes, used): (&[u8], usize) = match rest.get(1) {
+            Some(b'x') => match hex2(&rest[2..]) {
+                Some(b) => {
+                    out.push(b);
+                    i += 4;
+                    continue;
+                }
+                None => (b"\\", 1),
+            },
+            Some(b'u') if json => match (hex4(&rest[2..]), rest.get(6..8)) {
+                (Some(hi @ 0xD800..=0xDBFF), Some(br"\u")) => match hex4(&rest[8..]) {
+                    Some(lo @ 0xDC00..=0xDFFF) => {
+                        let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                        push_char(out, char::from_u32(c).unwrap_or('\u{FFFD}'));
+                        i += 12;
+                        continue;
+                    }
+                    _ => ("\u{FFFD}".as_bytes(), 6),
+                },
+                (Some(u), _) => {
+                    push_char(out, char::from_u32(u).unwrap_or('\u{FFFD}'));
+                    i += 6;
+                    continue;
+                }
+                (None, _) => (b"\\", 1),
+            },
+            Some(b'"') => (b"\"", 2),
+            Some(b'\\') => (b"\\", 2),
+            Some(b'/') if json => (b"/", 2),
+            Some(b'n') if json => (b"\n", 2),
+            Some(b't') if json => (b"\t", 2),
+            Some(b'r') if json => (b"\r", 2),
+            Some(b'b') if json => (b"\x08", 2),
+            Some(b'f') if json => (b"\x0c", 2),
+            _ => (b"\\", 1),
+        };
+        out.extend_from_slice(bytes);
+        i += used;
+    }
+    out.extend_from_slice(&raw[i..]);
+}
+
+fn push_char(out: &mut Vec<u8>, c: char) {
+    let mut b = [0u8; 4];
+    out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+}
+
+/// Four hex digits (a `\uXXXX` code unit).
+fn hex4(s: &[u8]) -> Option<u32> {
+    Some(((hex2(s)? as u32) << 8) | hex2(s.get(2..)?)? as u32)
 }
 
 fn hex2(s: &[u8]) -> Option<u8> {
@@ -1178,6 +1188,23 @@ mod tests {
         );
         assert_eq!(&*decode(br"trailing\", Escape::Default), br"trailing\");
         assert_eq!(&*decode(br"\x4", Escape::Default), br"\x4");
+    }
+
+    #[test]
+    fn json_escapes_and_surrogate_pairs_decode() {
+        let j = |s: &[u8]| String::from_utf8_lossy(&decode(s, Escape::Json)).into_owned();
+        assert_eq!(j(br"a\ud83d\ude00b"), "a\u{1F600}b");
+        assert_eq!(j(br"\uD83D\uDE00"), "\u{1F600}");
+        assert_eq!(j(br#"\n\t\r\b\f\/\"\\"#), "\n\t\r\u{8}\u{c}/\"\\");
+        // Lone, reversed or cut surrogates are U+FFFD, the rest of the value is kept.
+        assert_eq!(j(br"a\ud83dx"), "a\u{FFFD}x");
+        assert_eq!(j(br"\ude00\ud83d"), "\u{FFFD}\u{FFFD}");
+        assert_eq!(j(br"\ud83d\u0041"), "\u{FFFD}A");
+        assert_eq!(j(br"\ud83d\ude"), "\u{FFFD}\\ude");
+        assert_eq!(j(br"\u12"), "\\u12");
+        assert_eq!(j(br"\q"), "\\q");
+        // The default style knows only `\xHH`, `\"` and `\\`.
+        assert_eq!(&*decode(br"\n\u0041\x41", Escape::Default), br"\n\u0041A");
     }
 
     #[test]

@@ -35,33 +35,35 @@ fn is_request_line(name: &str, raw: &[u8]) -> bool {
         && matches!(raw.get(method + 1), Some(b'/' | b'h' | b'H'))
 }
 
-/// Where the query or fragment of a target starts: the first `?` or `#`, or their
-/// percent-encoded forms `%3F` / `%23` (any case). A client that encodes the `?` still means a
-/// query to many backends (and a token rides in it), so it is cut just the same.
+/// Where the shown part of a target ends: the first `?`, `#` or `;` (`;jsessionid=` rides
+/// after it), or a percent-encoded one (`%3F`, `%23`, `%3B`, any case), also re-encoded any
+/// number of times (`%253F` decodes to a literal `%3F`, which a backend that decodes twice reads
+/// as `?`). A token rides after every one of them, so all are cut the same: this is the one place
+/// that decides it for labels, `parse` output, reports and logs.
 #[inline]
 pub fn query_start(raw: &[u8]) -> Option<usize> {
-    memchr::memchr3_iter(b'?', b'#', b'%', raw)
-        .find(|&i| raw[i] != b'%' || encoded_delim(&raw[i..]))
+    let q = memchr::memchr3_iter(b'?', b'#', b'%', raw)
+        .find(|&i| raw[i] != b'%' || encoded_delim(&raw[i..]));
+    memchr::memchr(b';', &raw[..q.unwrap_or(raw.len())]).or(q)
 }
 
-/// `%3F`, `%3f`, `%23` at the start of `s`.
+/// `s` starts with `%`, any number of `25` (an encoded `%`), then `3F`, `23` or `3B` (any case).
 #[inline]
 fn encoded_delim(s: &[u8]) -> bool {
-    matches!(s, [b'%', b'3', b'F' | b'f', ..] | [b'%', b'2', b'3', ..])
-}
-
-/// Where a URL value stops being shown: the query start (see [`query_start`]) or the first `;`
-/// (`;jsessionid=`).
-fn url_cut(raw: &[u8]) -> Option<usize> {
-    let q = query_start(raw);
-    let semi = memchr::memchr(b';', &raw[..q.unwrap_or(raw.len())]);
-    semi.or(q)
+    let mut i = 1;
+    while s.get(i..i + 2) == Some(b"25") {
+        i += 2;
+    }
+    matches!(
+        s.get(i..i + 2),
+        Some([b'3', b'F' | b'f' | b'B' | b'b'] | [b'2', b'3'])
+    )
 }
 
 /// Cuts `?query`, `#fragment` and `;params` (`;jsessionid=`) off a URL or path value:
-/// everything from the first `?`, `#`, `;`, `%3F` or `%23`.
+/// everything from the first delimiter [`query_start`] finds.
 pub fn strip_url(raw: &[u8]) -> Cow<'_, [u8]> {
-    match url_cut(raw) {
+    match query_start(raw) {
         Some(q) => Cow::Borrowed(&raw[..q]),
         None => Cow::Borrowed(raw),
     }
@@ -70,7 +72,7 @@ pub fn strip_url(raw: &[u8]) -> Cow<'_, [u8]> {
 /// Cuts the query off a request line and keeps its protocol: `GET /a?t=1,2"x HTTP/1.1` ->
 /// `GET /a HTTP/1.1`.
 pub fn strip_request(raw: &[u8]) -> Cow<'_, [u8]> {
-    let Some(q) = url_cut(raw) else {
+    let Some(q) = query_start(raw) else {
         return Cow::Borrowed(raw);
     };
     let proto = raw
@@ -117,23 +119,33 @@ pub fn field_raw<'a>(name: &str, raw: &'a [u8]) -> Option<Cow<'a, [u8]>> {
     })
 }
 
-/// Removes `?query` and `#fragment` (also `%3F...`, `%23...`) from every URL-like word of free
-/// text (nginx's own message text); a word ends at whitespace or a quote.
+/// Removes `?query`, `#fragment` and `;params` (also their percent-encoded forms, see
+/// [`query_start`]) from every URL-like word of free text (nginx's own message text); a word ends
+/// at whitespace or a quote. `;` cuts only in a word that holds a `/` so far (a path), so prose
+/// such as `(X11; Linux)` stays readable.
 pub fn strip_queries(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut skipping = false;
+    let mut in_path = false;
     for (i, c) in text.char_indices() {
+        let word_end = c.is_whitespace() || c == '"';
         if skipping {
-            if c.is_whitespace() || c == '"' {
+            if word_end {
                 skipping = false;
+                in_path = false;
                 out.push(c);
             }
             continue;
         }
-        if c == '?' || c == '#' || (c == '%' && encoded_delim(&text.as_bytes()[i..])) {
+        if c == '?'
+            || c == '#'
+            || (c == ';' && in_path)
+            || (c == '%' && encoded_delim(&text.as_bytes()[i..]))
+        {
             skipping = true;
             continue;
         }
+        in_path = !word_end && (in_path || c == '/');
         out.push(c);
     }
     out
@@ -230,6 +242,31 @@ mod tests {
             strip_queries("upstream: \"http://u/ws%3Ftoken=SECRET\", x"),
             "upstream: \"http://u/ws\", x"
         );
+    }
+
+    /// Double (and deeper) encoded delimiters and `;params` in every form are cut wherever the
+    /// text is shown.
+    #[test]
+    fn re_encoded_delimiters_and_params_are_cut() {
+        for form in [
+            "%253F", "%253f", "%2523", "%25253F", ";", "%3B", "%3b", "%253B", "?", "%3F",
+        ] {
+            let url = format!("/ws/chat{form}token=SECRET");
+            assert_eq!(&*strip_url(url.as_bytes()), b"/ws/chat", "{form}");
+            assert_eq!(query_start(url.as_bytes()), Some(8), "{form}");
+            let req = format!("GET {url} HTTP/1.1");
+            assert_eq!(&*strip_request(req.as_bytes()), b"GET /ws/chat HTTP/1.1");
+            let msg = format!("open() failed, request: \"GET {url} HTTP/1.1\", x");
+            let m = strip_queries(&msg);
+            assert!(
+                !m.contains("SECRET") && m.contains("/ws/chat HTTP/1.1"),
+                "{m}"
+            );
+        }
+        // `%25` alone, or followed by something else, is just a percent sign.
+        assert_eq!(query_start(b"/a%2541/b%25"), None);
+        assert_eq!(query_start(b"/a%2"), None);
+        assert_eq!(strip_queries("agent (X11; Linux)"), "agent (X11; Linux)");
     }
 
     #[test]

@@ -152,7 +152,7 @@ pub const SERIES_DROPPED: Family = Family {
 pub const SYSLOG_DROPPED: Family = Family {
     name: "syslog_dropped",
     kind: Kind::Counter,
-    help: "Datagrams the kernel dropped on a syslog source's socket (receive buffer full).",
+    help: "Datagrams the kernel dropped on a syslog source's socket, for every cause it counts there (mostly a full receive buffer; also memory pressure and bad checksums).",
     labels: &["log"],
 };
 

@@ -204,6 +204,8 @@ pub struct Metrics {
     budget: Budget,
     /// Lines that would have created a series past `--max-series`.
     pub series_dropped: u64,
+    /// The last access or error event was refused by the budget (see [`Sink::refused_last`]).
+    refused: bool,
     /// Changes other than lines read and rotations (open files, losses, drops, overflow), for
     /// [`Metrics::generation`].
     changes: u64,
@@ -227,6 +229,7 @@ impl Metrics {
                 max: DEFAULT_MAX_SERIES,
             },
             series_dropped: 0,
+            refused: false,
             changes: 0,
         }
     }
@@ -472,11 +475,24 @@ impl Sink for Metrics {
     #[inline]
     fn access(&mut self, log: LogId, ev: &AccessEvent, _labels: &PathLabels) {
         self.seen(log, ev.time);
+        let status = bounded_status(ev.status);
+        // The line's whole cost first: it is counted in every series it belongs to, or (when
+        // the budget cannot create all the new ones) in none, so no line is half-counted.
+        let cost = access_cost(
+            self.paths.get(ev.path as usize).and_then(|p| p.as_deref()),
+            ev,
+            status,
+            &self.buckets,
+        );
+        self.refused = cost > 0 && !self.budget.take(cost);
+        if self.refused {
+            self.series_dropped += 1;
+            return;
+        }
         let Metrics {
             paths,
             buckets,
             minutes,
-            budget,
             ..
         } = self;
         let Buckets {
@@ -484,16 +500,11 @@ impl Sink for Metrics {
             handshake,
             session,
         } = buckets;
-        let status = bounded_status(ev.status);
         let p = path_series(paths, ev.path);
-        // The first request row of a path also starts its bytes series.
-        let row_cost = 1 + usize::from(p.requests.is_empty());
-        let mut kept = bump3(&mut p.requests, ev.method, status, budget, row_cost);
-        if !p.requests.is_empty() {
-            p.bytes += ev.bytes;
-        }
+        bump3(&mut p.requests, ev.method, status);
+        p.bytes += ev.bytes;
         if ev.upgrade {
-            kept &= bump_up(&mut p.upgrades, status, ev.answered_by, budget);
+            bump_up(&mut p.upgrades, status, ev.answered_by);
             if *minutes {
                 use crate::sink::minutes::{event_minute, now_minute};
                 if let Some(m) = event_minute(now_minute(), ev.time) {
@@ -505,10 +516,10 @@ impl Sink for Metrics {
                 }
             }
             if let Some(h) = ev.handshake_seconds {
-                kept &= observe(&mut p.handshake, handshake, h, budget);
+                observe(&mut p.handshake, handshake, h);
             }
             if let Some(s) = ev.session_seconds {
-                kept &= observe(&mut p.session, session, s, budget);
+                observe(&mut p.session, session, s);
             }
         }
         // Upgrade attempts are measured by the handshake and session histograms; a 101's
@@ -516,11 +527,8 @@ impl Sink for Metrics {
         // service meant to serve.
         if !ev.upgrade {
             if let Some(d) = ev.request_seconds {
-                kept &= observe(&mut p.duration, http, d, budget);
+                observe(&mut p.duration, http, d);
             }
-        }
-        if !kept {
-            self.series_dropped += 1;
         }
     }
 
@@ -528,13 +536,21 @@ impl Sink for Metrics {
     fn error(&mut self, log: LogId, ev: &ErrorEvent, _labels: &PathLabels) {
         self.seen(log, ev.time);
         let key = (ev.level, ev.signature, ev.path.unwrap_or(NO_PATH));
+        self.refused = false;
         match self.errors.get_mut(&key) {
             Some(c) => *c += 1,
             None if self.budget.take(1) => {
                 self.errors.insert(key, 1);
             }
-            None => self.series_dropped += 1,
+            None => {
+                self.refused = true;
+                self.series_dropped += 1;
+            }
         }
+    }
+
+    fn refused_last(&self) -> bool {
+        self.refused
     }
 
     fn overflow(&mut self, total: u64) {
@@ -587,42 +603,66 @@ fn path_series(paths: &mut Vec<Option<Box<PathSeries>>>, id: u32) -> &mut PathSe
     paths[i].get_or_insert_with(Default::default)
 }
 
-/// Observes `v` into a histogram, creating it if the budget allows; `false` when refused.
+/// Series an access line would create: a new request row (plus the path's bytes series with
+/// its first row), a new upgrade row, each histogram it observes into for the first time.
 #[inline]
-fn observe(h: &mut Option<Histogram>, bounds: &[f64], v: f64, budget: &mut Budget) -> bool {
-    match h {
-        Some(h) => h.observe(bounds, v),
-        None if budget.take(bounds.len() + 3) => {
-            h.insert(Histogram::new(bounds)).observe(bounds, v);
+fn access_cost(p: Option<&PathSeries>, ev: &AccessEvent, status: u16, b: &Buckets) -> usize {
+    let hist = |h: Option<&Histogram>, bounds: &[f64], v: Option<f64>| {
+        if v.is_some() && h.is_none() {
+            bounds.len() + 3
+        } else {
+            0
         }
-        None => return false,
+    };
+    let requests = p.map_or(&[][..], |p| &p.requests[..]);
+    let mut cost = 0;
+    if !requests.iter().any(|r| r.0 == ev.method && r.1 == status) {
+        cost += 1 + usize::from(requests.is_empty());
     }
-    true
+    if ev.upgrade {
+        let ups = p.map_or(&[][..], |p| &p.upgrades[..]);
+        cost += usize::from(!ups.iter().any(|r| r.0 == status && r.1 == ev.answered_by));
+        cost += hist(
+            p.and_then(|p| p.handshake.as_ref()),
+            &b.handshake,
+            ev.handshake_seconds,
+        );
+        cost += hist(
+            p.and_then(|p| p.session.as_ref()),
+            &b.session,
+            ev.session_seconds,
+        );
+    } else {
+        cost += hist(
+            p.and_then(|p| p.duration.as_ref()),
+            &b.http,
+            ev.request_seconds,
+        );
+    }
+    cost
+}
+
+/// Observes `v` into a histogram, creating it (already paid for by [`access_cost`]).
+#[inline]
+fn observe(h: &mut Option<Histogram>, bounds: &[f64], v: f64) {
+    h.get_or_insert_with(|| Histogram::new(bounds))
+        .observe(bounds, v);
 }
 
 #[inline]
-fn bump3(v: &mut Vec<(u8, u16, u64)>, m: u8, s: u16, budget: &mut Budget, cost: usize) -> bool {
+fn bump3(v: &mut Vec<(u8, u16, u64)>, m: u8, s: u16) {
     match v.iter_mut().find(|r| r.0 == m && r.1 == s) {
         Some(r) => r.2 += 1,
-        None if budget.take(cost) => v.push((m, s, 1)),
-        None => return false,
+        None => v.push((m, s, 1)),
     }
-    true
 }
 
 #[inline]
-fn bump_up(
-    v: &mut Vec<(u16, AnsweredBy, u64)>,
-    s: u16,
-    a: AnsweredBy,
-    budget: &mut Budget,
-) -> bool {
+fn bump_up(v: &mut Vec<(u16, AnsweredBy, u64)>, s: u16, a: AnsweredBy) {
     match v.iter_mut().find(|r| r.0 == s && r.1 == a) {
         Some(r) => r.2 += 1,
-        None if budget.take(1) => v.push((s, a, 1)),
-        None => return false,
+        None => v.push((s, a, 1)),
     }
-    true
 }
 
 fn header(out: &mut String, ns: &str, f: &families::Family) {
@@ -671,7 +711,7 @@ mod tests {
     use crate::classify::{Classifier, ClassifyConfig};
     use crate::framing::Frame;
     use crate::parse::format::LineFormat;
-    use crate::pipeline::Pipeline;
+    use crate::pipeline::{Outcome, Pipeline};
 
     #[test]
     fn renders_contract_names_and_cumulative_buckets() {
@@ -823,6 +863,120 @@ mod tests {
             3,
             "the budget is what the exposition holds\n{out}"
         );
+    }
+
+    fn ws_timing_line(path: &str, status: u16, rt: &str, upgrade: &str) -> Vec<u8> {
+        format!(
+            "1.2.3.4 - - [28/Nov/2026:01:53:32 +0000] \"GET {path} HTTP/1.1\" {status} 5 \"-\" \"x\" rt={rt} uct=\"0.001\" uht=\"0.002\" urt=\"{rt}\" upgrade=\"{upgrade}\""
+        )
+        .into_bytes()
+    }
+
+    /// A line that needs a request row, a bytes series and a histogram is counted in all of
+    /// them or (past the budget) in none: never half-created, bytes only for a kept row.
+    #[test]
+    fn a_line_is_charged_its_whole_cost_or_refused() {
+        let hist = Buckets::default().http.len() + 3;
+        let (mut p, log) = pipeline(crate::parse::format::WS_TIMING, 2 + hist);
+        let before = p.classifier.labels.len();
+        // Fits exactly: row + bytes + duration histogram.
+        p.feed(
+            log,
+            LogKind::Access,
+            Frame::Line(&ws_timing_line("/a", 200, "0.010", "-")),
+        );
+        assert_eq!(p.sink.series_used(), 2 + hist);
+        // The same cost again does not fit: nothing of the line may appear.
+        let o = p.feed(
+            log,
+            LogKind::Access,
+            Frame::Line(&ws_timing_line("/b", 200, "0.010", "-")),
+        );
+        assert_eq!(o, Outcome::Parsed);
+        assert_eq!(p.sink.series_used(), 2 + hist);
+        assert_eq!(p.sink.series_dropped, 1);
+        let out = render(&p);
+        assert!(!out.contains(r#"path="/b""#), "half-created\n{out}");
+        assert!(
+            out.contains(r#"nginxlog_http_response_bytes_total{path="/a"} 5"#),
+            "{out}"
+        );
+        // A known path needing one new row (cost 1) is refused whole as well: its request
+        // count and bytes stay as they were.
+        p.feed(
+            log,
+            LogKind::Access,
+            Frame::Line(&ws_timing_line("/a", 404, "0.010", "-")),
+        );
+        assert_eq!(p.sink.series_dropped, 2);
+        let out = render(&p);
+        assert!(
+            out.contains(r#"nginxlog_http_response_bytes_total{path="/a"} 5"#),
+            "{out}"
+        );
+        assert!(!out.contains(r#"status="404""#), "{out}");
+        assert!(
+            out.contains(r#"nginxlog_http_request_duration_seconds_count{path="/a"} 1"#),
+            "{out}"
+        );
+        // One series short of the whole cost: the row and bytes would fit, the histogram not.
+        let (mut q, qlog) = pipeline(crate::parse::format::WS_TIMING, 2 + hist - 1);
+        q.feed(
+            qlog,
+            LogKind::Access,
+            Frame::Line(&ws_timing_line("/a", 200, "0.010", "-")),
+        );
+        assert_eq!((q.sink.series_used(), q.sink.series_dropped), (0, 1));
+        assert!(!render(&q).contains(r#"path="/a""#));
+        // The refused /b took no --max-paths slot.
+        assert_eq!(p.classifier.labels.len(), before + 1);
+        // Known label sets keep counting.
+        p.feed(
+            log,
+            LogKind::Access,
+            Frame::Line(&ws_timing_line("/a", 200, "0.020", "-")),
+        );
+        let out = render(&p);
+        assert!(
+            out.contains(r#"nginxlog_http_response_bytes_total{path="/a"} 10"#),
+            "{out}"
+        );
+        assert_eq!(p.sink.series_dropped, 2);
+    }
+
+    /// Lines refused by the series budget leave the path slots for lines that will count.
+    #[test]
+    fn refused_lines_take_no_path_slot() {
+        let c = Classifier::new(
+            LineFormat::compile("combined").expect("format"),
+            &ClassifyConfig {
+                max_paths: 2,
+                ..ClassifyConfig::default()
+            },
+        )
+        .expect("classifier");
+        let mut p = Pipeline::new(
+            c,
+            Metrics::new("nginxlog", Buckets::default()).with_max_series(2),
+        );
+        let log = p.sink.add_log("access.log", LogKind::Access);
+        p.feed(log, LogKind::Access, Frame::Line(&combined("/a", 200)));
+        for i in 0..50 {
+            p.feed(
+                log,
+                LogKind::Access,
+                Frame::Line(&combined(&format!("/flood{i}x"), 200)),
+            );
+        }
+        assert_eq!(p.sink.series_dropped, 50);
+        assert_eq!(p.classifier.labels.overflow, 0, "no slot was used up");
+        // The budget grows (a restart with a larger one would do the same): the second slot
+        // is still free for a real path.
+        p.sink = p.sink.with_max_series(4);
+        p.feed(log, LogKind::Access, Frame::Line(&combined("/b", 200)));
+        let out = render(&p);
+        assert!(out.contains(r#"path="/b""#), "{out}");
+        assert_eq!(p.classifier.labels.overflow, 0);
     }
 
     #[test]

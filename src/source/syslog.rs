@@ -57,20 +57,28 @@ pub fn frame_datagram(rule: Rule, d: &[u8]) -> Frame<'_> {
 /// the sidecar catches up.
 pub const SYSLOG_RCVBUF: usize = 8 << 20;
 
-/// Asks for `bytes` of receive buffer; the kernel caps it at `net.core.rmem_max`, so the size
-/// granted is logged when smaller (raise the sysctl for bursty high-rate syslog).
+/// Asks for `bytes` of receive buffer; the kernel caps it at `net.core.rmem_max`, so a smaller
+/// grant is a warning naming the sysctl (raise it for bursty high-rate syslog).
 pub fn set_receive_buffer(sock: &UdpSocket, name: &str, bytes: usize) {
     let s = socket2::SockRef::from(sock);
     let _ = s.set_recv_buffer_size(bytes);
-    match s.recv_buffer_size() {
-        // Linux reports twice the size asked (bookkeeping overhead included).
-        Ok(got) if got < bytes => tracing::info!(
+    if let Some(granted) = s.recv_buffer_size().ok().and_then(|r| capped(bytes, r)) {
+        tracing::warn!(
             source = name,
-            receive_buffer_bytes = got,
-            "syslog receive buffer capped by net.core.rmem_max; raise it if bursts drop lines"
-        ),
-        _ => {}
+            asked_bytes = bytes,
+            granted_bytes = granted,
+            "syslog receive buffer capped by net.core.rmem_max; bursts beyond it are dropped \
+             by the kernel: raise it (sysctl -w net.core.rmem_max={bytes})"
+        );
     }
+}
+
+/// The size the kernel granted when it is less than `asked`, from what `SO_RCVBUF` reports:
+/// Linux stores (and reports) twice the granted size, its bookkeeping overhead included, so a
+/// report above `asked` can still be a cap (`rmem_max` of 5 MiB reports 10 MiB for 8 MiB asked).
+pub fn capped(asked: usize, reported: usize) -> Option<usize> {
+    let granted = reported / 2;
+    (granted < asked).then_some(granted)
 }
 
 /// How often the kernel's drop counter of a syslog socket is read.
@@ -109,8 +117,10 @@ pub fn drops_in(table: &str, inode: u64) -> Option<u64> {
 }
 
 /// Receives datagrams until `stop`; each is one line of `log`. The socket's kernel drop
-/// counter is exported as `nginxlog_syslog_dropped_total`.
-pub fn run_syslog<S: Sink>(
+/// counter is exported as `nginxlog_syslog_dropped_total`, read by a thread of its own: reading
+/// `/proc/net/udp` costs time proportional to the host's UDP sockets, which the receive loop must
+/// not spend while datagrams queue up, and a burst must not delay the counter either.
+pub fn run_syslog<S: Sink + Send>(
     sock: UdpSocket,
     shared: Shared<S>,
     log: LogId,
@@ -120,7 +130,6 @@ pub fn run_syslog<S: Sink>(
 ) {
     let mut buf = vec![0u8; 65_536];
     let rule = Rule::new(max_line);
-    let mut warned = 0;
     let name = format!(
         "{SYSLOG_PREFIX}{}",
         sock.local_addr().map(|a| a.to_string()).unwrap_or_default()
@@ -129,31 +138,54 @@ pub fn run_syslog<S: Sink>(
     if inode.is_none() {
         tracing::warn!(source = %name, "cannot find the socket in /proc; syslog drops are not counted");
     }
-    let update_drops = |shared: &Shared<S>| {
-        if let Some(d) = inode.and_then(kernel_drops) {
-            if let Ok(mut p) = shared.lock() {
+    std::thread::scope(|scope| {
+        if let Some(inode) = inode {
+            let (shared, stop) = (&shared, &stop);
+            scope.spawn(move || poll_drops(inode, shared, log, stop));
+        }
+        receive(&sock, &shared, log, kind, &rule, &name, &stop, &mut buf);
+    });
+}
+
+/// Reads the socket's kernel drop counter every [`DROPS_EVERY`] until `stop`.
+fn poll_drops<S: Sink>(inode: u64, shared: &Shared<S>, log: LogId, stop: &AtomicBool) {
+    let mut last: Option<Instant> = None;
+    while !stop.load(Ordering::Relaxed) {
+        if last.is_none_or(|t| t.elapsed() >= DROPS_EVERY) {
+            last = Some(Instant::now());
+            if let Some(d) = kernel_drops(inode) {
+                let Ok(mut p) = shared.lock() else { return };
                 p.sink.syslog_dropped(log, d);
             }
         }
-    };
-    update_drops(&shared);
-    let mut last_drops = Instant::now();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn receive<S: Sink>(
+    sock: &UdpSocket,
+    shared: &Shared<S>,
+    log: LogId,
+    kind: LogKind,
+    rule: &Rule,
+    name: &str,
+    stop: &AtomicBool,
+    buf: &mut [u8],
+) {
+    let mut warned = 0;
     let _ = sock.set_read_timeout(Some(Duration::from_millis(200)));
     let mut n_datagrams = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        if last_drops.elapsed() >= DROPS_EVERY {
-            update_drops(&shared);
-            last_drops = Instant::now();
-        }
-        let n = match sock.recv(&mut buf) {
+        let n = match sock.recv(buf) {
             Ok(n) => n,
             Err(_) => continue,
         };
         n_datagrams += 1;
-        let frame = frame_datagram(rule, &buf[..n]);
+        let frame = frame_datagram(*rule, &buf[..n]);
         let Ok(mut p) = shared.lock() else { return };
         if let Outcome::Malformed(reason) = p.feed(log, kind, frame) {
-            report_malformed(Path::new(&name), n_datagrams, reason, &mut warned);
+            report_malformed(Path::new(name), n_datagrams, reason, &mut warned);
         }
     }
 }
@@ -198,6 +230,17 @@ mod tests {
             frame_datagram(rule, b"<190>Nov 28 01:53:32 web-1 nginx: 0123456789abcdefX"),
             Frame::Oversized(17)
         );
+    }
+
+    #[test]
+    fn a_cap_is_seen_through_the_kernels_doubling() {
+        let mib = 1 << 20;
+        // rmem_max 5 MiB, 8 MiB asked: reported 10 MiB, above what was asked, still a cap.
+        assert_eq!(capped(8 * mib, 10 * mib), Some(5 * mib));
+        // The usual default rmem_max (208 KiB).
+        assert_eq!(capped(8 * mib, 2 * 212_992), Some(212_992));
+        // Granted in full: reported twice the size.
+        assert_eq!(capped(8 * mib, 16 * mib), None);
     }
 
     #[test]
