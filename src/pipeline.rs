@@ -6,6 +6,7 @@
 use crate::classify::route::PathLabels;
 use crate::classify::{AccessEvent, Classifier, ErrorEvent, ErrorLine};
 use crate::framing::Frame;
+use std::sync::{Arc, Mutex};
 
 /// Which parser a log goes through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +27,10 @@ impl LogKind {
 
 /// Index of a registered log (the `log` label), assigned by the sink.
 pub type LogId = usize;
+
+/// A pipeline shared by the sources that feed it; any [`Sink`] (the live registry in `run`, a
+/// test's recorder), so a source never depends on what consumes its lines.
+pub type Shared<S> = Arc<Mutex<Pipeline<S>>>;
 
 /// Consumes events. Every line is `read`; then exactly one of the others.
 pub trait Sink {

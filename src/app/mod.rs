@@ -19,4 +19,4 @@ pub mod web_server;
 
 /// The live sidecar's pipeline: the sources feed it, the HTTP server renders its registry.
 /// Here, above `run` and `server`, so neither has to import the other for it.
-pub type Shared = crate::source::tail::Shared<crate::sink::metrics::Metrics>;
+pub type Shared = crate::pipeline::Shared<crate::sink::metrics::Metrics>;

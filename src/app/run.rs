@@ -7,8 +7,9 @@ use crate::app::status::{SourceInfo, StatusContext};
 use crate::pipeline::Pipeline;
 use crate::sink::metrics::Metrics;
 use crate::source::checkpoint::{Checkpointer, Inherited, Snapshot};
+use crate::source::state::{LogCheckpoint, StateFile};
 use crate::source::syslog::{self, SYSLOG_PREFIX};
-use crate::source::tail::{self, LogCheckpoint, StateFile, TailConfig, Tailer};
+use crate::source::tail::{TailConfig, Tailer};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -173,7 +174,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             let kind = *kind;
             std::thread::spawn(move || {
                 ready.fetch_add(1, Ordering::Relaxed);
-                tail::read_stream(
+                crate::source::stdin::read_stream(
                     std::io::stdin().lock(),
                     &shared,
                     log,
@@ -330,7 +331,7 @@ fn once(args: &RunArgs, sources: &[nginx_config::Planned], shared: &Shared) -> a
         let (src, kind) = (&s.name, s.kind);
         let path = std::path::Path::new(src);
         if src == "-" {
-            tail::read_stream(
+            crate::source::stdin::read_stream(
                 std::io::stdin().lock(),
                 shared,
                 log,
@@ -340,7 +341,14 @@ fn once(args: &RunArgs, sources: &[nginx_config::Planned], shared: &Shared) -> a
             );
         } else {
             let f = std::fs::File::open(path).with_context(|| format!("cannot read {src}"))?;
-            tail::read_stream(f, shared, log, kind, args.classify.max_line_bytes, path);
+            crate::source::stdin::read_stream(
+                f,
+                shared,
+                log,
+                kind,
+                args.classify.max_line_bytes,
+                path,
+            );
         }
     }
     let mut out = String::new();

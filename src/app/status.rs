@@ -12,7 +12,7 @@ use crate::doctor::checks::{Finding, Severity};
 use crate::pipeline::LogKind;
 use crate::report::{cause, cause_words};
 use crate::sink::minutes::{now_minute, Window};
-use crate::source::tail::LogCheckpoint;
+use crate::source::state::LogCheckpoint;
 use serde::Serialize;
 use std::fmt::Write;
 use std::path::PathBuf;

@@ -24,7 +24,8 @@
 //! every [`CONFIRMED_ONLY_EVERY`], so an idle sidecar does not rewrite and fsync the state file at
 //! every scrape.
 
-use crate::source::tail::{LogCheckpoint, Position, Shared, StateFile};
+use crate::pipeline::Shared;
+use crate::source::state::{LogCheckpoint, Position, StateFile};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};

@@ -5,9 +5,10 @@
 //! file's line.
 
 use crate::framing::{Frame, Rule};
+use crate::pipeline::Shared;
 use crate::pipeline::Sink;
 use crate::pipeline::{LogId, LogKind, Outcome};
-use crate::source::tail::{report_malformed, Shared};
+use crate::source::tail::report_malformed;
 use std::net::UdpSocket;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

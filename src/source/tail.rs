@@ -40,10 +40,13 @@
 //! offsets or identities to checkpoint.
 
 use crate::framing::LineBuffer;
+use crate::pipeline::Shared;
 use crate::pipeline::{LogId, LogKind, Outcome, Pipeline, Sink};
-use serde::{Deserialize, Serialize};
+use crate::source::fingerprint::{check_start, is_same_file, Fingerprint, FINGERPRINT_BYTES};
+use crate::source::state::{LogCheckpoint, Position};
+use crate::source::watch::{find_by_identity, rotated_siblings, watch_dir};
 use std::fs::{self, File};
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,84 +54,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A pipeline shared by the sources that feed it; any [`Sink`] (the live registry in `run`, a
-/// test's recorder), so a source never depends on what consumes its lines.
-pub type Shared<S> = Arc<Mutex<Pipeline<S>>>;
-
-/// Where a file was read up to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Position {
-    pub dev: u64,
-    pub ino: u64,
-    pub offset: u64,
-    /// How many leading bytes [`Position::fp_hash`] covers (0: no fingerprint, as in state
-    /// files of older versions).
-    #[serde(default)]
-    pub fp_len: u32,
-    /// FNV-1a of the file's first `fp_len` bytes: tells a reused inode from the file we read.
-    #[serde(default)]
-    pub fp_hash: u64,
-    /// Lines between this position and the read position when the state was saved: known lost
-    /// if the file is gone at the restart.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub unscraped_lines: u64,
-    /// Lines fed from this file so far (in memory only).
-    #[serde(skip)]
-    pub lines: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-/// Bytes at the start of a file that identify it together with its inode.
-pub const FINGERPRINT_BYTES: usize = 1024;
-
 /// How long a rotated-away file is kept open at most while nginx has not written to the new one.
 pub const MAX_DRAIN: Duration = Duration::from_secs(600);
-
-/// The identifying start of a file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Fingerprint {
-    len: u32,
-    hash: u64,
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// Reads the file's first bytes (without moving its read position) and checks them against
-/// `known`: `None` when they differ (the file was replaced or truncated and refilled), else the
-/// fingerprint over what is there now (it grows up to [`FINGERPRINT_BYTES`]).
-fn check_start(file: &File, known: Fingerprint) -> Option<Fingerprint> {
-    use std::os::unix::fs::FileExt;
-    let mut buf = [0u8; FINGERPRINT_BYTES];
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read_at(&mut buf[n..], n as u64) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return Some(known), // cannot tell: trust the inode
-        }
-    }
-    let old = known.len as usize;
-    // A zero length is no fingerprint yet (a new or empty file, an older state file).
-    if n < old || (old > 0 && fnv1a(&buf[..old]) != known.hash) {
-        return None;
-    }
-    Some(Fingerprint {
-        len: n as u32,
-        hash: if n == old {
-            known.hash
-        } else {
-            fnv1a(&buf[..n])
-        },
-    })
-}
 
 /// Tailing settings.
 #[derive(Clone, Debug)]
@@ -157,24 +84,6 @@ impl Default for TailConfig {
             coalesce: Duration::from_millis(20),
         }
     }
-}
-
-/// Every file of one log that is still being read, as of the last batch of lines fed to the
-/// pipeline. Updated while the pipeline lock is held, so a copy taken under that lock matches
-/// the counters rendered under it exactly (the scrape acknowledgement relies on this).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct LogCheckpoint {
-    pub current: Option<Position>,
-    #[serde(default)]
-    pub draining: Vec<Position>,
-    /// Unix time when the name was last seen pointing at `current`: a rotated file modified
-    /// after it, and not listed here, was created after that look and is read from its start.
-    #[serde(default)]
-    pub confirmed_at: f64,
-    /// Files drained and closed lately (identity and final offset): a rotated sibling among
-    /// them has been read and is not a file created between two looks, also after a restart.
-    #[serde(default)]
-    pub closed: Vec<Position>,
 }
 
 /// Closed files remembered per log.
@@ -310,26 +219,6 @@ impl OpenFile {
     fn deleted(&self) -> bool {
         self.file.metadata().is_ok_and(|m| m.nlink() == 0)
     }
-}
-
-/// Whether the file at `path` is the one `p` was saved from: same inode and same first bytes.
-fn is_same_file(path: &Path, p: &Position) -> bool {
-    let Ok(file) = File::open(path) else {
-        return false;
-    };
-    let Ok(meta) = file.metadata() else {
-        return false;
-    };
-    (meta.dev(), meta.ino()) == (p.dev, p.ino)
-        && meta.len() >= p.offset
-        && check_start(
-            &file,
-            Fingerprint {
-                len: p.fp_len,
-                hash: p.fp_hash,
-            },
-        )
-        .is_some()
 }
 
 /// Follows one file and feeds its lines to the pipeline.
@@ -983,308 +872,10 @@ pub fn report_malformed(path: &Path, offset: u64, reason: &str, warned: &mut u64
     }
 }
 
-/// The file a (possibly symlinked) log name leads to, also when the target no longer exists:
-/// rotated files are next to the target, not next to the link.
-fn real_target(path: &Path) -> PathBuf {
-    let mut p = path.to_path_buf();
-    for _ in 0..8 {
-        match fs::read_link(&p) {
-            Ok(t) if t.is_absolute() => p = t,
-            Ok(t) => p = parent_dir(&p).join(t),
-            Err(_) => break,
-        }
-    }
-    p
-}
-
-fn parent_dir(path: &Path) -> PathBuf {
-    path.parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf()
-}
-
-/// The name and the file it leads to (once when they are the same).
-fn names(path: &Path) -> Vec<PathBuf> {
-    let target = real_target(path);
-    if target == path {
-        vec![target]
-    } else {
-        vec![target, path.to_path_buf()]
-    }
-}
-
-/// Finds the file saved in `p` (same inode and first bytes) in the directory of the log's
-/// real file or of its name: where rotation moved it.
-fn find_by_identity(path: &Path, p: &Position) -> Option<PathBuf> {
-    names(path).iter().find_map(|n| {
-        fs::read_dir(parent_dir(n))
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .find(|c| {
-                fs::metadata(c).is_ok_and(|m| m.is_file() && m.dev() == p.dev && m.ino() == p.ino)
-                    && is_same_file(c, p)
-            })
-    })
-}
-
-/// Rotated siblings of the log's real file: `NAME.1`, `NAME-20261201`, `NAME.1-x`, ...
-/// (a suffix starting with a digit, made of digits and `.-_`, not compressed), so another log
-/// that shares a prefix (`access.log.ws`) is never taken for a rotated one.
-fn rotated_siblings(path: &Path) -> Vec<(PathBuf, fs::Metadata)> {
-    let mut out = Vec::new();
-    for n in names(path) {
-        let Some(base) = n.file_name().and_then(|b| b.to_str()) else {
-            continue;
-        };
-        let Ok(rd) = fs::read_dir(parent_dir(&n)) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let name = e.file_name();
-            let Some(name) = name.to_str() else { continue };
-            let Some(rest) = name.strip_prefix(base) else {
-                continue;
-            };
-            let Some(suffix) = rest.strip_prefix('.').or_else(|| rest.strip_prefix('-')) else {
-                continue;
-            };
-            let rotated_like = suffix.starts_with(|c: char| c.is_ascii_digit())
-                && suffix
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '_'));
-            if !rotated_like {
-                continue;
-            }
-            let p = e.path();
-            if let Ok(m) = fs::metadata(&p) {
-                if m.is_file()
-                    && !out.iter().any(|(_, o): &(PathBuf, fs::Metadata)| {
-                        o.ino() == m.ino() && o.dev() == m.dev()
-                    })
-                {
-                    out.push((p, m));
-                }
-            }
-        }
-    }
-    out
-}
-
-fn watch_dir(path: &Path, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
-    use notify::Watcher;
-    let mut w = notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
-        let _ = tx.send(());
-    })
-    .ok()?;
-    let mut any = false;
-    for n in names(path) {
-        any |= w
-            .watch(&parent_dir(&n), notify::RecursiveMode::NonRecursive)
-            .is_ok();
-    }
-    any.then_some(w)
-}
-
-/// Reads a non-file source (stdin, a pipe) to its end.
-pub fn read_stream<R: Read, S: Sink>(
-    mut r: R,
-    shared: &Mutex<Pipeline<S>>,
-    log: LogId,
-    kind: LogKind,
-    max_line: usize,
-    name: &Path,
-) {
-    let mut lb = LineBuffer::new(max_line);
-    let mut warned = 0;
-    loop {
-        let n = match lb.fill_from(&mut r) {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(source = %name.display(), error = %e, "read failed");
-                0
-            }
-        };
-        let Ok(mut p) = shared.lock() else { return };
-        loop {
-            let offset = lb.consumed();
-            let Some(frame) = lb.next_frame() else { break };
-            if let Outcome::Malformed(reason) = p.feed(log, kind, frame) {
-                report_malformed(name, offset, reason, &mut warned);
-            }
-        }
-        if n == 0 {
-            if let Some(frame) = lb.take_partial() {
-                p.feed(log, kind, frame);
-            }
-            return;
-        }
-    }
-}
-
-/// Version written into the state file; files without one (older releases) load as version 0,
-/// whose layout is the same.
-pub const STATE_VERSION: u32 = 1;
-
-/// Positions of every tailed file, persisted as JSON: per log, the current file (`files`, as
-/// in earlier versions) and the rotated files still being drained, recently closed ones and
-/// when the name was last checked, whether a scrape acknowledged them and the last scrape gap.
-/// The additions are optional fields, so the version stays 1: an older release reads the current
-/// files and ignores the rest, and files of older releases load with the defaults.
-#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct StateFile {
-    #[serde(default)]
-    pub version: u32,
-    pub files: std::collections::BTreeMap<String, Position>,
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub draining: std::collections::BTreeMap<String, Vec<Position>>,
-    #[serde(default)]
-    pub confirmed_at: std::collections::BTreeMap<String, f64>,
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub closed: std::collections::BTreeMap<String, Vec<Position>>,
-    /// Whether the positions are those of the last scrape (else the read positions).
-    #[serde(default)]
-    pub acknowledged_by_scrape: bool,
-    /// Seconds between the last two scrapes: after a restart, how long the acknowledged
-    /// positions are kept while waiting for the first scrape (0 in files of older releases).
-    #[serde(default, skip_serializing_if = "is_zero_f64")]
-    pub scrape_gap_seconds: f64,
-}
-
-fn is_zero_f64(n: &f64) -> bool {
-    *n == 0.0
-}
-
-impl StateFile {
-    /// An empty state of the current version.
-    pub fn new() -> StateFile {
-        StateFile {
-            version: STATE_VERSION,
-            ..StateFile::default()
-        }
-    }
-
-    /// The entry of log `name` (one without files: the log was being waited for).
-    pub fn checkpoint(&self, name: &str) -> Option<LogCheckpoint> {
-        let current = self.files.get(name).copied();
-        let draining = self.draining.get(name).cloned().unwrap_or_default();
-        let listed = current.is_some() || self.confirmed_at.contains_key(name);
-        listed.then(|| LogCheckpoint {
-            current,
-            draining,
-            confirmed_at: self.confirmed_at.get(name).copied().unwrap_or(0.0),
-            closed: self.closed.get(name).cloned().unwrap_or_default(),
-        })
-    }
-
-    /// Whether `other` holds the same positions, differing at most in when the names were last
-    /// checked and in the scrape gap (which change on an idle sidecar without moving anything).
-    pub fn same_positions(&self, other: &StateFile) -> bool {
-        self.version == other.version
-            && self.files == other.files
-            && self.draining == other.draining
-            && self.closed == other.closed
-            && self.acknowledged_by_scrape == other.acknowledged_by_scrape
-            && self.confirmed_at.keys().eq(other.confirmed_at.keys())
-    }
-
-    /// The scrape gap saved with the state.
-    pub fn scrape_gap(&self) -> Duration {
-        Duration::try_from_secs_f64(self.scrape_gap_seconds).unwrap_or_default()
-    }
-
-    /// Adds log `name`'s entry.
-    pub fn insert(&mut self, name: &str, ck: LogCheckpoint) {
-        if let Some(c) = ck.current {
-            self.files.insert(name.to_string(), c);
-        }
-        if !ck.draining.is_empty() {
-            self.draining.insert(name.to_string(), ck.draining);
-        }
-        self.confirmed_at.insert(name.to_string(), ck.confirmed_at);
-        if !ck.closed.is_empty() {
-            self.closed.insert(name.to_string(), ck.closed);
-        }
-    }
-
-    /// Loads the state; a missing file is an empty state, a corrupt one or one from a newer
-    /// release is reported and ignored (reading from the configured start instead).
-    pub fn load(path: &Path) -> StateFile {
-        let st = match fs::read(path) {
-            Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
-                tracing::warn!(file = %path.display(), error = %e, "state file is not valid JSON; starting without it");
-                StateFile::new()
-            }),
-            Err(_) => StateFile::new(),
-        };
-        if st.version > STATE_VERSION {
-            tracing::warn!(file = %path.display(), version = st.version, supported = STATE_VERSION, "state file was written by a newer release; starting without it");
-            return StateFile::new();
-        }
-        st
-    }
-
-    /// Writes atomically: a temp file, fsynced, renamed over the old one, then the directory
-    /// fsynced so the rename survives a crash.
-    pub fn save(&self, path: &Path) -> io::Result<()> {
-        let body = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        crate::replace_file::write_replacing(path, |f| {
-            io::Write::write_all(f, &body)?;
-            f.sync_data()
-        })?;
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        File::open(dir)?.sync_all()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn state_file_is_versioned_and_old_files_still_load() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("state.json");
-        // As written by releases before the version field.
-        fs::write(
-            &path,
-            r#"{"files":{"/var/log/nginx/access.log":{"dev":1,"ino":2,"offset":3}}}"#,
-        )
-        .expect("write");
-        let old = StateFile::load(&path);
-        assert_eq!(old.version, 0);
-        let pos = old.files["/var/log/nginx/access.log"];
-        assert_eq!((pos.dev, pos.ino, pos.offset, pos.fp_len), (1, 2, 3, 0));
-        assert!(!old.acknowledged_by_scrape);
-        assert_eq!(old.scrape_gap(), Duration::ZERO);
-
-        let mut st = StateFile::new();
-        st.files.insert("a.log".into(), pos);
-        st.scrape_gap_seconds = 15.25;
-        st.save(&path).expect("save");
-        let text = fs::read_to_string(&path).expect("read");
-        assert!(text.contains(r#""version": 1"#), "{text}");
-        assert_eq!(StateFile::load(&path), st);
-        let leftovers: Vec<_> = fs::read_dir(dir.path())
-            .expect("list")
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name())
-            .filter(|n| n != "state.json")
-            .collect();
-        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
-
-        // A newer release's file is not misread: reading starts over, as without a state file.
-        fs::write(
-            &path,
-            r#"{"version":99,"files":{"a.log":{"dev":1,"ino":2,"offset":3}}}"#,
-        )
-        .expect("write");
-        assert!(StateFile::load(&path).files.is_empty());
-    }
+    use crate::source::state::StateFile;
 
     use crate::classify::route::PathLabels;
     use crate::classify::{AccessEvent, Classifier, ClassifyConfig, ErrorEvent};
