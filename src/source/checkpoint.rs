@@ -120,7 +120,7 @@ impl<S> Checkpointer<S> {
             logs: self
                 .logs
                 .iter()
-                .filter_map(|(n, c)| c.lock().ok().map(|c| (n.clone(), c.clone())))
+                .map(|(n, c)| (n.clone(), relock(c).clone()))
                 .collect(),
         }
     }
@@ -128,7 +128,8 @@ impl<S> Checkpointer<S> {
     /// The exposition rendered with `snap` was sent: its positions are the new checkpoint,
     /// unless a newer snapshot was acknowledged already (responses finish out of order).
     pub fn acknowledge(&self, snap: Snapshot) {
-        if let Ok(mut a) = self.inner.lock() {
+        {
+            let mut a = relock(&self.inner);
             if let Some(t) = a.last_scrape {
                 if a.gaps.len() >= GAPS_KEPT {
                     a.gaps.pop_front();
@@ -153,7 +154,7 @@ impl<S> Checkpointer<S> {
     /// The acknowledged snapshot while scrapes keep coming (or, before the first scrape, the
     /// inherited one, for as long as a scrape could still be due), else `None`.
     fn fresh_ack(a: &Acks, interval: Duration) -> Option<Snapshot> {
-        let bound = 2 * interval.max(a.scrape_gap);
+        let bound = interval.max(a.scrape_gap).saturating_mul(2);
         let since = a.last_scrape.unwrap_or(a.started);
         (since.elapsed() <= bound)
             .then(|| a.acked.clone())
@@ -162,9 +163,8 @@ impl<S> Checkpointer<S> {
 
     /// The state to save: the fresh acknowledgement (if any) and the scrape gap to persist.
     fn pending(&self) -> (Option<Snapshot>, Duration) {
-        self.inner.lock().map_or((None, Duration::ZERO), |a| {
-            (Self::fresh_ack(&a, self.interval), a.scrape_gap)
-        })
+        let a = relock(&self.inner);
+        (Self::fresh_ack(&a, self.interval), a.scrape_gap)
     }
 
     /// Saves the acknowledged positions after each scrape and every `--state-interval`, until
@@ -172,10 +172,11 @@ impl<S> Checkpointer<S> {
     pub fn run(&self, stop: &AtomicBool) {
         let mut last = Instant::now();
         while !stop.load(Ordering::Relaxed) {
-            let Ok(a) = self.inner.lock() else { return };
-            let Ok((mut a, _)) = self.wake.wait_timeout(a, Duration::from_millis(100)) else {
-                return;
-            };
+            let a = relock(&self.inner);
+            let (mut a, _) = self
+                .wake
+                .wait_timeout(a, Duration::from_millis(100))
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if a.unsaved || last.elapsed() >= self.interval {
                 a.unsaved = false;
                 drop(a);
@@ -242,6 +243,13 @@ impl<S> Checkpointer<S> {
             }
         }
     }
+}
+
+/// Locks `m` even if a thread panicked holding it: what these locks guard (copies of positions,
+/// scrape times) stays valid, and refusing would silently stop acknowledgements or drop a log
+/// from the saved state.
+fn relock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

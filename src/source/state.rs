@@ -56,6 +56,9 @@ pub struct LogCheckpoint {
 /// whose layout is the same.
 pub const STATE_VERSION: u32 = 1;
 
+/// Longest scrape gap taken from a state file.
+pub const MAX_SCRAPE_GAP: Duration = Duration::from_secs(86_400);
+
 /// Positions of every tailed file, persisted as JSON: per log, the current file (`files`, as
 /// in earlier versions) and the rotated files still being drained, recently closed ones and
 /// when the name was last checked, whether a scrape acknowledged them and the last scrape gap.
@@ -118,9 +121,12 @@ impl StateFile {
             && self.confirmed_at.keys().eq(other.confirmed_at.keys())
     }
 
-    /// The scrape gap saved with the state.
+    /// The scrape gap saved with the state, at most [`MAX_SCRAPE_GAP`] (a hand-edited or
+    /// corrupt value must not stretch the wait for the first scrape, or overflow it).
     pub fn scrape_gap(&self) -> Duration {
-        Duration::try_from_secs_f64(self.scrape_gap_seconds).unwrap_or_default()
+        Duration::try_from_secs_f64(self.scrape_gap_seconds)
+            .unwrap_or_default()
+            .min(MAX_SCRAPE_GAP)
     }
 
     /// Adds log `name`'s entry.
@@ -145,7 +151,11 @@ impl StateFile {
                 tracing::warn!(file = %path.display(), error = %e, "state file is not valid JSON; starting without it");
                 StateFile::new()
             }),
-            Err(_) => StateFile::new(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => StateFile::new(),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "cannot read the state file; starting without it (logs start at their end, or at 0 with --from-start)");
+                StateFile::new()
+            }
         };
         if st.version > STATE_VERSION {
             tracing::warn!(file = %path.display(), version = st.version, supported = STATE_VERSION, "state file was written by a newer release; starting without it");
@@ -213,5 +223,31 @@ mod tests {
         )
         .expect("write");
         assert!(StateFile::load(&path).files.is_empty());
+    }
+
+    #[test]
+    fn a_corrupt_scrape_gap_is_bounded() {
+        for v in [1e19, f64::MAX, -5.0, f64::NAN, f64::INFINITY] {
+            let st = StateFile {
+                scrape_gap_seconds: v,
+                ..StateFile::new()
+            };
+            assert!(st.scrape_gap() <= MAX_SCRAPE_GAP, "{v}");
+            // What the checkpointer computes from it must not overflow.
+            let _ = st
+                .scrape_gap()
+                .max(Duration::from_secs(10))
+                .saturating_mul(2);
+        }
+        let st: StateFile =
+            serde_json::from_str(r#"{"files":{},"scrape_gap_seconds":1e19}"#).expect("json");
+        assert_eq!(st.scrape_gap(), MAX_SCRAPE_GAP);
+    }
+
+    #[test]
+    fn an_unreadable_state_file_is_an_empty_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A directory where the file should be: read fails with something other than NotFound.
+        assert!(StateFile::load(dir.path()).files.is_empty());
     }
 }
