@@ -791,11 +791,20 @@ impl Tailer {
             }
             last_wake = Instant::now();
         }
-        // What is left, files rotated away in the last second while the name was missing too.
+        // What is left, files rotated away in the last second while the name was missing too;
+        // bounded, so a large backlog does not hold up the exit (the checkpoint covers only
+        // lines fed, so the rest is read after the restart).
         self.last_missing_search = None;
-        while self.poll_once(&shared) {}
+        let deadline = Instant::now() + FINAL_DRAIN;
+        while Instant::now() < deadline && self.poll_once(&shared) {}
     }
 }
+
+/// Buffer fills one read may take before it returns to the caller (a few MiB).
+const MAX_FILLS_PER_READ: usize = 64;
+
+/// How long the last read after `stop` may take.
+const FINAL_DRAIN: Duration = Duration::from_secs(2);
 
 /// Which entry of the checkpoint a file is.
 #[derive(Clone, Copy)]
@@ -814,7 +823,13 @@ fn read_available<S: Sink>(
     warned: &mut u64,
 ) -> bool {
     let mut any = false;
-    loop {
+    for fills in 0.. {
+        if fills == MAX_FILLS_PER_READ {
+            // A backlog: give the caller a chance to see `stop` (SIGTERM must not wait for
+            // the whole catch-up); the next call goes on from here.
+            f.remember_tail();
+            return any;
+        }
         let n = match f.lb.fill_from(&mut f.file) {
             Ok(n) => n,
             Err(e) => {
@@ -856,6 +871,7 @@ fn read_available<S: Sink>(
             }
         }
     }
+    any
 }
 
 /// Logs a malformed line without its content (it may carry a token): file, byte offset, reason.

@@ -696,6 +696,11 @@ impl Sidecar {
     }
 
     /// `kill -9` and reap.
+    /// Whether the process has exited (without waiting).
+    pub fn try_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     pub fn kill9(mut self) {
         self.signal("KILL");
         let _ = self.child.wait();
