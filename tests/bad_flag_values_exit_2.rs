@@ -190,6 +190,26 @@ fn route_patterns_that_cannot_match() {
 }
 
 #[test]
+fn threads_are_bounded() {
+    for mode in ["backfill", "compare"] {
+        for bad in ["0", "257", "18446744073709551615", "x"] {
+            refused(
+                &[mode, "--threads", bad, "--access-log", "a.log"],
+                &[],
+                "--threads",
+                "from 1 to 256",
+            );
+        }
+    }
+    refused(
+        &["backfill", "--access-log", "a.log"],
+        &[("NGINXLOG_THREADS", "0")],
+        "--threads",
+        "from 1 to 256",
+    );
+}
+
+#[test]
 fn max_paths_zero_and_telemetry_path() {
     refused(&["--max-paths", "0"], &[], "--max-paths", "at least 1");
     refused(

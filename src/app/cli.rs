@@ -423,7 +423,7 @@ pub struct BackfillArgs {
     #[arg(long, env = "NGINXLOG_SESSION_BUCKETS", value_delimiter = ',', default_values_t = SESSION_BUCKETS.to_vec())]
     pub session_buckets: Vec<f64>,
     /// Parser threads (default: the number of cores).
-    #[arg(long, env = "NGINXLOG_THREADS")]
+    #[arg(long, env = "NGINXLOG_THREADS", value_parser = crate::app::flags::threads)]
     pub threads: Option<usize>,
     /// A constant label on every series, NAME=VALUE (repeatable): `--label job=nginxlog
     /// --label instance=web-1` puts the past beside the live series in the dashboards.
@@ -491,7 +491,7 @@ pub struct CompareArgs {
     #[command(flatten)]
     pub nginx: NginxConfigArgs,
     /// Parser threads (default: the number of cores).
-    #[arg(long, env = "NGINXLOG_THREADS")]
+    #[arg(long, env = "NGINXLOG_THREADS", value_parser = crate::app::flags::threads)]
     pub threads: Option<usize>,
     /// CI gate: exit 3 when a gated path's 101 share after the change is below SHARE (0..1), or
     /// it has no upgrade attempts after; the report is printed either way.

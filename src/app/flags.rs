@@ -56,6 +56,17 @@ pub fn max_paths(s: &str) -> Result<usize, String> {
     }
 }
 
+/// `--threads` of `backfill`/`compare`: 1 to 256 (more than cores only adds memory; a huge
+/// value would overflow the queue sizes derived from it).
+pub fn threads(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=256).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{s:?}: give the number of parser threads, from 1 to 256 (default: the number of cores)"
+        )),
+    }
+}
+
 /// Accepted `--max-line-bytes`: at least the shortest line nginx writes, at most what a
 /// follower's buffer may take (one buffer of this size per followed file).
 pub const MAX_LINE_BYTES: std::ops::RangeInclusive<usize> = 16..=64 << 20;
