@@ -378,7 +378,15 @@ fn the_same_log_given_twice_is_refused() {
     let dir = tmp.path();
     std::os::unix::fs::symlink(dir.join("access.log"), dir.join("link.log")).expect("symlink");
     std::fs::create_dir(dir.join("sub")).expect("sub");
+    std::fs::write(dir.join("real.log"), "").expect("real");
+    std::fs::hard_link(dir.join("real.log"), dir.join("hard.log")).expect("hard link");
     for (args, first, second) in [
+        // A hard link: another path, the same inode.
+        (
+            vec!["--access-log", "real.log", "--access-log", "hard.log"],
+            "real.log",
+            "hard.log",
+        ),
         (
             vec!["--access-log", "./access.log", "--access-log", "access.log"],
             "./access.log",

@@ -78,8 +78,20 @@ fn check_distinct_sources(sources: &[nginx_config::Planned]) -> anyhow::Result<(
         crate::pipeline::LogKind::Error => "--error-log",
     };
     let ids: Vec<std::path::PathBuf> = sources.iter().map(|s| source_identity(&s.name)).collect();
+    // A second name for the same file (a hard link, a bind mount) has another path: an
+    // existing file is also told by its device and inode.
+    let inode = |s: &nginx_config::Planned| {
+        use std::os::unix::fs::MetadataExt;
+        (s.name != "-" && !s.name.starts_with(SYSLOG_PREFIX))
+            .then(|| std::fs::metadata(&s.name).ok())
+            .flatten()
+            .filter(|m| m.is_file())
+            .map(|m| (m.dev(), m.ino()))
+    };
+    let inodes: Vec<Option<(u64, u64)>> = sources.iter().map(inode).collect();
     for (i, a) in sources.iter().enumerate() {
-        if let Some(j) = (0..i).find(|&j| ids[j] == ids[i]) {
+        let same = |j: usize| ids[j] == ids[i] || (inodes[i].is_some() && inodes[j] == inodes[i]);
+        if let Some(j) = (0..i).find(|&j| same(j)) {
             let b = &sources[j];
             anyhow::bail!(
                 "{} {} and {} {} are the same log ({}); give each log once",
