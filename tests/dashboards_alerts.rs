@@ -75,6 +75,8 @@ const ALERTS: &[&str] = &[
     "NginxLogPathOverflow",
     "NginxWebSocketConfigBroken",
     "NginxLogSyslogDrops",
+    "NginxLogSeriesBudgetExhausted",
+    "NginxLogLinesLost",
 ];
 
 /// Grafana unit ids the dashboards may use (a subset of Grafana's own list).

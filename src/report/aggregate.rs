@@ -1,8 +1,12 @@
 //! From `compare`'s aggregates to the [`Report`](super::Report): shares, causes, verdicts, the
 //! timeline.
 
-use super::*;
+use super::model::{
+    AnsweredBy, ErrorRow, InputRow, PathPhase, PathReport, PhaseSummary, Quantiles, Report,
+    SessionQuantiles, StatusCount, TimelinePoint, TimelineReport, SCHEMA, SCHEMA_VERSION,
+};
 use crate::classify::signature;
+use crate::parse::values::rfc3339;
 use crate::sink::compare::{Compare, PathStats, PhaseStats, Split};
 use crate::source::history::{History, Phase};
 

@@ -1,39 +1,10 @@
 //! The self-contained HTML page (inline CSS and SVG, no scripts, nothing fetched).
 
-use super::*;
+use super::markup::html_escape;
+use super::model::Report;
+use super::svg::{bucket_name, handshake_svg, timeline_svg};
+use super::text::{cause_lines, header_text, phase_line, rows, HEAD};
 use std::fmt::Write;
-
-/// Escapes text for HTML and SVG.
-pub fn html_escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
-pub(super) const GREEN: &str = "#1a7f37";
-pub(super) const RED: &str = "#cf222e";
-pub(super) const ORANGE: &str = "#bc4c00";
-pub(super) const GRAY: &str = "#8c959f";
-pub(super) const BLUE: &str = "#0969da";
-
-pub(super) fn clock(t: f64, long: bool) -> String {
-    let s = rfc3339(t);
-    let part = |r: std::ops::Range<usize>| s.get(r).unwrap_or("").to_string();
-    if long {
-        format!("{} {}", part(5..10), part(11..16))
-    } else {
-        part(11..19)
-    }
-}
 
 pub(super) fn html(r: &Report) -> String {
     let mut out = String::new();

@@ -15,17 +15,21 @@
 
 mod aggregate;
 mod html;
+mod markup;
 mod model;
 mod svg;
 mod text;
 
-pub use aggregate::*;
-pub use html::*;
-pub use model::*;
-pub use text::*;
+pub use aggregate::{build, cause, cause_words, verdict};
+pub use markup::html_escape;
+pub use model::{
+    AnsweredBy, ErrorRow, InputRow, PathPhase, PathReport, PhaseSummary, Quantiles, Report,
+    SessionQuantiles, StatusCount, TimelinePoint, TimelineReport, SCHEMA, SCHEMA_VERSION,
+};
+pub use text::{cause_lines, human_secs, human_window};
 
-use crate::parse::values::rfc3339;
-use svg::*;
+use html::html;
+use text::{markdown, table};
 
 /// Renders `table`, `markdown`, `json` or `html`.
 pub fn render(r: &Report, format: &str) -> anyhow::Result<String> {
@@ -44,6 +48,8 @@ pub fn render(r: &Report, format: &str) -> anyhow::Result<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::aggregate::share;
+    use super::text::md;
     use super::*;
 
     fn phase(attempts: u64, ok: u64, forbidden: u64) -> PathPhase {

@@ -1,6 +1,9 @@
 //! The HTML page's charts: upgrade outcomes over time and handshake quantiles, as inline SVG.
 
-use super::*;
+use super::markup::{clock, html_escape, BLUE, GRAY, GREEN, ORANGE, RED};
+use super::model::{PathReport, Report, TimelinePoint};
+use super::text::{human_secs, trim_float};
+use crate::parse::values::rfc3339;
 use std::fmt::Write;
 
 pub(super) fn nice_max(v: u64) -> u64 {

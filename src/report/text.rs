@@ -1,6 +1,7 @@
 //! The terminal table and the markdown rendering, and the human forms of numbers both use.
 
-use super::*;
+use super::aggregate::{cause_words, pct};
+use super::model::{PathPhase, PhaseSummary, Report};
 use std::fmt::Write;
 
 /// Seconds for people: `0 ms`, `3 ms`, `1.25 s`, `42.1 s`, `2.5 h`.
