@@ -8,6 +8,7 @@
 pub mod checks;
 pub mod evidence;
 pub mod render;
+pub mod report;
 
 use crate::classify::{Classifier, ClassifyConfig};
 use crate::nginx_conf::effective::{array, Http};
@@ -15,68 +16,12 @@ use crate::nginx_conf::{ConfigError, Directive, Source};
 use crate::parse::format::LineFormat;
 use anyhow::{bail, Context};
 use checks::{log_format, Checks, Finding, Severity, Version};
-use evidence::{Evidence, Logs};
-use serde::Serialize;
+use evidence::Logs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// The whole result, as `--format json` prints it (a contract like the metric names of docs/architecture.md; fields only added).
-#[derive(Debug, Serialize)]
-pub struct Report {
-    pub config: String,
-    pub nginx_version: Option<String>,
-    /// Where the version came from (`--nginx-version`, `nginx -v`) or why it is assumed.
-    pub nginx_version_source: String,
-    pub findings: Vec<Finding>,
-    pub locations: Vec<LocationReport>,
-    /// The log files read, with their line counts.
-    pub logs: Vec<evidence::FileSummary>,
-}
-
-/// A location and what the logs say about it.
-#[derive(Debug, Serialize)]
-pub struct LocationReport {
-    pub server: String,
-    pub location: String,
-    pub file: String,
-    pub line: u32,
-    pub websocket: bool,
-    pub evidence: EvidenceReport,
-}
-
-/// The counts of a location's upgrade attempts.
-#[derive(Debug, Default, Serialize)]
-pub struct EvidenceReport {
-    pub upgrade_attempts: u64,
-    pub switched: u64,
-    pub by_status: std::collections::BTreeMap<String, u64>,
-    pub answered_by: std::collections::BTreeMap<String, u64>,
-    /// Paths (as the sidecar labels them) with their attempts.
-    pub paths: std::collections::BTreeMap<String, u64>,
-    pub upstream_idle_timeouts: u64,
-}
-
-impl From<&Evidence> for EvidenceReport {
-    fn from(e: &Evidence) -> Self {
-        EvidenceReport {
-            upgrade_attempts: e.upgrade_attempts,
-            switched: e.switched,
-            by_status: e
-                .by_status
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect(),
-            answered_by: e
-                .answered_by
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect(),
-            paths: e.paths.clone(),
-            upstream_idle_timeouts: e.upstream_idle_timeouts,
-        }
-    }
-}
+pub use report::{EvidenceReport, LocationReport, Report};
 
 /// What `doctor` is asked to check, from its flags (`app` turns the flags into this, so the
 /// checks do not depend on the command line).

@@ -1,7 +1,8 @@
 //! The text report: findings like a compiler's diagnostics (`file:line: error[id]: message`,
 //! then the lines to add), then the WebSocket locations with their evidence.
 
-use super::Report;
+use super::checks::Severity;
+use super::report::Report;
 use crate::nginx_conf::Config;
 use std::io::{self, Write};
 
@@ -96,13 +97,13 @@ pub fn text(r: &Report, cfg: &Config, unattributed: u64, out: &mut dyn Write) ->
             "{unattributed} upgrade attempts matched no server of the config"
         )?;
     }
-    let count = |s: super::Severity| r.findings.iter().filter(|f| f.severity == s).count();
+    let count = |s: Severity| r.findings.iter().filter(|f| f.severity == s).count();
     writeln!(
         out,
         "doctor: {}, {}, {}; {} read{}; nginx {}",
-        plural(count(super::Severity::Error), "error"),
-        plural(count(super::Severity::Warning), "warning"),
-        plural(count(super::Severity::Info), "note"),
+        plural(count(Severity::Error), "error"),
+        plural(count(Severity::Warning), "warning"),
+        plural(count(Severity::Info), "note"),
         plural(cfg.files.len(), "file"),
         if cfg.from_dump { " from nginx -T" } else { "" },
         match &r.nginx_version {
