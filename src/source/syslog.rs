@@ -151,12 +151,17 @@ pub fn run_syslog<S: Sink + Send>(
 /// Reads the socket's kernel drop counter every [`DROPS_EVERY`] until `stop`.
 fn poll_drops<S: Sink>(inode: u64, shared: &Shared<S>, log: LogId, stop: &AtomicBool) {
     let mut last: Option<Instant> = None;
+    let mut warned = false;
     while !stop.load(Ordering::Relaxed) {
         if last.is_none_or(|t| t.elapsed() >= DROPS_EVERY) {
             last = Some(Instant::now());
             if let Some(d) = kernel_drops(inode) {
                 let Ok(mut p) = shared.lock() else { return };
                 p.sink.syslog_dropped(log, d);
+            } else if !warned {
+                // No series then, and the drop alert cannot fire: say so once.
+                warned = true;
+                tracing::warn!(socket_inode = inode, "cannot read this syslog socket's drop counter from /proc/net/udp (no /proc, or another network namespace): nginxlog_syslog_dropped_total is not exported for it");
             }
         }
         std::thread::sleep(Duration::from_millis(50));
