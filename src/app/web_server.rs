@@ -30,6 +30,9 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long one request may take, response written included (a reader that stalls).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection's close waits for a written response's bytes to be accepted by the
+/// client (its acknowledgement runs only then): about a round trip for a reading client.
+pub const DELIVERY_LINGER: Duration = Duration::from_secs(1);
 /// How long in-flight requests get at shutdown before their connections are closed.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -220,6 +223,8 @@ async fn drive<I>(
             inner: io,
             fd,
             conn: conn.clone(),
+            linger_since: None,
+            linger: None,
         }),
         svc,
     );
@@ -354,6 +359,13 @@ impl Conn {
         for a in ready {
             a();
         }
+    }
+
+    /// A response with an acknowledgement is written but not yet accepted by the client.
+    fn awaiting_delivery(&self) -> bool {
+        self.acks
+            .lock()
+            .is_ok_and(|a| a.iter().any(|(_, written)| *written))
     }
 
     /// The connection is closing: what was not delivered is never acknowledged.
@@ -535,6 +547,9 @@ struct Watched<I> {
     /// The TCP socket under `inner` (open as long as `inner` is).
     fd: std::os::fd::RawFd,
     conn: Arc<Conn>,
+    /// When a close began waiting for a written response to be accepted, and its timer.
+    linger_since: Option<Instant>,
+    linger: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<I> Drop for Watched<I> {
@@ -582,10 +597,29 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         r
     }
 
-    /// Checked before the FIN (or TLS close_notify) joins the send queue.
+    /// Checked before the FIN (or TLS close_notify) joins the send queue. With a response written
+    /// but not yet accepted (`Connection: close`: hyper shuts down right after the flush), the
+    /// close waits up to [`DELIVERY_LINGER`] for the client's TCP stack to take it.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let me = self.get_mut();
-        me.conn.deliver(me.fd);
+        loop {
+            me.conn.deliver(me.fd);
+            if !me.conn.awaiting_delivery() {
+                break;
+            }
+            let since = *me.linger_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= DELIVERY_LINGER {
+                break;
+            }
+            let next = tokio::time::Instant::now() + Duration::from_millis(10);
+            let sleep = me
+                .linger
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(next)));
+            if std::future::Future::poll(sleep.as_mut(), cx).is_pending() {
+                return Poll::Pending;
+            }
+            sleep.as_mut().reset(next);
+        }
         Pin::new(&mut me.inner).poll_shutdown(cx)
     }
 
