@@ -576,3 +576,83 @@ fn client_certificates_are_required_and_checked() {
     );
     assert!(ok, "healthcheck with a client certificate: {err}");
 }
+
+/// The state file as `(offset of log, acknowledged_by_scrape)`, once it exists.
+fn saved_state(state: &Path, log: &str) -> Option<(u64, bool)> {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(state).ok()?).ok()?;
+    Some((
+        v["files"][log]["offset"].as_u64()?,
+        v["acknowledged_by_scrape"].as_bool()?,
+    ))
+}
+
+/// Over TLS, too, a scrape acknowledges the state file once the client has accepted the whole
+/// response (the send queue of the TCP socket under the TLS stream is empty): a client that
+/// sends `GET /metrics`, never reads and resets acknowledges nothing; a full read does.
+#[test]
+fn over_tls_only_a_delivered_scrape_acknowledges_the_state_file() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let (cert, key, der) = self_signed("sidecar");
+    std::fs::write(dir.join("cert.pem"), &cert).expect("cert");
+    std::fs::write(dir.join("key.pem"), &key).expect("key");
+    let web = dir.join("web.yml");
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n",
+    )
+    .expect("web config");
+    let log = dir.join("access.log");
+    append(&log, &vec![ws_line("/ws/chat", 101, "0.003"); 50]);
+    let len = std::fs::metadata(&log).expect("log").len();
+    let state = dir.join("state.json");
+    let (l, s) = (log.display().to_string(), state.display().to_string());
+    let port = free_port();
+    let _sidecar = start_sidecar(
+        &[
+            "--access-log",
+            &l,
+            "--from-start",
+            "--state-file",
+            &s,
+            "--state-interval",
+            "100ms",
+        ],
+        &web,
+        port,
+    );
+    let cfg = client(&[&der], None);
+    // Before any scrape the read positions are saved, not acknowledged.
+    wait_for("read positions saved", Duration::from_secs(10), || {
+        saved_state(&state, &l) == Some((len, false))
+    });
+
+    let sock =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    sock.set_recv_buffer_size(1024).expect("SO_RCVBUF");
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    sock.connect(&addr.into()).expect("connect");
+    let tcp: TcpStream = sock.into();
+    let name = ServerName::try_from("127.0.0.1").expect("name");
+    let conn = rustls::ClientConnection::new(cfg.clone(), name).expect("client");
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("handshake and request");
+    std::thread::sleep(Duration::from_millis(800));
+    socket2::SockRef::from(&tls.sock)
+        .set_linger(Some(Duration::ZERO))
+        .expect("SO_LINGER 0");
+    drop(tls);
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(
+        saved_state(&state, &l),
+        Some((len, false)),
+        "a response the client never read acknowledged the state file"
+    );
+
+    let a = https_get(&cfg, port, "/metrics", None, None).expect("scrape");
+    assert_eq!(a.status, 200, "{}", a.head);
+    wait_for("the scrape acknowledged", Duration::from_secs(3), || {
+        saved_state(&state, &l) == Some((len, true))
+    });
+}

@@ -1,10 +1,11 @@
 //! HTTP endpoints: `/metrics`, `/healthz`, `/readyz`, the status page `/` and `/status.json`.
 
 use crate::app::scrape::ScrapeCache;
+use crate::app::web_server::Delivery;
 use crate::app::Shared;
 use crate::sink::exposition;
 use crate::sink::metrics::Metrics;
-use crate::source::checkpoint::{Checkpointer, Snapshot};
+use crate::source::checkpoint::Checkpointer;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -73,15 +74,25 @@ async fn metrics(State(s): State<AppState>, headers: axum::http::HeaderMap) -> R
         }
         exposition::Format::Prometheus => (exposition::PROMETHEUS_TEXT, tail),
     };
-    let ack = s.checkpoints.clone().zip(scrape.ack);
-    (
+    // The snapshot becomes the checkpoint once the client has accepted the whole response:
+    // the server runs this then (see `Delivery`), or drops it if the connection ends first.
+    let ack = s
+        .checkpoints
+        .clone()
+        .zip(scrape.ack)
+        .map(|(c, snap)| Delivery::new(move || c.acknowledge(snap)));
+    let mut resp = (
         [(header::CONTENT_TYPE, content_type)],
         axum::body::Body::new(AckBody {
             data: [scrape.registry, tail.into()].into(),
-            ack,
+            ack: ack.clone(),
         }),
     )
-        .into_response()
+        .into_response();
+    if let Some(a) = ack {
+        resp.extensions_mut().insert(a);
+    }
+    resp
 }
 
 async fn healthz(State(s): State<AppState>) -> (StatusCode, &'static str) {
@@ -102,20 +113,22 @@ fn health<T>(shared: &std::sync::Mutex<T>) -> (StatusCode, &'static str) {
     }
 }
 
-/// A response body that acknowledges its checkpoint snapshot once the connection has taken all
-/// of it (hyper stops polling a body of known length after its last byte and drops it); a
-/// response dropped before its data was taken (client gone, shutdown) acknowledges nothing.
+/// The `/metrics` body. Served by [`crate::app::web_server`], its acknowledgement is claimed by
+/// the connection and runs once the client's TCP stack has accepted every byte. Served any other
+/// way (in-process tests), nobody claims it and it runs when the body has been taken to its
+/// end (hyper stops polling a body of known length after its last byte and drops it); a body
+/// dropped before its data was taken acknowledges nothing either way.
 struct AckBody {
     /// Chunks not yet taken by the connection.
     data: std::collections::VecDeque<axum::body::Bytes>,
-    ack: Option<(Arc<Checkpointer<Metrics>>, Snapshot)>,
+    ack: Option<Delivery>,
 }
 
 impl AckBody {
     fn acknowledge(&mut self) {
         if self.data.is_empty() {
-            if let Some((c, snap)) = self.ack.take() {
-                c.acknowledge(snap);
+            if let Some(a) = self.ack.take() {
+                a.run_unclaimed();
             }
         }
     }

@@ -30,8 +30,40 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long one request may take, response written included (a reader that stalls).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection's close waits for a written response's bytes to be accepted by the
+/// client (its acknowledgement runs only then): about a round trip for a reading client.
+pub const DELIVERY_LINGER: Duration = Duration::from_secs(1);
 /// How long in-flight requests get at shutdown before their connections are closed.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// What to run once a response has been delivered: its bytes all written by hyper and all
+/// accepted by the client's TCP stack (the socket's send queue empty), not merely handed to
+/// hyper, which queues the body without copying and may still hold it when it is dropped.
+/// A handler puts one in its response's extensions; the server here claims it, and drops it
+/// unrun if the connection ends first. Served some other way (a test's in-process router),
+/// nobody claims it and the body runs it at its end ([`Delivery::run_unclaimed`]).
+#[derive(Clone)]
+pub struct Delivery(Arc<Mutex<Option<Ack>>>);
+
+/// A delivery acknowledgement.
+type Ack = Box<dyn FnOnce() + Send>;
+
+impl Delivery {
+    pub fn new(f: impl FnOnce() + Send + 'static) -> Delivery {
+        Delivery(Arc::new(Mutex::new(Some(Box::new(f)))))
+    }
+
+    fn claim(&self) -> Option<Ack> {
+        self.0.lock().ok().and_then(|mut a| a.take())
+    }
+
+    /// For the body, at its end: runs the acknowledgement unless a server claimed it.
+    pub fn run_unclaimed(&self) {
+        if let Some(f) = self.claim() {
+            f();
+        }
+    }
+}
 
 /// Basic auth and the configured headers, for every path (`/healthz` included, as in
 /// exporter-toolkit).
@@ -123,11 +155,13 @@ async fn accept_loop(
             continue;
         };
         let _ = tcp.set_nodelay(true);
+        // The TCP socket under TLS too: its send queue says what the client has accepted.
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&tcp);
         let (app, tls, stop) = (app.clone(), web.get().tls.clone(), stop.clone());
         tokio::spawn(async move {
             let _slot = Slot(conn.clone());
             match tls {
-                None => drive(tcp, app, conn, stop).await,
+                None => drive(tcp, fd, app, conn, stop).await,
                 Some(cfg) => {
                     // The handshake spends the head timeout's time (the head clock started at
                     // accept), so handshake and head together get one HEAD_TIMEOUT.
@@ -136,7 +170,7 @@ async fn accept_loop(
                         _ = conn.evict.notified() => None,
                     };
                     if let Some(stream) = hs {
-                        drive(stream, app, conn, stop).await;
+                        drive(stream, fd, app, conn, stop).await;
                     }
                 }
             }
@@ -145,9 +179,14 @@ async fn accept_loop(
 }
 
 /// Runs one HTTP/1 connection until it ends, is evicted, outlives a timeout, or shutdown's grace
-/// is over.
-async fn drive<I>(io: I, app: Router, conn: Arc<Conn>, mut stop: tokio::sync::watch::Receiver<bool>)
-where
+/// is over. `fd`: the TCP socket under `io`, open as long as `io` is.
+async fn drive<I>(
+    io: I,
+    fd: std::os::fd::RawFd,
+    app: Router,
+    conn: Arc<Conn>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let inner = TowerToHyperService::new(app);
@@ -157,12 +196,19 @@ where
         let busy = Busy(c.clone());
         let fut = inner.call(req);
         async move {
-            let resp = fut.await?;
+            let mut resp = fut.await?;
+            let ack = resp
+                .extensions_mut()
+                .remove::<Delivery>()
+                .and_then(|d| d.claim());
             // The request counts as in flight until hyper has written (and dropped) the body.
             Ok::<_, std::convert::Infallible>(resp.map(|b| {
+                let left = http_body::Body::size_hint(&b).exact();
                 axum::body::Body::new(Tracked {
                     inner: b,
-                    _busy: busy,
+                    left,
+                    ack,
+                    busy,
                 })
             }))
         }
@@ -175,7 +221,10 @@ where
     let served = http.serve_connection(
         TokioIo::new(Watched {
             inner: io,
+            fd,
             conn: conn.clone(),
+            linger_since: None,
+            linger: None,
         }),
         svc,
     );
@@ -196,10 +245,14 @@ where
                 let _ = tokio::time::timeout(SHUTDOWN_GRACE, served.as_mut()).await;
                 return;
             }
-            _ = tick.tick() => if let Some(why) = conn.expired() {
-                tracing::debug!(reason = why, "closing a connection");
-                return;
-            },
+            _ = tick.tick() => {
+                // `served` owns the stream here, so `fd` is open.
+                conn.deliver(fd);
+                if let Some(why) = conn.expired() {
+                    tracing::debug!(reason = why, "closing a connection");
+                    return;
+                }
+            }
         }
     }
 }
@@ -212,6 +265,27 @@ async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
 /// Milliseconds since the registry started, plus one so that 0 can mean "not set".
 fn now_ms(epoch: Instant) -> u64 {
     epoch.elapsed().as_millis() as u64 + 1
+}
+
+/// Bytes written to the TCP socket `fd` that its peer has not acknowledged yet (Linux SIOCOUTQ:
+/// sent or not, they count until the client's TCP stack has accepted them; a reset leaves them
+/// counted). `None` if the socket cannot say.
+#[cfg(target_os = "linux")]
+fn unacknowledged(fd: std::os::fd::RawFd) -> Option<u64> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: the caller keeps `fd` open; SIOCOUTQ (TIOCOUTQ's number) writes one int to `n`.
+    let r = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) };
+    if r == 0 {
+        u64::try_from(n).ok()
+    } else {
+        None
+    }
+}
+
+/// Elsewhere nothing tells: a response counts as accepted once written to the socket.
+#[cfg(not(target_os = "linux"))]
+fn unacknowledged(_fd: std::os::fd::RawFd) -> Option<u64> {
+    Some(0)
 }
 
 /// One admitted connection's clocks, read by its own watchdog and by eviction.
@@ -227,6 +301,9 @@ struct Conn {
     flushing: AtomicBool,
     /// A response was written completely at least once (a scraper, not a flood's idle socket).
     served: AtomicBool,
+    /// Acknowledgements of responses whose bodies hyper has taken completely, each with whether
+    /// a flush has written hyper's buffer since: run once the socket's send queue is empty too.
+    acks: Mutex<Vec<(Ack, bool)>>,
     evict: Notify,
     registry: std::sync::Weak<Registry>,
 }
@@ -248,6 +325,53 @@ impl Conn {
         if self.flushing.swap(false, Ordering::Relaxed) {
             self.served.store(true, Ordering::Relaxed);
             self.busy_since.store(0, Ordering::Relaxed);
+        }
+        if let Ok(mut acks) = self.acks.lock() {
+            for (_, written) in acks.iter_mut() {
+                *written = true;
+            }
+        }
+    }
+
+    /// A body with an acknowledgement was taken to its last byte.
+    fn body_complete(&self, ack: Ack) {
+        if let Ok(mut acks) = self.acks.lock() {
+            acks.push((ack, false));
+        }
+    }
+
+    /// Runs the acknowledgements of the responses written out, if the client's TCP stack has
+    /// accepted every byte of them. `fd` must be the connection's open socket.
+    fn deliver(&self, fd: std::os::fd::RawFd) {
+        let ready: Vec<Ack> = {
+            let Ok(mut acks) = self.acks.lock() else {
+                return;
+            };
+            if !acks.iter().any(|(_, written)| *written) || unacknowledged(fd) != Some(0) {
+                return;
+            }
+            let (ready, waiting) = std::mem::take(&mut *acks)
+                .into_iter()
+                .partition(|(_, written)| *written);
+            *acks = waiting;
+            ready.into_iter().map(|(a, _)| a).collect()
+        };
+        for a in ready {
+            a();
+        }
+    }
+
+    /// A response with an acknowledgement is written but not yet accepted by the client.
+    fn awaiting_delivery(&self) -> bool {
+        self.acks
+            .lock()
+            .is_ok_and(|a| a.iter().any(|(_, written)| *written))
+    }
+
+    /// The connection is closing: what was not delivered is never acknowledged.
+    fn forget_acks(&self) {
+        if let Ok(mut acks) = self.acks.lock() {
+            acks.clear();
         }
     }
 
@@ -359,6 +483,7 @@ impl Registry {
             head_since: AtomicU64::new(now_ms(self.epoch)),
             flushing: AtomicBool::new(false),
             served: AtomicBool::new(false),
+            acks: Mutex::new(Vec::new()),
             evict: Notify::new(),
             registry: Arc::downgrade(self),
         });
@@ -367,10 +492,14 @@ impl Registry {
     }
 }
 
-/// The response body, holding the connection's in-flight mark until it is dropped.
+/// The response body, holding the connection's in-flight mark until it is dropped, and the
+/// response's acknowledgement until the body has been taken to its end.
 struct Tracked {
     inner: axum::body::Body,
-    _busy: Busy,
+    /// Bytes still to come, when the length is known: hyper stops polling after the last one.
+    left: Option<u64>,
+    ack: Option<Ack>,
+    busy: Busy,
 }
 
 impl http_body::Body for Tracked {
@@ -381,7 +510,25 @@ impl http_body::Body for Tracked {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+        let me = self.get_mut();
+        let r = Pin::new(&mut me.inner).poll_frame(cx);
+        let end = match &r {
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(Ok(f))) => match (f.data_ref(), &mut me.left) {
+                (Some(d), Some(left)) => {
+                    *left = left.saturating_sub(d.len() as u64);
+                    *left == 0
+                }
+                _ => false,
+            },
+            _ => false,
+        };
+        if end {
+            if let Some(a) = me.ack.take() {
+                me.busy.0.body_complete(a);
+            }
+        }
+        r
     }
 
     fn is_end_stream(&self) -> bool {
@@ -393,10 +540,24 @@ impl http_body::Body for Tracked {
     }
 }
 
-/// The connection's stream, noting when request bytes arrive (for the head timeout).
+/// The connection's stream, noting when request bytes arrive (for the head timeout) and when
+/// responses have been written and accepted (for their acknowledgements).
 struct Watched<I> {
     inner: I,
+    /// The TCP socket under `inner` (open as long as `inner` is).
+    fd: std::os::fd::RawFd,
     conn: Arc<Conn>,
+    /// When a close began waiting for a written response to be accepted, and its timer.
+    linger_since: Option<Instant>,
+    linger: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<I> Drop for Watched<I> {
+    /// The last look at the send queue, with the socket still open.
+    fn drop(&mut self) {
+        self.conn.deliver(self.fd);
+        self.conn.forget_acks();
+    }
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
@@ -431,12 +592,35 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         let r = Pin::new(&mut me.inner).poll_flush(cx);
         if let Poll::Ready(Ok(())) = r {
             me.conn.flushed();
+            me.conn.deliver(me.fd);
         }
         r
     }
 
+    /// Checked before the FIN (or TLS close_notify) joins the send queue. With a response written
+    /// but not yet accepted (`Connection: close`: hyper shuts down right after the flush), the
+    /// close waits up to [`DELIVERY_LINGER`] for the client's TCP stack to take it.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let me = self.get_mut();
+        loop {
+            me.conn.deliver(me.fd);
+            if !me.conn.awaiting_delivery() {
+                break;
+            }
+            let since = *me.linger_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= DELIVERY_LINGER {
+                break;
+            }
+            let next = tokio::time::Instant::now() + Duration::from_millis(10);
+            let sleep = me
+                .linger
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(next)));
+            if std::future::Future::poll(sleep.as_mut(), cx).is_pending() {
+                return Poll::Pending;
+            }
+            sleep.as_mut().reset(next);
+        }
+        Pin::new(&mut me.inner).poll_shutdown(cx)
     }
 
     fn poll_write_vectored(

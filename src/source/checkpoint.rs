@@ -3,8 +3,9 @@
 //! Counters start at zero after a restart (Prometheus sees a counter reset), so "exactly once, as
 //! Prometheus sees it" means: the positions saved are those whose lines are included in the last
 //! exposition served. Each `/metrics` response takes a copy of every log's checkpoint under the
-//! same pipeline lock as the counters it renders; once the response body has been handed to the
-//! connection, that copy becomes the checkpoint and is saved at once. A restart, graceful or
+//! same pipeline lock as the counters it renders; once the response has been delivered (every
+//! byte accepted by the client's TCP stack, see `app::web_server::Delivery`), that copy
+//! becomes the checkpoint and is saved at once. A restart, graceful or
 //! `kill -9`, then re-reads exactly the lines no scrape saw.
 //!
 //! Snapshots carry a sequence number taken under the pipeline lock: responses finish in any
@@ -125,7 +126,7 @@ impl<S> Checkpointer<S> {
         }
     }
 
-    /// The exposition rendered with `snap` was sent: its positions are the new checkpoint,
+    /// The exposition rendered with `snap` was delivered: its positions are the new checkpoint,
     /// unless a newer snapshot was acknowledged already (responses finish out of order).
     pub fn acknowledge(&self, snap: Snapshot) {
         {
