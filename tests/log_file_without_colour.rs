@@ -29,9 +29,15 @@ fn log_of(env: &[(&str, &str)]) -> String {
         .stderr(std::fs::File::create(&out_path).expect("log file"))
         .spawn()
         .expect("start");
-    wait_for("the waiting message", Duration::from_secs(10), || {
-        std::fs::read_to_string(&out_path).is_ok_and(|t| t.contains("does not exist yet"))
-    });
+    // Both messages: the tailer's wait is logged from its own thread, possibly before "started".
+    wait_for(
+        "the waiting and started messages",
+        Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(&out_path)
+                .is_ok_and(|t| t.contains("does not exist yet") && t.contains("started"))
+        },
+    );
     let _ = child.kill();
     let _ = child.wait();
     std::fs::read_to_string(&out_path).expect("read log")
