@@ -99,8 +99,12 @@ fn udp_burst_above_receive_buffer_counts_kernel_drops() {
         &src,
     ]);
     let dropped = format!(r#"nginxlog_syslog_dropped_total{{log="{src}"}}"#);
-    let m = sidecar.metrics();
-    assert!(m.contains(&format!("{dropped} 0")), "{m}");
+    // The drop counter is read by its own thread, at start and then every 500 ms.
+    wait_for(
+        "the drop counter at 0",
+        std::time::Duration::from_secs(5),
+        || sidecar.metrics().contains(&format!("{dropped} 0")),
+    );
     let tx = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let pid = sidecar.pid().to_string();
     let signal = |s: &str| {

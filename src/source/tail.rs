@@ -86,8 +86,10 @@ impl Default for TailConfig {
     }
 }
 
-/// Closed files remembered per log.
-const MAX_CLOSED: usize = 16;
+/// Closed files remembered per log: more than the rotations that can happen within the
+/// timestamp slack of one look (the model test found 18 in one second re-reading a file once
+/// the list, then 16, had forgotten it).
+const MAX_CLOSED: usize = 64;
 
 /// Seconds of filesystem timestamp slack when telling files created after a look.
 const MTIME_SLACK: f64 = 1.0;
