@@ -118,11 +118,18 @@ fn percent_encoded_query_reaches_no_label_report_or_log() {
         "/api/x;jsessionid=SECRET8",
         "/api/x%3Bjsessionid=SECRET9",
         "/api/x%253bjsessionid=SECRET10",
+        // Encoded again in other shapes (a backend decoding twice reads `?` in each).
+        "/api/x%25%33%46key=SECRET11",
+        "/api/x%253%46key=SECRET12",
+        "/api/x%%33Fkey=SECRET13",
+        // A parameter ends at its segment: the path goes on after it.
+        "/shop;jsessionid=SECRET14/cart",
+        "/api/v1;v=SECRET15/users/42",
     ] {
         raw_request(nginx.port, target.as_bytes());
     }
-    wait_for("nginx logged 9 lines", Duration::from_secs(5), || {
-        std::fs::read_to_string(&access).is_ok_and(|t| t.lines().count() >= 9)
+    wait_for("nginx logged 14 lines", Duration::from_secs(5), || {
+        std::fs::read_to_string(&access).is_ok_and(|t| t.lines().count() >= 14)
     });
     // A malformed line with a token: the warning names the file, not the content.
     append(
@@ -130,7 +137,7 @@ fn percent_encoded_query_reaches_no_label_report_or_log() {
         &["garbage GET /ws/chat%3Ftoken=SECRET5".to_string()],
     );
     let text = std::fs::read_to_string(&access).expect("log");
-    for n in [1, 6, 7, 8, 9, 10] {
+    for n in [1, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] {
         assert!(
             text.contains(&format!("SECRET{n}")),
             "nginx logged token {n}: {text}"
@@ -166,7 +173,7 @@ fn percent_encoded_query_reaches_no_label_report_or_log() {
                 &m,
                 "nginxlog_lines_read_total",
                 &access.display().to_string(),
-            ) >= 10.0
+            ) >= 15.0
     });
     let (_, m) = fetch(port, "/metrics");
     assert_unique_series(&m);
@@ -177,6 +184,8 @@ fn percent_encoded_query_reaches_no_label_report_or_log() {
     let logs = String::from_utf8_lossy(&out.stderr);
     assert!(m.contains(r#"path="/ws/chat""#), "{m}");
     assert!(m.contains(r#"path="/api/x""#), "{m}");
+    assert!(m.contains(r#"path="/shop/cart""#), "{m}");
+    assert!(m.contains(r#"path="/api/v1/users/:id""#), "{m}");
     assert!(!m.contains("SECRET") && !m.contains("token"), "{m}");
     assert!(!logs.contains("SECRET"), "sidecar log: {logs}");
 
@@ -215,6 +224,21 @@ fn percent_encoded_query_reaches_no_label_report_or_log() {
         .expect("parse");
     let p = String::from_utf8_lossy(&parsed.stdout);
     assert!(p.contains("/ws/chat"), "{p}");
+    assert!(
+        !p.contains("SECRET") && !String::from_utf8_lossy(&parsed.stderr).contains("SECRET"),
+        "{p}"
+    );
+
+    // nginx's own error log names the paths it could not open, tokens and all.
+    let error_text = std::fs::read_to_string(nginx.error_log()).expect("error log");
+    assert!(error_text.contains("SECRET14"), "{error_text}");
+    let parsed = Command::new(sidecar_bin())
+        .args(["parse", "--error-log"])
+        .arg(nginx.error_log())
+        .output()
+        .expect("parse --error-log");
+    let p = String::from_utf8_lossy(&parsed.stdout);
+    assert!(p.contains("/shop/cart"), "{p}");
     assert!(
         !p.contains("SECRET") && !String::from_utf8_lossy(&parsed.stderr).contains("SECRET"),
         "{p}"

@@ -23,12 +23,25 @@ pub struct Summary {
     pub closed: bool,
 }
 
-fn text(v: &[u8], escape: Escape) -> String {
-    String::from_utf8_lossy(&decode(v, escape)).into_owned()
+/// Every printed access-log value goes through here: nginx's escapes are decoded *first*, then
+/// the value is redacted by its name ([`redact::field_raw`]), so an escaped `?` (`\x3F`,
+/// `\u003f`) or `%` (`\x25` then `3F`) is cut like a logged one, as the label code does.
+fn shown(name: &str, v: &[u8], escape: Escape) -> Option<String> {
+    let d = decode(v, escape);
+    redact::field_raw(name, &d).map(|v| String::from_utf8_lossy(&v).into_owned())
 }
 
-fn opt_text(v: Option<&[u8]>, escape: Escape) -> Value {
-    v.map_or(Value::Null, |v| Value::String(text(v, escape)))
+fn opt_shown(name: &str, v: Option<&[u8]>, escape: Escape) -> Value {
+    v.and_then(|v| shown(name, v, escape))
+        .map_or(Value::Null, Value::String)
+}
+
+/// The request target's path: decoded, then reduced to its path (query, fragment and an
+/// absolute URI's scheme and host cut), then without `;params`.
+fn shown_path(target: &[u8], escape: Escape) -> Option<String> {
+    let d = decode(target, escape);
+    let p = crate::classify::route::path_of(&d)?;
+    Some(String::from_utf8_lossy(&redact::strip_params(p)).into_owned())
 }
 
 fn num(v: Option<f64>) -> Value {
@@ -41,26 +54,23 @@ pub fn access_json(n: u64, rec: &AccessRecord<'_>, ev: &AccessEvent, c: &Classif
     use crate::parse::format::Var;
     let esc = c.format().escape();
     let req = rec.request();
-    let path = req
-        .target
-        .and_then(crate::classify::route::path_of)
-        .map(|p| text(p, esc));
+    let path = req.target.and_then(|t| shown_path(t, esc));
     let mut fields = Map::new();
     for (slot, span) in c.format().slots().iter().zip(&rec.fields().spans) {
         if let Some(span) = span {
-            if let Some(v) = redact::field_raw(&slot.name, span.of(rec.line())) {
-                fields.insert(slot.name.clone(), Value::String(text(&v, esc)));
+            if let Some(v) = shown(&slot.name, span.of(rec.line()), esc) {
+                fields.insert(slot.name.clone(), Value::String(v));
             }
         }
     }
     json!({
         "line": n,
         "time": ev.time.map(values::rfc3339),
-        "remote_addr": opt_text(rec.get(Var::RemoteAddr), esc),
-        "remote_user": opt_text(rec.get(Var::RemoteUser), esc),
-        "method": opt_text(req.method, esc),
+        "remote_addr": opt_shown("remote_addr", rec.get(Var::RemoteAddr), esc),
+        "remote_user": opt_shown("remote_user", rec.get(Var::RemoteUser), esc),
+        "method": opt_shown("request_method", req.method, esc),
         "path": path,
-        "protocol": opt_text(req.protocol, esc),
+        "protocol": opt_shown("server_protocol", req.protocol, esc),
         "path_label": c.labels.name(ev.path),
         "status": ev.status,
         "upgrade": ev.upgrade,
@@ -69,14 +79,14 @@ pub fn access_json(n: u64, rec: &AccessRecord<'_>, ev: &AccessEvent, c: &Classif
         "session_seconds": num(ev.session_seconds),
         "request_seconds": num(ev.request_seconds),
         "bytes": rec.bytes(),
-        "upstream_connect_time": opt_text(rec.get(Var::UpstreamConnectTime), esc),
-        "upstream_header_time": opt_text(rec.get(Var::UpstreamHeaderTime), esc),
-        "upstream_response_time": opt_text(rec.get(Var::UpstreamResponseTime), esc),
-        "upstream_status": opt_text(rec.get(Var::UpstreamStatus), esc),
-        "http_upgrade": opt_text(rec.get(Var::HttpUpgrade), esc),
-        "host": opt_text(rec.get(Var::Host), esc),
-        "referer": rec.get(Var::HttpReferer).map(|r| text(&redact::strip_url(r), esc)),
-        "user_agent": opt_text(rec.get(Var::HttpUserAgent), esc),
+        "upstream_connect_time": opt_shown("upstream_connect_time", rec.get(Var::UpstreamConnectTime), esc),
+        "upstream_header_time": opt_shown("upstream_header_time", rec.get(Var::UpstreamHeaderTime), esc),
+        "upstream_response_time": opt_shown("upstream_response_time", rec.get(Var::UpstreamResponseTime), esc),
+        "upstream_status": opt_shown("upstream_status", rec.get(Var::UpstreamStatus), esc),
+        "http_upgrade": opt_shown("http_upgrade", rec.get(Var::HttpUpgrade), esc),
+        "host": opt_shown("host", rec.get(Var::Host), esc),
+        "referer": opt_shown("http_referer", rec.get(Var::HttpReferer), esc),
+        "user_agent": opt_shown("http_user_agent", rec.get(Var::HttpUserAgent), esc),
         "method_label": METHODS[ev.method as usize],
         "fields": fields,
     })

@@ -1,6 +1,7 @@
 //! Path labels: the bounded, token-free `path` label of every metric.
 //!
-//! The query string and fragment are dropped first (tokens ride there, they never reach a label).
+//! The query string and fragment are dropped first (tokens ride there, they never reach a label),
+//! and so is every `;param` (`;jsessionid=`), from its `;` to the end of its segment.
 //! The first matching `--route` pattern names the path; otherwise numeric, UUID, long-hex and
 //! long-token segments collapse to `:id`. Past `--max-paths` distinct labels, new paths share
 //! `__other__`, so attacker-chosen paths cannot grow memory or series without bound. A request
@@ -10,6 +11,7 @@
 //! a known path costs one hash lookup and no allocation.
 
 use crate::parse::format::{decode_into, Escape};
+use crate::parse::redact;
 use std::collections::HashMap;
 
 /// Fast keyed hashing; randomly seeded, so crafted paths cannot force collisions.
@@ -145,39 +147,47 @@ impl PathLabels {
         let Some(path) = path_of(target) else {
             return INVALID;
         };
-        // One branch-free pass (it vectorises): printable ASCII without a backslash, the
-        // common case, is already its own label text.
-        // The same pass notes digits (every id-like segment has one): a path without any
-        // needs no normalising. `;params` never get here: they are cut with the query.
+        // One branch-free pass (it vectorises; a third accumulator stops that, measured): printable
+        // ASCII without `\`, `;` or `%` (which may be an encoded `;`), the common case, is
+        // already its own label text. The same pass notes digits (every id-like segment has
+        // one): a path without any needs no normalising.
         let (plain, no_ids) = path.iter().fold((true, true), |(ok, no_ids), &b| {
             (
-                ok & (b.wrapping_sub(0x20) < 0x5F) & (b != b'\\'),
+                ok & (b.wrapping_sub(0x20) < 0x5F) & (b != b'\\') & (b != b';') & (b != b'%'),
                 no_ids & !b.is_ascii_digit(),
             )
         });
-        if !plain {
-            let needs_decode = escape.is_some() && memchr::memchr(b'\\', path).is_some();
-            let mut clean = std::mem::take(&mut self.clean);
-            let mut decoded = std::mem::take(&mut self.decoded);
-            let src = match escape.filter(|_| needs_decode) {
-                Some(e) => {
-                    decode_into(path, e, &mut decoded);
-                    decoded.as_slice()
-                }
-                None => path,
-            };
-            sanitize_utf8(src, &mut clean);
-            // A decoded `\x3F` (or `\x3B`) starts a query as much as a logged `?` does.
-            if let Some(q) = crate::parse::redact::query_start(&clean) {
-                clean.truncate(q);
-            }
-            let no_ids = !clean.iter().any(u8::is_ascii_digit);
-            let id = self.label_clean(&clean, no_ids);
-            self.clean = clean;
-            self.decoded = decoded;
-            return id;
+        if plain {
+            return self.label_clean(path, no_ids);
         }
-        self.label_clean(path, no_ids)
+        let needs_decode = escape.is_some() && memchr::memchr(b'\\', path).is_some();
+        let mut clean = std::mem::take(&mut self.clean);
+        let mut decoded = std::mem::take(&mut self.decoded);
+        let src = match escape.filter(|_| needs_decode) {
+            Some(e) => {
+                decode_into(path, e, &mut decoded);
+                decoded.as_slice()
+            }
+            None => path,
+        };
+        sanitize_utf8(src, &mut clean);
+        // A decoded `\x3F` (or `\x25` then `3F`) starts a query as much as a logged `?` does.
+        if let Some(q) = redact::query_start(&clean) {
+            clean.truncate(q);
+        }
+        // `;params` go segment by segment (decoded ones too); `decoded` is free again.
+        let label = if redact::param_start(&clean).is_some() {
+            decoded.clear();
+            redact::push_without_params(&clean, &mut decoded);
+            &decoded
+        } else {
+            &clean
+        };
+        let no_ids = !label.iter().any(u8::is_ascii_digit);
+        let id = self.label_clean(label, no_ids);
+        self.clean = clean;
+        self.decoded = decoded;
+        id
     }
 
     /// Labels a path that is valid UTF-8 and has no escapes left; `no_ids` when it has no
@@ -270,11 +280,12 @@ fn check_exact_segment(pattern: &str, seg: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The path part of a request target: query, fragment and `;params` removed; absolute URIs reduced to their
-/// path. `None` when there is no path (`-`, `*`, `host:443`, garbage).
+/// The path part of a request target: query and fragment removed, absolute URIs reduced to their
+/// path (`;params` stay: removing them needs a copy, see [`redact::push_without_params`]).
+/// `None` when there is no path (`-`, `*`, `host:443`, garbage).
 #[inline]
 pub fn path_of(target: &[u8]) -> Option<&[u8]> {
-    let end = crate::parse::redact::query_start(target).unwrap_or(target.len());
+    let end = redact::query_start(target).unwrap_or(target.len());
     let mut p = &target[..end];
     if p.first() != Some(&b'/') {
         let lower_http = p.len() > 8
@@ -368,14 +379,30 @@ mod tests {
 
     #[test]
     fn matrix_params_never_reach_a_label() {
-        let mut l = PathLabels::new(&[], 10).expect("labels");
+        let mut l = PathLabels::new(&["/api/v1/users/:id".into()], 10).expect("labels");
         let a = l.label(b"/ws/chat;jsessionid=SECRET12?x=1");
         assert_eq!(l.name(a), "/ws/chat");
-        // Everything after the first `;` goes, as after a `?`: a parameter's value may hold a
-        // `/` of its own.
+        // A parameter goes up to the end of its segment: matrix-versioned paths keep theirs.
         let b = l.label(b"/api/v1;v=2/users/42;x=y");
-        assert_eq!(l.name(b), "/api/v1");
-        for form in ["%3B", "%3b", "%253B", "%253F", "%2523", "%25253f"] {
+        assert_eq!(l.name(b), "/api/v1/users/:id");
+        let c = l.label(b"/shop;jsessionid=ABC/cart");
+        assert_eq!(l.name(c), "/shop/cart");
+        assert_eq!(l.label(b"/shop%3Bjsessionid=S/cart"), c);
+        assert_eq!(l.label(b"/shop%25%33%42jsessionid=S/cart"), c);
+        let d = l.label(b"/files;v=1/7");
+        assert_eq!(l.name(d), "/files/:id");
+        for form in [
+            "%3B",
+            "%3b",
+            "%253B",
+            "%253F",
+            "%2523",
+            "%25253f",
+            "%25%33%46",
+            "%253%46",
+            "%%33F",
+            "%25%33%42",
+        ] {
             let t = format!("/ws/chat{form}jsessionid=SECRET");
             assert_eq!(l.label(t.as_bytes()), a, "{form}");
         }
@@ -385,6 +412,14 @@ mod tests {
             a
         );
         assert_eq!(l.label_escaped(br"/ws/chat\u003bS", Some(Escape::Json)), a);
+        assert_eq!(
+            l.label_escaped(br"/ws/chat\x253FS", Some(Escape::Default)),
+            a
+        );
+        assert_eq!(
+            l.label_escaped(br"/shop\x3Bs=S/cart", Some(Escape::Default)),
+            c
+        );
         assert!((0..l.len() as LabelId).all(|i| !l.name(i).contains('S')));
     }
 

@@ -1,9 +1,11 @@
 //! Query-string redaction for everything the sidecar prints.
 //!
 //! WebSocket clients pass tokens in the query (`/ws/chat?token=...`): only the part before `?`
-//! is ever shown, in `parse` output, reports and the sidecar's own logs. Values are cut on the
-//! raw bytes, before nginx's escapes are decoded, so an escaped quote (`\x22`, `\u0022`) inside a
-//! query cannot end the cut early; a query ends only where the value ends (or, in a request
+//! is ever shown, in `parse` output, reports and the sidecar's own logs, and `;params`
+//! (`;jsessionid=`) are removed from the segment that carries them. Printed values are decoded
+//! from nginx's escapes *first* and cut after, like labels: an escaped `?` (`\x3F`, `\u003f`) or
+//! `%` (`\x25` then `3F`) is a delimiter as much as a logged one. A decoded quote is just a
+//! character of the whole value, so a query ends only where the value ends (or, in a request
 //! line, at its protocol).
 
 use std::borrow::Cow;
@@ -35,58 +37,139 @@ fn is_request_line(name: &str, raw: &[u8]) -> bool {
         && matches!(raw.get(method + 1), Some(b'/' | b'h' | b'H'))
 }
 
-/// Where the shown part of a target ends: the first `?`, `#` or `;` (`;jsessionid=` rides
-/// after it), or a percent-encoded one (`%3F`, `%23`, `%3B`, any case), also re-encoded any
-/// number of times (`%253F` decodes to a literal `%3F`, which a backend that decodes twice reads
-/// as `?`). A token rides after every one of them, so all are cut the same: this is the one place
-/// that decides it for labels, `parse` output, reports and logs.
+/// Percent-decoding rounds a delimiter is looked for through: a backend (or a chain of them)
+/// that decodes more than once reads `%253F`, `%25%33%46`, `%253%46` or `%%33F` as `?`.
+const ROUNDS: usize = 3;
+/// Raw bytes that can become one character over [`ROUNDS`] rounds (3 per round).
+const WINDOW: usize = 27;
+
+#[inline]
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The delimiter (`?`, `#` or `;`) that `s`, which starts with `%`, turns into within
+/// [`ROUNDS`] rounds of percent-decoding, if any. Decodes a fixed stack window: no allocation.
+#[inline]
+fn encoded_delim(s: &[u8]) -> Option<u8> {
+    // The common case (`%20`, `%3F`, `%2F`): one escape that is not `%25` decides at once.
+    if let (Some(h), Some(l)) = (
+        s.get(1).and_then(|&b| hex(b)),
+        s.get(2).and_then(|&b| hex(b)),
+    ) {
+        match (h << 4) | l {
+            c @ (b'?' | b'#' | b';') => return Some(c),
+            b'%' => {}
+            _ => return None,
+        }
+    }
+    let mut a = [0u8; WINDOW];
+    let mut b = [0u8; WINDOW];
+    let mut len = s.len().min(WINDOW);
+    a[..len].copy_from_slice(&s[..len]);
+    for _ in 0..ROUNDS {
+        let (mut i, mut o) = (0, 0);
+        while i < len {
+            let c = a[i];
+            let pair = if c == b'%' && i + 2 < len {
+                hex(a[i + 1]).zip(hex(a[i + 2]))
+            } else {
+                None
+            };
+            b[o] = match pair {
+                Some((h, l)) => {
+                    i += 3;
+                    (h << 4) | l
+                }
+                None => {
+                    i += 1;
+                    c
+                }
+            };
+            o += 1;
+        }
+        match (o > 0).then_some(b[0]) {
+            Some(c @ (b'?' | b'#' | b';')) => return Some(c),
+            Some(b'%') => {}
+            _ => return None,
+        }
+        std::mem::swap(&mut a, &mut b);
+        len = o;
+    }
+    None
+}
+
+/// Where the shown part of a target ends: the first `?` or `#`, or a percent-encoded one
+/// (`%3F`, `%23`, any case, also re-encoded, see [`ROUNDS`]). A token rides after every one of
+/// them, so all are cut the same: this is the one place that decides it for labels, `parse`
+/// output, reports and logs. `;params` are not a query: see [`param_start`].
 #[inline]
 pub fn query_start(raw: &[u8]) -> Option<usize> {
-    let q = memchr::memchr3_iter(b'?', b'#', b'%', raw)
-        .find(|&i| raw[i] != b'%' || encoded_delim(&raw[i..]));
-    memchr::memchr(b';', &raw[..q.unwrap_or(raw.len())]).or(q)
+    memchr::memchr3_iter(b'?', b'#', b'%', raw)
+        .find(|&i| raw[i] != b'%' || matches!(encoded_delim(&raw[i..]), Some(b'?' | b'#')))
 }
 
-/// `s` starts with `%`, any number of `25` (an encoded `%`), then `3F`, `23` or `3B` (any case).
+/// The first `;` (or an encoded one: `%3B`, `%253B`, ...) of a path whose query is cut
+/// already: a parameter (`;jsessionid=`) that runs to the end of its segment.
 #[inline]
-fn encoded_delim(s: &[u8]) -> bool {
-    let mut i = 1;
-    while s.get(i..i + 2) == Some(b"25") {
-        i += 2;
-    }
-    matches!(
-        s.get(i..i + 2),
-        Some([b'3', b'F' | b'f' | b'B' | b'b'] | [b'2', b'3'])
-    )
+pub fn param_start(path: &[u8]) -> Option<usize> {
+    memchr::memchr2_iter(b';', b'%', path)
+        .find(|&i| path[i] == b';' || encoded_delim(&path[i..]) == Some(b';'))
 }
 
-/// Cuts `?query`, `#fragment` and `;params` (`;jsessionid=`) off a URL or path value:
-/// everything from the first delimiter [`query_start`] finds.
+/// Appends `path` to `out` without its `;params`: each runs from its `;` to the next `/`, so
+/// `/api/v1;v=2/users/42` is `/api/v1/users/42` and `/shop;jsessionid=S/cart` is `/shop/cart`
+/// (a parameter cannot hold a literal `/`).
+pub fn push_without_params(path: &[u8], out: &mut Vec<u8>) {
+    let mut rest = path;
+    while let Some(p) = param_start(rest) {
+        out.extend_from_slice(&rest[..p]);
+        rest = match memchr::memchr(b'/', &rest[p..]) {
+            Some(s) => &rest[p + s..],
+            None => b"",
+        };
+    }
+    out.extend_from_slice(rest);
+}
+
+/// `path` without its `;params` (borrowed when it has none).
+pub fn strip_params(path: &[u8]) -> Cow<'_, [u8]> {
+    if param_start(path).is_none() {
+        return Cow::Borrowed(path);
+    }
+    let mut v = Vec::with_capacity(path.len());
+    push_without_params(path, &mut v);
+    Cow::Owned(v)
+}
+
+/// Cuts `?query` and `#fragment` off a URL or path value and removes its `;params`
+/// (`;jsessionid=`) segment by segment.
 pub fn strip_url(raw: &[u8]) -> Cow<'_, [u8]> {
-    match query_start(raw) {
-        Some(q) => Cow::Borrowed(&raw[..q]),
-        None => Cow::Borrowed(raw),
-    }
+    strip_params(&raw[..query_start(raw).unwrap_or(raw.len())])
 }
 
-/// Cuts the query off a request line and keeps its protocol: `GET /a?t=1,2"x HTTP/1.1` ->
-/// `GET /a HTTP/1.1`.
+/// Cuts the query off a request line, removes its `;params` and keeps its protocol:
+/// `GET /a;s=1?t=1,2"x HTTP/1.1` -> `GET /a HTTP/1.1`.
 pub fn strip_request(raw: &[u8]) -> Cow<'_, [u8]> {
-    let Some(q) = query_start(raw) else {
-        return Cow::Borrowed(raw);
-    };
+    let q = query_start(raw);
     let proto = raw
         .windows(6)
         .rposition(|w| w == b" HTTP/")
-        .filter(|&p| p > q && !raw[p + 1..].contains(&b' '));
-    match proto {
-        Some(p) => {
-            let mut v = raw[..q].to_vec();
-            v.extend_from_slice(&raw[p..]);
-            Cow::Owned(v)
-        }
-        None => Cow::Borrowed(&raw[..q]),
+        .filter(|&p| !raw[p + 1..].contains(&b' ') && q.is_none_or(|q| p > q));
+    let end = q.or(proto).unwrap_or(raw.len());
+    let tail = proto.map_or(&b""[..], |p| &raw[p..]);
+    if end + tail.len() == raw.len() && param_start(&raw[..end]).is_none() {
+        return Cow::Borrowed(raw);
     }
+    let mut v = Vec::with_capacity(raw.len());
+    push_without_params(&raw[..end], &mut v);
+    v.extend_from_slice(tail);
+    Cow::Owned(v)
 }
 
 /// Whether a value of an unknown variable is a URL or path (it starts like one), so its query
@@ -99,8 +182,9 @@ fn looks_like_url(raw: &[u8]) -> bool {
             .is_some_and(|i| i > 0 && raw[i..].starts_with(b"://"))
 }
 
-/// Redacts a named field's raw value for printing; `None` when the field must not be printed.
-/// Known URL variables and any value that looks like a URL or path lose their query.
+/// Redacts a named field's value, already decoded from nginx's escapes, for printing; `None`
+/// when the field must not be printed. Known URL variables and any value that looks like a URL
+/// or path lose their query and `;params`.
 pub fn field_raw<'a>(name: &str, raw: &'a [u8]) -> Option<Cow<'a, [u8]>> {
     if is_secret_var(name) {
         return None;
@@ -119,38 +203,49 @@ pub fn field_raw<'a>(name: &str, raw: &'a [u8]) -> Option<Cow<'a, [u8]>> {
     })
 }
 
-/// Removes `?query`, `#fragment` and `;params` (also their percent-encoded forms, see
-/// [`query_start`]) from every URL-like word of free text (nginx's own message text); a word ends
-/// at whitespace or a quote. `;` cuts only in a word that holds a `/` so far (a path), so prose
-/// such as `(X11; Linux)` stays readable.
+/// Removes `?query` and `#fragment` from every URL-like word of free text (nginx's own message
+/// text), and `;params` up to the next `/` (also their percent-encoded forms, see
+/// [`query_start`]); a word ends at whitespace or a quote. A literal `;` is a parameter only in
+/// a word that holds a `/` so far (a path), so prose such as `(X11; Linux)` stays readable.
 pub fn strip_queries(text: &str) -> String {
+    #[derive(PartialEq)]
+    enum Skip {
+        No,
+        Param,
+        Word,
+    }
+    let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
-    let mut skipping = false;
+    let mut skip = Skip::No;
     let mut in_path = false;
     for (i, c) in text.char_indices() {
         let word_end = c.is_whitespace() || c == '"';
-        if skipping {
-            if word_end {
-                skipping = false;
-                in_path = false;
-                out.push(c);
+        let enc = if c == '%' {
+            encoded_delim(&bytes[i..])
+        } else {
+            None
+        };
+        if word_end {
+            skip = Skip::No;
+        } else if skip == Skip::Word {
+            continue;
+        } else if c == '?' || c == '#' || matches!(enc, Some(b'?' | b'#')) {
+            skip = Skip::Word;
+            continue;
+        } else if (c == ';' && in_path) || enc == Some(b';') {
+            skip = Skip::Param;
+            continue;
+        } else if skip == Skip::Param {
+            if c != '/' {
+                continue;
             }
-            continue;
-        }
-        if c == '?'
-            || c == '#'
-            || (c == ';' && in_path)
-            || (c == '%' && encoded_delim(&text.as_bytes()[i..]))
-        {
-            skipping = true;
-            continue;
+            skip = Skip::No;
         }
         in_path = !word_end && (in_path || c == '/');
         out.push(c);
     }
     out
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +268,10 @@ mod tests {
         assert_eq!(&*strip_request(b"GET /a?t=S"), b"GET /a");
         assert_eq!(
             &*strip_request(b"GET /ws/chat;jsessionid=S?x=1 HTTP/1.1"),
+            b"GET /ws/chat HTTP/1.1"
+        );
+        assert_eq!(
+            &*strip_request(b"GET /ws;a=S/chat;b=S HTTP/1.1"),
             b"GET /ws/chat HTTP/1.1"
         );
         assert_eq!(&*strip_request(b"GET /a HTTP/2.0"), b"GET /a HTTP/2.0");
@@ -244,12 +343,22 @@ mod tests {
         );
     }
 
-    /// Double (and deeper) encoded delimiters and `;params` in every form are cut wherever the
-    /// text is shown.
+    /// Double (and deeper, up to three rounds) encoded delimiters in every form are cut wherever
+    /// the text is shown; `;params` go up to the end of their segment.
     #[test]
     fn re_encoded_delimiters_and_params_are_cut() {
         for form in [
-            "%253F", "%253f", "%2523", "%25253F", ";", "%3B", "%3b", "%253B", "?", "%3F",
+            "%253F",
+            "%253f",
+            "%2523",
+            "%25253F",
+            "%25%33%46",
+            "%253%46",
+            "%%33F",
+            "%25%32%35%33%46",
+            "%%32%35%33F",
+            "?",
+            "%3F",
         ] {
             let url = format!("/ws/chat{form}token=SECRET");
             assert_eq!(&*strip_url(url.as_bytes()), b"/ws/chat", "{form}");
@@ -263,9 +372,28 @@ mod tests {
                 "{m}"
             );
         }
-        // `%25` alone, or followed by something else, is just a percent sign.
+        for form in [";", "%3B", "%3b", "%253B", "%25%33%42", "%%33b", "%253%42"] {
+            let url = format!("/shop{form}jsessionid=SECRET/cart");
+            assert_eq!(query_start(url.as_bytes()), None, "{form}");
+            assert_eq!(param_start(url.as_bytes()), Some(5), "{form}");
+            assert_eq!(&*strip_url(url.as_bytes()), b"/shop/cart", "{form}");
+            let req = format!("GET {url}?t=SECRET2 HTTP/1.1");
+            assert_eq!(&*strip_request(req.as_bytes()), b"GET /shop/cart HTTP/1.1");
+            let m = strip_queries(&format!("request: \"GET {url} HTTP/1.1\", x"));
+            assert_eq!(m, "request: \"GET /shop/cart HTTP/1.1\", x", "{form}");
+        }
+        assert_eq!(
+            &*strip_url(b"/api/v1;v=2/users/42;x=y"),
+            b"/api/v1/users/42"
+        );
+        assert_eq!(&*strip_request(b"GET /a;s=S HTTP/1.1"), b"GET /a HTTP/1.1");
+        // `%25` alone, or followed by something else, is just a percent sign; four rounds are
+        // past what is looked through.
         assert_eq!(query_start(b"/a%2541/b%25"), None);
         assert_eq!(query_start(b"/a%2"), None);
+        assert_eq!(query_start(b"/a%%%"), None);
+        assert_eq!(query_start(b"/a%2525253F"), None);
+        assert_eq!(param_start(b"/a%20b%2F"), None);
         assert_eq!(strip_queries("agent (X11; Linux)"), "agent (X11; Linux)");
     }
 
