@@ -226,9 +226,7 @@ impl<S> Checkpointer<S> {
         for (name, ck) in snap.logs {
             st.insert(&name, ck);
         }
-        let Ok(mut last) = self.last_saved.lock() else {
-            return;
-        };
+        let mut last = relock(&self.last_saved);
         if let Some((old, at)) = last.as_ref() {
             if *old == st
                 || (old.same_positions(&st)
@@ -249,7 +247,7 @@ impl<S> Checkpointer<S> {
 /// Locks `m` even if a thread panicked holding it: what these locks guard (copies of positions,
 /// scrape times) stays valid, and refusing would silently stop acknowledgements or drop a log
 /// from the saved state.
-fn relock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn relock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

@@ -42,6 +42,7 @@
 use crate::framing::LineBuffer;
 use crate::pipeline::Shared;
 use crate::pipeline::{LogId, LogKind, Outcome, Pipeline, Sink};
+use crate::source::checkpoint::relock;
 use crate::source::fingerprint::{check_start, is_same_file, Fingerprint, FINGERPRINT_BYTES};
 use crate::source::state::{LogCheckpoint, Position};
 use crate::source::watch::{find_by_identity, rotated_siblings, watch_dir};
@@ -559,7 +560,8 @@ impl Tailer {
     /// scrape sees the file set and the counters change together.
     fn publish<S: Sink>(&self, shared: &Mutex<Pipeline<S>>) {
         let _guard = shared.lock();
-        if let Ok(mut c) = self.checkpoint.lock() {
+        {
+            let mut c = relock(&self.checkpoint);
             c.current = self.current.as_ref().map(OpenFile::position);
             c.draining = self.draining.iter().map(OpenFile::position).collect();
             c.confirmed_at = self.confirmed_at;
@@ -702,7 +704,8 @@ impl Tailer {
                 }
             }
         }
-        if let Ok(mut c) = self.checkpoint.lock() {
+        {
+            let mut c = relock(&self.checkpoint);
             if i < c.draining.len() {
                 c.draining.remove(i);
             }
@@ -732,7 +735,8 @@ impl Tailer {
         if (meta.dev(), meta.ino()) == (cur.dev, cur.ino) && !cur.deleted() {
             self.name_matches = true;
             self.confirmed_at = unix_now();
-            if let Ok(mut c) = self.checkpoint.lock() {
+            {
+                let mut c = relock(&self.checkpoint);
                 c.confirmed_at = self.confirmed_at;
             }
             return false;
@@ -767,7 +771,8 @@ impl Tailer {
             cur.last_size = 0;
             if let Ok(mut p) = shared.lock() {
                 p.sink.rotated(self.log);
-                if let Ok(mut c) = self.checkpoint.lock() {
+                {
+                    let mut c = relock(&self.checkpoint);
                     c.current = Some(cur.position());
                 }
             }
@@ -802,8 +807,8 @@ impl Tailer {
     }
 }
 
-/// Buffer fills one read may take before it returns to the caller (a few MiB).
-const MAX_FILLS_PER_READ: usize = 64;
+/// Bytes one read may take before it returns to the caller (at least one buffer fill).
+const MAX_BYTES_PER_READ: usize = 4 << 20;
 
 /// How long the last read after `stop` may take.
 const FINAL_DRAIN: Duration = Duration::from_secs(2);
@@ -825,8 +830,9 @@ fn read_available<S: Sink>(
     warned: &mut u64,
 ) -> bool {
     let mut any = false;
-    for fills in 0.. {
-        if fills == MAX_FILLS_PER_READ {
+    let mut taken = 0usize;
+    loop {
+        if taken >= MAX_BYTES_PER_READ {
             // A backlog: give the caller a chance to see `stop` (SIGTERM must not wait for
             // the whole catch-up); the next call goes on from here.
             f.remember_tail();
@@ -846,6 +852,7 @@ fn read_available<S: Sink>(
             return any;
         }
         any = true;
+        taken += n;
         f.read_pos += n as u64;
         f.last_size = f.last_size.max(f.read_pos);
         f.last_data = Instant::now();
@@ -861,7 +868,8 @@ fn read_available<S: Sink>(
             }
         }
         // Still under the pipeline lock: the checkpoint moves with the counters.
-        if let Ok(mut c) = ck.lock() {
+        {
+            let mut c = relock(ck);
             let pos = Some(f.position());
             match slot {
                 Slot::Current => c.current = pos,
@@ -873,7 +881,6 @@ fn read_available<S: Sink>(
             }
         }
     }
-    any
 }
 
 /// Logs a malformed line without its content (it may carry a token): file, byte offset, reason.
