@@ -327,8 +327,12 @@ impl Conn {
             self.busy_since.store(0, Ordering::Relaxed);
         }
         if let Ok(mut acks) = self.acks.lock() {
-            for (_, written) in acks.iter_mut() {
-                *written = true;
+            // All written now: the newest one supersedes the rest (acknowledging keeps the
+            // newest snapshot only), so at most one written entry is kept.
+            let newest = acks.pop();
+            acks.clear();
+            if let Some((a, _)) = newest {
+                acks.push((a, true));
             }
         }
     }
@@ -336,6 +340,9 @@ impl Conn {
     /// A body with an acknowledgement was taken to its last byte.
     fn body_complete(&self, ack: Ack) {
         if let Ok(mut acks) = self.acks.lock() {
+            // A newer response supersedes unwritten older ones: bounded to one written and one
+            // unwritten entry, however long the send queue stays full.
+            acks.retain(|(_, written)| *written);
             acks.push((ack, false));
         }
     }
