@@ -180,6 +180,20 @@ fn looks_like_url(raw: &[u8]) -> bool {
             .iter()
             .position(|b| !b.is_ascii_alphanumeric() && !matches!(b, b'+' | b'-' | b'.'))
             .is_some_and(|i| i > 0 && raw[i..].starts_with(b"://"))
+        || host_and_query(raw)
+}
+
+/// `example.com/a?token=...` (a JSON key built from `$host$request_uri`): a word with a `/`
+/// before a `?` or `#`, no whitespace in between.
+fn host_and_query(raw: &[u8]) -> bool {
+    let word = raw
+        .iter()
+        .position(|b| b.is_ascii_whitespace())
+        .map_or(raw, |i| &raw[..i]);
+    match (word.iter().position(|&b| b == b'/'), query_start(word)) {
+        (Some(slash), Some(q)) => slash < q,
+        _ => false,
+    }
 }
 
 /// Redacts a named field's value, already decoded from nginx's escapes, for printing; `None`
@@ -248,6 +262,26 @@ pub fn strip_queries(text: &str) -> String {
 }
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn host_prefixed_urls_lose_their_query() {
+        for v in [
+            &b"example.com/a?token=S"[..],
+            b"example.com/a%3Ftoken=S",
+            b"h/x#frag",
+        ] {
+            let out = field_raw("url", v).expect("printed");
+            assert!(!String::from_utf8_lossy(&out).contains("token"), "{out:?}");
+            assert!(!String::from_utf8_lossy(&out).contains("frag"), "{out:?}");
+        }
+        // Not a URL: left as it is.
+        assert_eq!(
+            field_raw("content_type", b"text/html; charset=utf-8")
+                .expect("printed")
+                .as_ref(),
+            b"text/html; charset=utf-8"
+        );
+    }
+
     use super::*;
 
     fn s(v: Option<Cow<'_, [u8]>>) -> Option<String> {
