@@ -19,6 +19,14 @@ fn wait_read(sidecar: &Sidecar, log: &str, want: u64) {
     });
 }
 
+/// Starts the sidecar and checks it exports `want` chat upgrades, and no more a moment later.
+fn restarted_exports_exactly(args: &[&str], want: f64) {
+    let sidecar = Sidecar::start(args);
+    sidecar.wait_value(CHAT, want);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sidecar.value(CHAT), want);
+}
+
 fn restart_exports_exactly_the_unscraped_lines(stop: fn(Sidecar)) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let log = tmp.path().join("access.log");
@@ -40,10 +48,7 @@ fn restart_exports_exactly_the_unscraped_lines(stop: fn(Sidecar)) {
     wait_read(&sidecar, &l, 17); // read, never scraped
     stop(sidecar);
 
-    let sidecar = Sidecar::start(&args);
-    sidecar.wait_value(CHAT, 7.0);
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(sidecar.value(CHAT), 7.0);
+    restarted_exports_exactly(&args, 7.0);
 }
 
 #[test]
@@ -194,10 +199,7 @@ fn kill9_before_the_first_scrape_after_a_restart_re_reads_what_no_scrape_saw() {
     );
     sidecar.kill9();
 
-    let sidecar = Sidecar::start(&args);
-    sidecar.wait_value(CHAT, 10.0);
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(sidecar.value(CHAT), 10.0);
+    restarted_exports_exactly(&args, 10.0);
 }
 
 /// The interval between the last two scrapes is kept in the state file: after a restart the
@@ -242,10 +244,7 @@ fn the_scrape_interval_survives_a_restart() {
     );
     sidecar.kill9();
 
-    let sidecar = Sidecar::start(&args);
-    sidecar.wait_value(CHAT, 7.0);
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(sidecar.value(CHAT), 7.0);
+    restarted_exports_exactly(&args, 7.0);
 }
 
 /// Two scrapers (an HA pair, or Prometheus and an operator's `curl`): the checkpoint follows
