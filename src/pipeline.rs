@@ -3,9 +3,9 @@
 //! `run` feeds it from tailers with the live metrics registry as sink; `backfill` and `compare`
 //! feed it from historical files with their own sinks. Only sources and sinks differ.
 
-use crate::classify::route::PathLabels;
 use crate::classify::{AccessEvent, Classifier, ErrorEvent, ErrorLine};
 use crate::framing::Frame;
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 /// Which parser a log goes through.
@@ -32,30 +32,129 @@ pub type LogId = usize;
 /// test's recorder), so a source never depends on what consumes its lines.
 pub type Shared<S> = Arc<Mutex<Pipeline<S>>>;
 
-/// Consumes events. Every line is `read`; then exactly one of the others.
+/// Which argument list a historical file came from (`compare --before/--after`); `ByTime`
+/// otherwise and for every live source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// The file's lines are placed by their time (backfill; `compare --split`; live sources).
+    ByTime,
+    /// Every line of the file is "before" (`compare --before`).
+    Before,
+    /// Every line of the file is "after" (`compare --after`).
+    After,
+}
+
+/// Where a line comes from and when it counts: what a sink may need besides the event.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Origin {
+    /// The log (the `log` label): a live source, or the rotation group of a historical file.
+    pub log: LogId,
+    /// Access or error log.
+    pub kind: LogKind,
+    /// The historical file (index into the files given); the log itself for live sources.
+    pub file: usize,
+    /// Where the file's lines count in `compare`.
+    pub phase: Phase,
+    /// History only: when the event counts, its [`Event::time`] (a 101 at its handshake) or,
+    /// without one, `clock`. Live sinks read the event's own time.
+    pub time: Option<f64>,
+    /// History only: the time written in this line, or in the file's last line that had one;
+    /// the merge delivers lines in the order of this clock.
+    pub clock: Option<f64>,
+}
+
+impl Origin {
+    /// A live source: a log, no history times.
+    #[inline]
+    pub fn live(log: LogId, kind: LogKind) -> Origin {
+        Origin {
+            log,
+            kind,
+            file: log,
+            phase: Phase::ByTime,
+            time: None,
+            clock: None,
+        }
+    }
+}
+
+/// A classified line.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Event {
+    /// A parsed, classified access line.
+    Access(AccessEvent),
+    /// A parsed, classified error-log event.
+    Error(ErrorEvent),
+    /// The line did not parse, or was longer than `--max-line-bytes`.
+    Malformed,
+    /// An error-log continuation line (read, not an event).
+    Continuation,
+}
+
+impl Event {
+    /// The time the event belongs to in history: for an access line its
+    /// [`AccessEvent::handshake_time`] (a 101 counts when its handshake happened, not when the
+    /// session closed), for an error line the time written in it.
+    #[inline]
+    pub fn time(&self) -> Option<f64> {
+        match self {
+            Event::Access(e) => e.handshake_time(),
+            Event::Error(e) => e.time,
+            Event::Malformed | Event::Continuation => None,
+        }
+    }
+
+    /// The time written in the line. The history merge orders files by it: it is what keeps a
+    /// log nearly sorted (a 101 line's handshake time may lie hours before its neighbours').
+    #[inline]
+    pub fn logged_time(&self) -> Option<f64> {
+        match self {
+            Event::Access(e) => e.time,
+            Event::Error(e) => e.time,
+            Event::Malformed | Event::Continuation => None,
+        }
+    }
+}
+
+/// What a source tells about a log besides its lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// The log was rotated: renamed, truncated, or deleted and recreated (in history: a later
+    /// file of the same log began).
+    Rotated,
+    /// The source holds `open` files, `deleted` of them unlinked (link count 0).
+    OpenFiles { open: u64, deleted: u64 },
+    /// `lines` are known lost, for `reason`.
+    Lost { reason: &'static str, lines: u64 },
+    /// The kernel dropped this many datagrams so far on the log's syslog socket.
+    SyslogDropped(u64),
+    /// Lines fell into `__other__` (`--max-paths`): the new total, over every log.
+    PathsOverflow(u64),
+}
+
+/// Whether a sink counted a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counted {
+    /// Counted (or nothing to count).
+    Yes,
+    /// Refused whole: a series budget could not hold it, so a path label it alone created can
+    /// be given back.
+    Refused,
+}
+
+/// Consumes what sources and the pipeline produce: the live registry, backfill, compare, the
+/// history workers' collectors and tests' recorders. One trait for every mode; a sink that can
+/// fail (a write, a limit) says so with its `Error`, and its error stops the read. In-memory
+/// sinks use [`Infallible`], which is what live sources require: they have nowhere to stop to.
 pub trait Sink {
-    /// A line (or oversized fragment) was read from `log`.
-    fn read(&mut self, log: LogId);
-    /// The line did not parse.
-    fn malformed(&mut self, log: LogId);
-    /// A classified access line.
-    fn access(&mut self, log: LogId, ev: &AccessEvent, labels: &PathLabels);
-    /// A classified error line.
-    fn error(&mut self, log: LogId, ev: &ErrorEvent, labels: &PathLabels);
-    /// Lines fell into `__other__`: called with the new overflow total.
-    fn overflow(&mut self, _total: u64) {}
-    /// The kernel dropped `total` datagrams so far on `log`'s syslog socket.
-    fn syslog_dropped(&mut self, _log: LogId, _total: u64) {}
-    /// The source of `log` was rotated: renamed, truncated, or deleted and recreated.
-    fn rotated(&mut self, _log: LogId) {}
-    /// The source of `log` holds `open` files, `deleted` of them unlinked (link count 0).
-    fn open_files(&mut self, _log: LogId, _open: u64, _deleted: u64) {}
-    /// `lines` of `log` are known lost, for `reason`.
-    fn lost(&mut self, _log: LogId, _reason: &'static str, _lines: u64) {}
-    /// The last `access` or `error` event counted nothing (a series budget refused it), so a
-    /// path label it alone created can be given back.
-    fn refused_last(&self) -> bool {
-        false
+    /// Why the sink can fail; [`Infallible`] when it cannot.
+    type Error;
+    /// One line, in the order read (history: merged by [`Origin::clock`]). Every line comes
+    /// here, continuation lines included.
+    fn line(&mut self, at: &Origin, event: &Event) -> Result<Counted, Self::Error>;
+    /// Something happened to the source of `log`.
+    fn notice(&mut self, _log: LogId, _notice: Notice) -> Result<(), Self::Error> {
+        Ok(())
     }
 }
 
@@ -80,53 +179,63 @@ impl<S: Sink> Pipeline<S> {
         Pipeline { classifier, sink }
     }
 
-    /// Feeds one frame of `log`.
+    /// Feeds one frame of `log` to a sink that may fail.
     #[inline]
-    pub fn feed(&mut self, log: LogId, kind: LogKind, frame: Frame<'_>) -> Outcome {
-        self.sink.read(log);
+    pub fn try_feed(
+        &mut self,
+        log: LogId,
+        kind: LogKind,
+        frame: Frame<'_>,
+    ) -> Result<Outcome, S::Error> {
+        let at = Origin::live(log, kind);
         let line = match frame {
             Frame::Line(l) => l,
             Frame::Oversized(_) => {
-                self.sink.malformed(log);
-                return Outcome::Malformed("line longer than --max-line-bytes");
+                self.sink.line(&at, &Event::Malformed)?;
+                return Ok(Outcome::Malformed("line longer than --max-line-bytes"));
             }
         };
         let before = self.classifier.labels.overflow;
         let labels_before = self.classifier.labels.len();
-        let outcome = match kind {
+        let (event, outcome) = match kind {
             LogKind::Access => {
                 self.classifier.select_log(log);
                 match self.classifier.access(line) {
-                    Ok(ev) => {
-                        self.sink.access(log, &ev, &self.classifier.labels);
-                        Outcome::Parsed
-                    }
-                    Err(e) => Outcome::Malformed(e.reason),
+                    Ok(ev) => (Event::Access(ev), Outcome::Parsed),
+                    Err(e) => (Event::Malformed, Outcome::Malformed(e.reason)),
                 }
             }
             LogKind::Error => match self.classifier.error(line) {
-                Ok(ErrorLine::Event(ev)) => {
-                    self.sink.error(log, &ev, &self.classifier.labels);
-                    Outcome::Parsed
-                }
-                Ok(ErrorLine::Continuation) => Outcome::Continuation,
-                Err(e) => Outcome::Malformed(e.reason),
+                Ok(ErrorLine::Event(ev)) => (Event::Error(ev), Outcome::Parsed),
+                Ok(ErrorLine::Continuation) => (Event::Continuation, Outcome::Continuation),
+                Err(e) => (Event::Malformed, Outcome::Malformed(e.reason)),
             },
         };
-        if let Outcome::Malformed(_) = outcome {
-            self.sink.malformed(log);
-        }
+        let counted = self.sink.line(&at, &event)?;
         // A refused line keeps no series, so the path slots it took are free for a line that
         // will be counted.
-        if outcome == Outcome::Parsed
-            && self.classifier.labels.len() > labels_before
-            && self.sink.refused_last()
-        {
+        if counted == Counted::Refused && self.classifier.labels.len() > labels_before {
             self.classifier.labels.forget_since(labels_before);
         }
         if self.classifier.labels.overflow != before {
-            self.sink.overflow(self.classifier.labels.overflow);
+            self.sink
+                .notice(log, Notice::PathsOverflow(self.classifier.labels.overflow))?;
         }
+        Ok(outcome)
+    }
+}
+
+impl<S: Sink<Error = Infallible>> Pipeline<S> {
+    /// Feeds one frame of `log` to a sink that cannot fail (every live source's).
+    #[inline]
+    pub fn feed(&mut self, log: LogId, kind: LogKind, frame: Frame<'_>) -> Outcome {
+        let Ok(outcome) = self.try_feed(log, kind, frame);
         outcome
+    }
+
+    /// Tells a sink that cannot fail about the source of `log`.
+    #[inline]
+    pub fn notice(&mut self, log: LogId, notice: Notice) {
+        let Ok(()) = self.sink.notice(log, notice);
     }
 }

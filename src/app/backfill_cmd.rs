@@ -48,7 +48,6 @@ pub fn run(args: &BackfillArgs) -> anyhow::Result<()> {
     )?;
     let mut sink = backfill::Backfill::new(
         reader.logs(),
-        reader.files().len(),
         args.step.as_secs_f64(),
         &args.namespace,
         buckets,

@@ -32,10 +32,10 @@ use crate::classify::route::{PathLabels, OTHER};
 use crate::classify::signature;
 use crate::classify::{AnsweredBy, METHODS};
 use crate::parse::error_log::LEVELS;
-use crate::pipeline::{LogId, Sink};
+use crate::pipeline::{Counted, Event, LogId, Notice, Origin, Sink};
 use crate::sink::families::{self, Kind};
 use crate::sink::metrics::{escape, fmt_f64, Buckets, Histogram, Metrics, StatusLabel};
-use crate::source::history::{Event, FileMeta, HistorySink, LogGroup};
+use crate::source::history::LogGroup;
 use anyhow::{bail, Context};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -140,8 +140,6 @@ pub struct Summary {
 /// The backfill sink: the live registry, sampled every step into a spool.
 pub struct Backfill {
     metrics: Metrics,
-    /// `Metrics` ignores labels when recording; labels are resolved when writing.
-    no_labels: PathLabels,
     buckets: Buckets,
     namespace: String,
     version: String,
@@ -156,8 +154,6 @@ pub struct Backfill {
     scratch: Vec<f64>,
     widths: Vec<u32>,
     spool: BufWriter<File>,
-    seen_file: Vec<bool>,
-    log_started: Vec<bool>,
     late: Late,
     /// The handshake histogram's delta of the 101 being back-dated.
     late_scratch: Vec<f64>,
@@ -169,7 +165,6 @@ impl Backfill {
     /// A sink for the given logs (the `log` label values), sampling every `step` seconds.
     pub fn new(
         logs: &[LogGroup],
-        files: usize,
         step: f64,
         namespace: &str,
         buckets: Buckets,
@@ -186,7 +181,6 @@ impl Backfill {
         }
         Ok(Backfill {
             metrics,
-            no_labels: PathLabels::new(&[], 0).map_err(|e| anyhow::anyhow!(e))?,
             buckets,
             namespace: namespace.to_string(),
             version: version.to_string(),
@@ -200,8 +194,6 @@ impl Backfill {
             scratch: Vec::new(),
             widths: Vec::new(),
             spool: BufWriter::with_capacity(1 << 20, spool_file()?),
-            seen_file: vec![false; files],
-            log_started: vec![false; logs.len()],
             late: HashMap::default(),
             late_scratch: Vec::new(),
             constant: String::new(),
@@ -537,13 +529,14 @@ impl Backfill {
     }
 }
 
-impl HistorySink for Backfill {
+impl Sink for Backfill {
+    type Error = anyhow::Error;
+
     #[inline]
-    fn line(&mut self, file: &FileMeta, time: Option<f64>, event: &Event) -> anyhow::Result<()> {
+    fn line(&mut self, at: &Origin, event: &Event) -> anyhow::Result<Counted> {
         // Steps advance with the times written in the lines (they are nearly sorted); a 101 is
-        // then back-dated to its handshake (`time`).
-        let clock = event.logged_time().or(time);
-        if let Some(t) = clock.filter(|t| t.is_finite()) {
+        // then back-dated to its handshake (`at.time`).
+        if let Some(t) = at.clock.filter(|t| t.is_finite()) {
             if self.t0.is_none() {
                 let t0 = (t / self.step).floor() * self.step;
                 self.t0 = Some(t0);
@@ -564,18 +557,7 @@ impl HistorySink for Backfill {
                 }
             }
         }
-        let log: LogId = file.log;
-        if let Some(seen) = self.seen_file.get_mut(file.index) {
-            if !*seen {
-                *seen = true;
-                if let Some(started) = self.log_started.get_mut(log) {
-                    if *started {
-                        self.metrics.rotated(log);
-                    }
-                    *started = true;
-                }
-            }
-        }
+        let log: LogId = at.log;
         self.metrics.read(log);
         match event {
             Event::Access(ev) => {
@@ -583,20 +565,27 @@ impl HistorySink for Backfill {
                     self.metrics.overflow += 1;
                 }
                 if ev.upgrade && ev.status == 101 {
-                    if let Some(h) = time.filter(|h| h.is_finite()) {
+                    if let Some(h) = at.time.filter(|h| h.is_finite()) {
                         self.back_date(ev, h);
                     }
                 }
-                self.metrics.access(log, ev, &self.no_labels);
+                self.metrics.access(log, ev);
             }
             Event::Error(ev) => {
                 if ev.path == Some(OTHER) {
                     self.metrics.overflow += 1;
                 }
-                self.metrics.error(log, ev, &self.no_labels);
+                self.metrics.error(log, ev);
             }
             Event::Malformed => self.metrics.malformed(log),
             Event::Continuation => {}
+        }
+        Ok(Counted::Yes)
+    }
+
+    fn notice(&mut self, log: LogId, notice: Notice) -> anyhow::Result<()> {
+        if notice == Notice::Rotated {
+            self.metrics.rotated(log);
         }
         Ok(())
     }

@@ -11,10 +11,10 @@
 
 use crate::classify::route::LabelId;
 use crate::classify::AnsweredBy;
-use crate::pipeline::LogKind;
-use crate::source::history::{Event, FileMeta, HistorySink, Phase};
+use crate::pipeline::{Counted, Event, LogKind, Origin, Phase, Sink};
 use anyhow::{bail, Context};
 use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
 
 /// Relative accuracy of the quantile sketches (0.5 %); quantiles are then rounded to nginx's
 /// millisecond resolution, which makes them exact below 100 ms.
@@ -237,8 +237,9 @@ impl Compare {
         }
     }
 
-    fn phase_of(&self, file: &FileMeta, time: Option<f64>) -> Option<usize> {
-        match (file.phase, self.split) {
+    fn phase_of(&self, at: &Origin) -> Option<usize> {
+        let time = at.time;
+        match (at.phase, self.split) {
             (Phase::Before, _) => Some(0),
             (Phase::After, _) => Some(1),
             (Phase::ByTime, Split::Time { at, window }) => match time {
@@ -251,18 +252,20 @@ impl Compare {
     }
 }
 
-impl HistorySink for Compare {
+impl Sink for Compare {
+    type Error = Infallible;
+
     #[inline]
-    fn line(&mut self, file: &FileMeta, time: Option<f64>, event: &Event) -> anyhow::Result<()> {
+    fn line(&mut self, at: &Origin, event: &Event) -> Result<Counted, Infallible> {
         if let Some(t) = event.time() {
             self.span = Some(self.span.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
         }
-        let Some(ph) = self.phase_of(file, time) else {
+        let Some(ph) = self.phase_of(at) else {
             self.outside += 1;
-            return Ok(());
+            return Ok(Counted::Yes);
         };
         let p = &mut self.phases[ph];
-        match file.kind {
+        match at.kind {
             LogKind::Access => p.access_lines += 1,
             LogKind::Error => p.error_lines += 1,
         }
@@ -297,7 +300,7 @@ impl HistorySink for Compare {
             Event::Malformed => p.malformed += 1,
             Event::Continuation => {}
         }
-        Ok(())
+        Ok(Counted::Yes)
     }
 }
 

@@ -9,9 +9,10 @@ use crate::classify::route::PathLabels;
 use crate::classify::signature;
 use crate::classify::{AccessEvent, AnsweredBy, ErrorEvent, METHODS};
 use crate::parse::error_log::LEVELS;
-use crate::pipeline::{LogId, LogKind, Sink};
+use crate::pipeline::{Counted, Event, LogId, LogKind, Notice, Origin, Sink};
 use crate::sink::families;
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::fmt::Write;
 
 /// Default `le` bounds of `*_http_request_duration_seconds`.
@@ -204,8 +205,6 @@ pub struct Metrics {
     budget: Budget,
     /// Lines that would have created a series past `--max-series`.
     pub series_dropped: u64,
-    /// The last access or error event was refused by the budget (see [`Sink::refused_last`]).
-    refused: bool,
     /// Changes other than lines read and rotations (open files, losses, drops, overflow), for
     /// [`Metrics::generation`].
     changes: u64,
@@ -229,7 +228,6 @@ impl Metrics {
                 max: DEFAULT_MAX_SERIES,
             },
             series_dropped: 0,
-            refused: false,
             changes: 0,
         }
     }
@@ -457,23 +455,28 @@ impl Metrics {
     }
 }
 
-impl Sink for Metrics {
+/// Counting, one method per event; [`Sink`] dispatches to them, and backfill calls them on its
+/// own registry.
+impl Metrics {
+    /// A line (or oversized fragment) was read from `log`.
     #[inline]
-    fn read(&mut self, log: LogId) {
+    pub fn read(&mut self, log: LogId) {
         if let Some(l) = self.logs.get_mut(log) {
             l.read += 1;
         }
     }
 
+    /// The line did not parse.
     #[inline]
-    fn malformed(&mut self, log: LogId) {
+    pub fn malformed(&mut self, log: LogId) {
         if let Some(l) = self.logs.get_mut(log) {
             l.malformed += 1;
         }
     }
 
+    /// A classified access line: counted in every series it belongs to, or refused whole.
     #[inline]
-    fn access(&mut self, log: LogId, ev: &AccessEvent, _labels: &PathLabels) {
+    pub fn access(&mut self, log: LogId, ev: &AccessEvent) -> Counted {
         self.seen(log, ev.time);
         let status = bounded_status(ev.status);
         // The line's whole cost first: it is counted in every series it belongs to, or (when
@@ -484,10 +487,9 @@ impl Sink for Metrics {
             status,
             &self.buckets,
         );
-        self.refused = cost > 0 && !self.budget.take(cost);
-        if self.refused {
+        if cost > 0 && !self.budget.take(cost) {
             self.series_dropped += 1;
-            return;
+            return Counted::Refused;
         }
         let Metrics {
             paths,
@@ -530,37 +532,37 @@ impl Sink for Metrics {
                 observe(&mut p.duration, http, d);
             }
         }
+        Counted::Yes
     }
 
+    /// A classified error line: counted, or refused when its series would pass the budget.
     #[inline]
-    fn error(&mut self, log: LogId, ev: &ErrorEvent, _labels: &PathLabels) {
+    pub fn error(&mut self, log: LogId, ev: &ErrorEvent) -> Counted {
         self.seen(log, ev.time);
         let key = (ev.level, ev.signature, ev.path.unwrap_or(NO_PATH));
-        self.refused = false;
         match self.errors.get_mut(&key) {
             Some(c) => *c += 1,
             None if self.budget.take(1) => {
                 self.errors.insert(key, 1);
             }
             None => {
-                self.refused = true;
                 self.series_dropped += 1;
+                return Counted::Refused;
             }
         }
+        Counted::Yes
     }
 
-    fn refused_last(&self) -> bool {
-        self.refused
-    }
-
-    fn overflow(&mut self, total: u64) {
+    /// Lines fell into `__other__`: the new overflow total.
+    pub fn overflow(&mut self, total: u64) {
         if self.overflow != total {
             self.overflow = total;
             self.changes += 1;
         }
     }
 
-    fn syslog_dropped(&mut self, log: LogId, total: u64) {
+    /// The kernel dropped `total` datagrams so far on `log`'s syslog socket.
+    pub fn syslog_dropped(&mut self, log: LogId, total: u64) {
         if let Some(l) = self.logs.get_mut(log) {
             if l.syslog_dropped != Some(total) {
                 l.syslog_dropped = Some(total);
@@ -569,13 +571,15 @@ impl Sink for Metrics {
         }
     }
 
-    fn rotated(&mut self, log: LogId) {
+    /// The source of `log` was rotated.
+    pub fn rotated(&mut self, log: LogId) {
         if let Some(l) = self.logs.get_mut(log) {
             l.rotations += 1;
         }
     }
 
-    fn open_files(&mut self, log: LogId, open: u64, deleted: u64) {
+    /// The source of `log` holds `open` files, `deleted` of them unlinked.
+    pub fn open_files(&mut self, log: LogId, open: u64, deleted: u64) {
         if let Some(l) = self.logs.get_mut(log) {
             let now = (open - deleted.min(open), deleted);
             if l.open_files != now {
@@ -585,12 +589,42 @@ impl Sink for Metrics {
         }
     }
 
-    fn lost(&mut self, log: LogId, reason: &'static str, lines: u64) {
+    /// `lines` of `log` are known lost, for `reason`.
+    pub fn lost(&mut self, log: LogId, reason: &'static str, lines: u64) {
         let i = LOST_REASONS.iter().position(|r| *r == reason);
         if let (Some(l), Some(i)) = (self.logs.get_mut(log), i) {
             l.lost[i] += lines;
         }
         self.changes += 1;
+    }
+}
+
+impl Sink for Metrics {
+    type Error = Infallible;
+
+    #[inline]
+    fn line(&mut self, at: &Origin, event: &Event) -> Result<Counted, Infallible> {
+        self.read(at.log);
+        Ok(match event {
+            Event::Access(ev) => self.access(at.log, ev),
+            Event::Error(ev) => self.error(at.log, ev),
+            Event::Malformed => {
+                self.malformed(at.log);
+                Counted::Yes
+            }
+            Event::Continuation => Counted::Yes,
+        })
+    }
+
+    fn notice(&mut self, log: LogId, notice: Notice) -> Result<(), Infallible> {
+        match notice {
+            Notice::Rotated => self.rotated(log),
+            Notice::OpenFiles { open, deleted } => self.open_files(log, open, deleted),
+            Notice::Lost { reason, lines } => self.lost(log, reason, lines),
+            Notice::SyslogDropped(total) => self.syslog_dropped(log, total),
+            Notice::PathsOverflow(total) => self.overflow(total),
+        }
+        Ok(())
     }
 }
 

@@ -39,27 +39,18 @@
 //!   order workers first meet them (as in live mode it depends on arrival order).
 
 use crate::classify::route::{LabelId, PathLabels};
-use crate::classify::{AccessEvent, Classifier, ErrorEvent};
+use crate::classify::Classifier;
 use crate::framing::{Frame, Rule, SliceFrames};
-use crate::pipeline::{LogId, LogKind, Outcome, Pipeline, Sink};
+pub use crate::pipeline::Phase;
+use crate::pipeline::{Counted, Event, LogId, LogKind, Notice, Origin, Outcome, Pipeline, Sink};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::Mutex;
-
-/// Which argument list a file came from (`compare --before/--after`); `ByTime` otherwise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// The file's lines are placed by their time (backfill; `compare --split`).
-    ByTime,
-    /// Every line of the file is "before" (`compare --before`).
-    Before,
-    /// Every line of the file is "after" (`compare --after`).
-    After,
-}
 
 /// One file to read.
 #[derive(Clone, Debug)]
@@ -106,44 +97,6 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// A classified line of a historical file.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Event {
-    /// A parsed, classified access line (path label id is global: see [`History::labels`]).
-    Access(AccessEvent),
-    /// A parsed, classified error-log event.
-    Error(ErrorEvent),
-    /// The line did not parse (counted as read and malformed, as in `run`).
-    Malformed,
-    /// An error-log continuation line (read, not an event).
-    Continuation,
-}
-
-impl Event {
-    /// The time the event belongs to in history: for an access line its
-    /// [`AccessEvent::handshake_time`] (a 101 counts when its handshake happened, not when the
-    /// session closed), for an error line the time written in it.
-    #[inline]
-    pub fn time(&self) -> Option<f64> {
-        match self {
-            Event::Access(e) => e.handshake_time(),
-            Event::Error(e) => e.time,
-            Event::Malformed | Event::Continuation => None,
-        }
-    }
-
-    /// The time written in the line. The merge orders files by it: it is what keeps a log
-    /// nearly sorted (a 101 line's handshake time may lie hours before its neighbours').
-    #[inline]
-    pub fn logged_time(&self) -> Option<f64> {
-        match self {
-            Event::Access(e) => e.time,
-            Event::Error(e) => e.time,
-            Event::Malformed | Event::Continuation => None,
-        }
-    }
-}
-
 /// What a sink learns about the file a line came from.
 #[derive(Clone, Debug)]
 pub struct FileMeta {
@@ -157,14 +110,19 @@ pub struct FileMeta {
     pub phase: Phase,
 }
 
-/// Receives the merged stream.
-pub trait HistorySink {
-    /// One line, in merged order of the times written in the lines. `time` is the event's
-    /// [`Event::time`] (the handshake time of a 101) or, for a line without one, the logged time
-    /// of the file's previous line (`None` only before a file's first timed line). Sinks place
-    /// the event at `time`; only the order of calls follows the logged times. An error (a write
-    /// that failed, a limit reached) stops the read: [`HistoryReader::run`] returns it.
-    fn line(&mut self, file: &FileMeta, time: Option<f64>, event: &Event) -> anyhow::Result<()>;
+impl FileMeta {
+    /// Where a line of this file comes from, and when it counts.
+    #[inline]
+    fn origin(&self, time: Option<f64>, clock: Option<f64>) -> Origin {
+        Origin {
+            log: self.log,
+            kind: self.kind,
+            file: self.index,
+            phase: self.phase,
+            time,
+            clock,
+        }
+    }
 }
 
 /// A log as metrics name it: rotated files of one log (`access.log`, `access.log.1`,
@@ -294,6 +252,7 @@ struct ChunkSink<'g> {
 }
 
 impl ChunkSink<'_> {
+    /// The global id of a worker-local path label.
     #[inline]
     fn global_id(&mut self, local: LabelId, labels: &PathLabels) -> LabelId {
         if local < self.fixed {
@@ -315,29 +274,29 @@ impl ChunkSink<'_> {
         self.map[i] = g;
         g
     }
+
+    /// Rewrites the path ids of the collected events from the worker's labels to the global
+    /// table (a worker's ids only grow, so this can wait until the chunk is parsed).
+    fn globalise(&mut self, labels: &PathLabels) {
+        let mut events = std::mem::take(&mut self.events);
+        for ev in &mut events {
+            match ev {
+                Event::Access(a) => a.path = self.global_id(a.path, labels),
+                Event::Error(e) => e.path = e.path.map(|p| self.global_id(p, labels)),
+                Event::Malformed | Event::Continuation => {}
+            }
+        }
+        self.events = events;
+    }
 }
 
 impl Sink for ChunkSink<'_> {
-    #[inline]
-    fn read(&mut self, _log: LogId) {}
+    type Error = Infallible;
 
     #[inline]
-    fn malformed(&mut self, _log: LogId) {
-        self.events.push(Event::Malformed);
-    }
-
-    #[inline]
-    fn access(&mut self, _log: LogId, ev: &AccessEvent, labels: &PathLabels) {
-        let mut ev = *ev;
-        ev.path = self.global_id(ev.path, labels);
-        self.events.push(Event::Access(ev));
-    }
-
-    #[inline]
-    fn error(&mut self, _log: LogId, ev: &ErrorEvent, labels: &PathLabels) {
-        let mut ev = *ev;
-        ev.path = ev.path.map(|p| self.global_id(p, labels));
-        self.events.push(Event::Error(ev));
+    fn line(&mut self, _at: &Origin, event: &Event) -> Result<Counted, Infallible> {
+        self.events.push(*event);
+        Ok(Counted::Yes)
     }
 }
 
@@ -389,12 +348,10 @@ fn parse_chunk(
     }
     for frame in SliceFrames::new(&chunk.data, Rule::new(max_line)) {
         let o = p.feed(file, kind, frame);
-        if o == Outcome::Continuation {
-            p.sink.events.push(Event::Continuation);
-        }
         note(n, o, &mut bad);
         n += 1;
     }
+    p.sink.globalise(&p.classifier.labels);
     chunk.lines = n;
     chunk.malformed = bad.0;
     chunk.malformed_examples = bad.1;
@@ -684,7 +641,10 @@ impl<'a> HistoryReader<'a> {
 
     /// Reads every file through the pipeline and feeds the merged events to `sink`. Returns the
     /// per-file counts and the path labels the event ids refer to.
-    pub fn run<S: HistorySink>(self, sink: &mut S) -> anyhow::Result<History> {
+    pub fn run<S: Sink>(self, sink: &mut S) -> anyhow::Result<History>
+    where
+        anyhow::Error: From<S::Error>,
+    {
         let HistoryReader {
             mut files,
             logs,
@@ -725,6 +685,8 @@ impl<'a> HistoryReader<'a> {
             });
         }
 
+        let mut started = vec![false; files.len()];
+        let mut log_started = vec![false; logs.len()];
         let (job_tx, job_rx) = mpsc::sync_channel::<Job>(opts.threads * 2);
         let job_rx = Mutex::new(job_rx);
         std::thread::scope(|s| -> anyhow::Result<()> {
@@ -870,8 +832,14 @@ impl<'a> HistoryReader<'a> {
                         }
                         emitted = true;
                         c.last_time = t;
-                        sink.line(&meta, ev.time().or(t), ev)?;
+                        sink.line(&meta.origin(ev.time().or(t), t), ev)?;
                         c.pos += 1;
+                        // A later file of a log that has begun is its rotation, counted with
+                        // (after) the file's first line so it lands in that line's step.
+                        let first_of_file = !std::mem::replace(&mut started[c.file], true);
+                        if first_of_file && std::mem::replace(&mut log_started[meta.log], true) {
+                            sink.notice(meta.log, Notice::Rotated)?;
+                        }
                     }
                     if !c.fill(&mut files)? {
                         break;
@@ -1097,31 +1065,28 @@ mod tests {
     }
 
     struct Collect(Vec<(usize, Option<f64>, u16)>);
-    impl HistorySink for Collect {
-        fn line(
-            &mut self,
-            file: &FileMeta,
-            time: Option<f64>,
-            event: &Event,
-        ) -> anyhow::Result<()> {
+    impl Sink for Collect {
+        type Error = anyhow::Error;
+        fn line(&mut self, at: &Origin, event: &Event) -> anyhow::Result<Counted> {
             let status = match event {
                 Event::Access(a) => a.status,
                 _ => 0,
             };
-            self.0.push((file.index, time, status));
-            Ok(())
+            self.0.push((at.file, at.time, status));
+            Ok(Counted::Yes)
         }
     }
 
     /// Fails at its `n`th line.
     struct FailAt(usize, usize);
-    impl HistorySink for FailAt {
-        fn line(&mut self, _: &FileMeta, _: Option<f64>, _: &Event) -> anyhow::Result<()> {
+    impl Sink for FailAt {
+        type Error = anyhow::Error;
+        fn line(&mut self, _: &Origin, _: &Event) -> anyhow::Result<Counted> {
             self.1 += 1;
             if self.1 == self.0 {
                 anyhow::bail!("sink failed at line {}", self.1);
             }
-            Ok(())
+            Ok(Counted::Yes)
         }
     }
 

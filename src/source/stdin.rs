@@ -3,12 +3,13 @@
 use crate::framing::LineBuffer;
 use crate::pipeline::{LogId, LogKind, Outcome, Pipeline, Sink};
 use crate::source::tail::report_malformed;
+use std::convert::Infallible;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Mutex;
 
 /// Reads a non-file source (stdin, a pipe) to its end.
-pub fn read_stream<R: Read, S: Sink>(
+pub fn read_stream<R: Read, S: Sink<Error = Infallible>>(
     mut r: R,
     shared: &Mutex<Pipeline<S>>,
     log: LogId,

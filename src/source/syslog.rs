@@ -6,9 +6,10 @@
 
 use crate::framing::{Frame, Rule};
 use crate::pipeline::Shared;
-use crate::pipeline::Sink;
 use crate::pipeline::{LogId, LogKind, Outcome};
+use crate::pipeline::{Notice, Sink};
 use crate::source::tail::report_malformed;
+use std::convert::Infallible;
 use std::net::UdpSocket;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -121,7 +122,7 @@ pub fn drops_in(table: &str, inode: u64) -> Option<u64> {
 /// counter is exported as `nginxlog_syslog_dropped_total`, read by a thread of its own: reading
 /// `/proc/net/udp` costs time proportional to the host's UDP sockets, which the receive loop must
 /// not spend while datagrams queue up, and a burst must not delay the counter either.
-pub fn run_syslog<S: Sink + Send>(
+pub fn run_syslog<S: Sink<Error = Infallible> + Send>(
     sock: UdpSocket,
     shared: Shared<S>,
     log: LogId,
@@ -149,7 +150,12 @@ pub fn run_syslog<S: Sink + Send>(
 }
 
 /// Reads the socket's kernel drop counter every [`DROPS_EVERY`] until `stop`.
-fn poll_drops<S: Sink>(inode: u64, shared: &Shared<S>, log: LogId, stop: &AtomicBool) {
+fn poll_drops<S: Sink<Error = Infallible>>(
+    inode: u64,
+    shared: &Shared<S>,
+    log: LogId,
+    stop: &AtomicBool,
+) {
     let mut last: Option<Instant> = None;
     let mut warned = false;
     while !stop.load(Ordering::Relaxed) {
@@ -157,7 +163,7 @@ fn poll_drops<S: Sink>(inode: u64, shared: &Shared<S>, log: LogId, stop: &Atomic
             last = Some(Instant::now());
             if let Some(d) = kernel_drops(inode) {
                 let Ok(mut p) = shared.lock() else { return };
-                p.sink.syslog_dropped(log, d);
+                p.notice(log, Notice::SyslogDropped(d));
             } else if !warned {
                 // No series then, and the drop alert cannot fire: say so once.
                 warned = true;
@@ -169,7 +175,7 @@ fn poll_drops<S: Sink>(inode: u64, shared: &Shared<S>, log: LogId, stop: &Atomic
 }
 
 #[allow(clippy::too_many_arguments)]
-fn receive<S: Sink>(
+fn receive<S: Sink<Error = Infallible>>(
     sock: &UdpSocket,
     shared: &Shared<S>,
     log: LogId,

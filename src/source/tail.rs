@@ -41,11 +41,12 @@
 
 use crate::framing::LineBuffer;
 use crate::pipeline::Shared;
-use crate::pipeline::{LogId, LogKind, Outcome, Pipeline, Sink};
+use crate::pipeline::{LogId, LogKind, Notice, Outcome, Pipeline, Sink};
 use crate::source::checkpoint::relock;
 use crate::source::fingerprint::{check_start, is_same_file, Fingerprint, FINGERPRINT_BYTES};
 use crate::source::state::{LogCheckpoint, Position};
 use crate::source::watch::{find_by_identity, rotated_siblings, watch_dir};
+use std::convert::Infallible;
 use std::fs::{self, File};
 use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -278,7 +279,7 @@ impl RateLimit {
 
 impl Tailer {
     /// Opens (or prepares to wait for) `path`. `resume` is this log's entry in the state file.
-    pub fn new<S: Sink>(
+    pub fn new<S: Sink<Error = Infallible>>(
         path: PathBuf,
         log: LogId,
         kind: LogKind,
@@ -311,7 +312,7 @@ impl Tailer {
         t
     }
 
-    fn initial_open<S: Sink>(
+    fn initial_open<S: Sink<Error = Infallible>>(
         &mut self,
         resume: Option<LogCheckpoint>,
         shared: &Mutex<Pipeline<S>>,
@@ -396,10 +397,16 @@ impl Tailer {
         }
         if let Ok(mut p) = shared.lock() {
             for _ in 0..rotations {
-                p.sink.rotated(self.log);
+                p.notice(self.log, Notice::Rotated);
             }
             if lost > 0 {
-                p.sink.lost(self.log, "rotated_file_gone", lost);
+                p.notice(
+                    self.log,
+                    Notice::Lost {
+                        reason: "rotated_file_gone",
+                        lines: lost,
+                    },
+                );
             }
         }
         if at_name.is_some() {
@@ -492,7 +499,10 @@ impl Tailer {
     /// look; lists the directory at most every [`MISSING_SEARCH_EVERY`] (a name missing for
     /// long must not cost a directory listing per wake-up). The search when the name is back
     /// is not limited, so no such file is missed.
-    fn search_while_missing<S: Sink>(&mut self, shared: &Mutex<Pipeline<S>>) -> usize {
+    fn search_while_missing<S: Sink<Error = Infallible>>(
+        &mut self,
+        shared: &Mutex<Pipeline<S>>,
+    ) -> usize {
         if self
             .last_missing_search
             .is_some_and(|t| t.elapsed() < MISSING_SEARCH_EVERY)
@@ -504,7 +514,7 @@ impl Tailer {
         if extra > 0 {
             if let Ok(mut p) = shared.lock() {
                 for _ in 0..extra {
-                    p.sink.rotated(self.log);
+                    p.notice(self.log, Notice::Rotated);
                 }
             }
         }
@@ -558,7 +568,7 @@ impl Tailer {
 
     /// Rewrites the checkpoint from the open files; takes the pipeline lock first so that a
     /// scrape sees the file set and the counters change together.
-    fn publish<S: Sink>(&self, shared: &Mutex<Pipeline<S>>) {
+    fn publish<S: Sink<Error = Infallible>>(&self, shared: &Mutex<Pipeline<S>>) {
         let _guard = shared.lock();
         {
             let mut c = relock(&self.checkpoint);
@@ -570,20 +580,20 @@ impl Tailer {
     }
 
     /// Updates `open_files` when the number of files held (or of deleted ones) changed.
-    fn update_open_counts<S: Sink>(&mut self, shared: &Mutex<Pipeline<S>>) {
+    fn update_open_counts<S: Sink<Error = Infallible>>(&mut self, shared: &Mutex<Pipeline<S>>) {
         let files = self.current.iter().chain(&self.draining);
         let open = files.clone().count() as u64;
         let deleted = files.filter(|f| f.deleted()).count() as u64;
         if (open, deleted) != self.open_counts {
             self.open_counts = (open, deleted);
             if let Ok(mut p) = shared.lock() {
-                p.sink.open_files(self.log, open, deleted);
+                p.notice(self.log, Notice::OpenFiles { open, deleted });
             }
         }
     }
 
     /// Reads everything available now; returns whether any byte was read.
-    pub fn poll_once<S: Sink>(&mut self, shared: &Mutex<Pipeline<S>>) -> bool {
+    pub fn poll_once<S: Sink<Error = Infallible>>(&mut self, shared: &Mutex<Pipeline<S>>) -> bool {
         let mut progressed = false;
         let mut changed = false;
         let mut i = 0;
@@ -641,7 +651,7 @@ impl Tailer {
                 if extra > 0 {
                     if let Ok(mut p) = shared.lock() {
                         for _ in 0..extra {
-                            p.sink.rotated(self.log);
+                            p.notice(self.log, Notice::Rotated);
                         }
                     }
                     changed = true;
@@ -691,7 +701,7 @@ impl Tailer {
     /// a line, as at the end of a stream, and counted in the file's lines, so the closed
     /// position accounts for every byte read. The checkpoint drops the file even if the
     /// pipeline lock is poisoned (nothing is fed then), so no entry of it outlives the file.
-    fn release<S: Sink>(&mut self, i: usize, shared: &Mutex<Pipeline<S>>) {
+    fn release<S: Sink<Error = Infallible>>(&mut self, i: usize, shared: &Mutex<Pipeline<S>>) {
         let mut f = self.draining.remove(i);
         tracing::debug!(file = %self.path.display(), rotated = %f.name.display(), "closing the drained rotated file");
         let mut pipeline = shared.lock();
@@ -719,7 +729,7 @@ impl Tailer {
     }
 
     /// Returns whether the set of open files changed.
-    fn check_rotation<S: Sink>(&mut self, shared: &Mutex<Pipeline<S>>) -> bool {
+    fn check_rotation<S: Sink<Error = Infallible>>(&mut self, shared: &Mutex<Pipeline<S>>) -> bool {
         let Some(cur) = self.current.as_mut() else {
             return false;
         };
@@ -751,14 +761,14 @@ impl Tailer {
         self.open_current(0);
         if let Ok(mut p) = shared.lock() {
             for _ in 0..=extra {
-                p.sink.rotated(self.log);
+                p.notice(self.log, Notice::Rotated);
             }
         }
         true
     }
 
     /// Copytruncate: read the current file again from byte 0.
-    fn truncated<S: Sink>(&mut self, shared: &Mutex<Pipeline<S>>) {
+    fn truncated<S: Sink<Error = Infallible>>(&mut self, shared: &Mutex<Pipeline<S>>) {
         let Some(cur) = self.current.as_mut() else {
             return;
         };
@@ -770,7 +780,7 @@ impl Tailer {
             cur.tail_len = 0;
             cur.last_size = 0;
             if let Ok(mut p) = shared.lock() {
-                p.sink.rotated(self.log);
+                p.notice(self.log, Notice::Rotated);
                 {
                     let mut c = relock(&self.checkpoint);
                     c.current = Some(cur.position());
@@ -780,7 +790,7 @@ impl Tailer {
     }
 
     /// Follows the file until `stop` is set, then reads what is left and returns.
-    pub fn run<S: Sink>(mut self, shared: Shared<S>, stop: Arc<AtomicBool>) {
+    pub fn run<S: Sink<Error = Infallible>>(mut self, shared: Shared<S>, stop: Arc<AtomicBool>) {
         let (tx, rx) = mpsc::channel();
         let _watcher = watch_dir(&self.path, tx);
         let mut last_wake = Instant::now();
@@ -820,7 +830,7 @@ enum Slot {
     Draining(usize),
 }
 
-fn read_available<S: Sink>(
+fn read_available<S: Sink<Error = Infallible>>(
     f: &mut OpenFile,
     shared: &Mutex<Pipeline<S>>,
     log: LogId,
@@ -902,9 +912,9 @@ mod tests {
     use super::*;
     use crate::source::state::StateFile;
 
-    use crate::classify::route::PathLabels;
-    use crate::classify::{AccessEvent, Classifier, ClassifyConfig, ErrorEvent};
+    use crate::classify::{Classifier, ClassifyConfig};
     use crate::parse::format::LineFormat;
+    use crate::pipeline::{Counted, Event, Origin};
     use std::io::Write;
 
     /// Records the id of every access line (its `$request_time` in ms) and every malformed one.
@@ -917,22 +927,27 @@ mod tests {
     }
 
     impl Sink for Record {
-        fn read(&mut self, _log: LogId) {}
-        fn malformed(&mut self, _log: LogId) {
-            self.malformed += 1;
+        type Error = Infallible;
+        fn line(&mut self, _at: &Origin, event: &Event) -> Result<Counted, Infallible> {
+            match event {
+                Event::Malformed => self.malformed += 1,
+                Event::Access(ev) => {
+                    let rt = ev
+                        .request_seconds
+                        .expect("every test line logs $request_time");
+                    self.ids.push((rt * 1000.0).round() as u64);
+                }
+                Event::Error(_) | Event::Continuation => {}
+            }
+            Ok(Counted::Yes)
         }
-        fn access(&mut self, _log: LogId, ev: &AccessEvent, _labels: &PathLabels) {
-            let rt = ev
-                .request_seconds
-                .expect("every test line logs $request_time");
-            self.ids.push((rt * 1000.0).round() as u64);
-        }
-        fn error(&mut self, _log: LogId, _ev: &ErrorEvent, _labels: &PathLabels) {}
-        fn rotated(&mut self, _log: LogId) {
-            self.rotations += 1;
-        }
-        fn lost(&mut self, _log: LogId, _reason: &'static str, lines: u64) {
-            self.lost += lines;
+        fn notice(&mut self, _log: LogId, notice: Notice) -> Result<(), Infallible> {
+            match notice {
+                Notice::Rotated => self.rotations += 1,
+                Notice::Lost { lines, .. } => self.lost += lines,
+                _ => {}
+            }
+            Ok(())
         }
     }
 
