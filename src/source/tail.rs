@@ -1249,6 +1249,106 @@ mod tests {
         assert_eq!(ck.closed.len(), 1, "{ck:?}");
     }
 
+    /// nginx as both models see it: it writes whole lines (a pending half line is finished
+    /// before a rotation, and it reopens its logs before the next one), renames, reopens.
+    struct Nginx {
+        dir: PathBuf,
+        path: PathBuf,
+        /// Where nginx writes: the name, or the renamed file until it reopens.
+        target: PathBuf,
+        next: u64,
+        written: Vec<u64>,
+        rest: Option<Vec<u8>>,
+        rotated: u32,
+    }
+
+    impl Nginx {
+        fn new(dir: &Path) -> Nginx {
+            let path = dir.join("access.log");
+            fs::File::create(&path).expect("create");
+            Nginx {
+                dir: dir.to_path_buf(),
+                target: path.clone(),
+                path,
+                next: 0,
+                written: Vec::new(),
+                rest: None,
+                rotated: 0,
+            }
+        }
+
+        /// Finishes a pending half line, then appends `n` lines to `to`.
+        fn write_to(&mut self, to: &Path, n: u8) {
+            let mut bytes = self.rest.take().unwrap_or_default();
+            for _ in 0..n {
+                self.next += 1;
+                self.written.push(self.next);
+                bytes.extend(line(self.next));
+            }
+            append(to, &bytes);
+        }
+
+        fn write(&mut self, n: u8) {
+            let to = self.target.clone();
+            self.write_to(&to, n);
+        }
+
+        /// The first half of a line (finished by the next write).
+        fn partial(&mut self) {
+            self.write(0);
+            self.next += 1;
+            self.written.push(self.next);
+            let l = line(self.next);
+            append(&self.target, &l[..l.len() / 2]);
+            self.rest = Some(l[l.len() / 2..].to_vec());
+        }
+
+        /// What nginx has done before a rotation or a reopen happens.
+        fn before(&mut self, rotation: bool, reopen: bool) {
+            if (rotation || reopen) && self.rest.is_some() {
+                self.write(0);
+            }
+            if rotation && self.target != self.path {
+                fs::File::create(&self.path).expect("reopen");
+                self.target = self.path.clone();
+            }
+        }
+
+        fn next_rotated_name(&mut self) -> PathBuf {
+            self.rotated += 1;
+            self.dir.join(format!("access.log.{}", self.rotated))
+        }
+
+        /// `mv access.log access.log.N` and nginx reopens.
+        fn rename_reopen(&mut self) {
+            let to = self.next_rotated_name();
+            fs::rename(&self.path, to).expect("rename");
+            fs::File::create(&self.path).expect("reopen");
+        }
+
+        /// Two rotations with `n` lines written in between.
+        fn double_rotation(&mut self, n: u8) {
+            self.rename_reopen();
+            let path = self.path.clone();
+            self.write_to(&path, n);
+            self.rename_reopen();
+        }
+
+        /// `mv access.log access.log.N`; nginx keeps writing to the renamed file.
+        fn rename(&mut self) {
+            self.target = self.next_rotated_name();
+            fs::rename(&self.path, &self.target).expect("rename");
+        }
+
+        /// USR1: a new file at the name.
+        fn reopen(&mut self) {
+            if self.target != self.path {
+                fs::File::create(&self.path).expect("reopen");
+                self.target = self.path.clone();
+            }
+        }
+    }
+
     /// One step of the model.
     #[derive(Clone, Debug)]
     enum Op {
@@ -1312,59 +1412,27 @@ mod tests {
         #[test]
         fn every_complete_line_is_read_exactly_once(ops in proptest::collection::vec(op(), 1..40)) {
             let dir = tempfile::tempdir().expect("tempdir");
-            let path = dir.path().join("access.log");
-            fs::File::create(&path).expect("create");
+            let mut nginx = Nginx::new(dir.path());
+            let path = nginx.path.clone();
             let p = pipeline();
             let mut t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), None, &p);
-            let mut next = 0u64;
-            let mut written = Vec::new();
-            let mut rest: Option<Vec<u8>> = None;
-            let mut rotated = 0;
-            // Where nginx writes: the name, or the renamed file until it reopens.
-            let mut target = path.clone();
-            let write = |to: &Path, n: u8, rest: &mut Option<Vec<u8>>, next: &mut u64, written: &mut Vec<u64>| {
-                let mut bytes = rest.take().unwrap_or_default();
-                for _ in 0..n {
-                    *next += 1;
-                    written.push(*next);
-                    bytes.extend(line(*next));
-                }
-                append(to, &bytes);
-            };
             let restart = |t: Tailer, p: &Mutex<Pipeline<Record>>| {
                 let ck = t.checkpoint.lock().expect("lock").clone();
                 drop(t);
                 Tailer::new(path.clone(), 0, LogKind::Access, cfg(), Some(ck), p)
             };
             for op in ops {
-                // nginx writes whole lines: a pending half line is finished before a rotation,
-                // and it reopens its logs before the next one.
                 let rotation = !matches!(
                     op,
                     Op::Write(_) | Op::Partial | Op::Poll | Op::Restart | Op::Crash | Op::Reopen
                 );
-                if (rotation || matches!(op, Op::Reopen)) && rest.is_some() {
-                    write(&target, 0, &mut rest, &mut next, &mut written);
-                }
-                if rotation && target != path {
-                    fs::File::create(&path).expect("reopen");
-                    target = path.clone();
-                }
+                nginx.before(rotation, matches!(op, Op::Reopen));
                 match op {
-                    Op::Write(n) => write(&target, n, &mut rest, &mut next, &mut written),
-                    Op::Partial => {
-                        write(&target, 0, &mut rest, &mut next, &mut written);
-                        next += 1;
-                        written.push(next);
-                        let l = line(next);
-                        append(&target, &l[..l.len() / 2]);
-                        rest = Some(l[l.len() / 2..].to_vec());
-                    }
+                    Op::Write(n) => nginx.write(n),
+                    Op::Partial => nginx.partial(),
                     Op::Poll => poll(&mut t, &p),
                     Op::RenameReopen => {
-                        rotated += 1;
-                        fs::rename(&path, dir.path().join(format!("access.log.{rotated}"))).expect("rename");
-                        fs::File::create(&path).expect("reopen");
+                        nginx.rename_reopen();
                         poll(&mut t, &p);
                     }
                     Op::CopyTruncate => {
@@ -1386,7 +1454,7 @@ mod tests {
                         fs::File::create(&path).expect("truncate");
                         let mut refilled = 0;
                         while refilled <= old {
-                            write(&path, 1, &mut rest, &mut next, &mut written);
+                            nginx.write_to(&path, 1);
                             refilled = fs::metadata(&path).expect("stat").len();
                         }
                         poll(&mut t, &p);
@@ -1396,33 +1464,16 @@ mod tests {
                         t = restart(t, &p);
                     }
                     Op::Crash => t = restart(t, &p),
-                    Op::DoubleRotation(n) => {
-                        rotated += 1;
-                        fs::rename(&path, dir.path().join(format!("access.log.{rotated}"))).expect("rename");
-                        fs::File::create(&path).expect("reopen");
-                        write(&path, n, &mut rest, &mut next, &mut written);
-                        rotated += 1;
-                        fs::rename(&path, dir.path().join(format!("access.log.{rotated}"))).expect("rename");
-                        fs::File::create(&path).expect("reopen");
-                    }
-                    Op::Rename => {
-                        rotated += 1;
-                        target = dir.path().join(format!("access.log.{rotated}"));
-                        fs::rename(&path, &target).expect("rename");
-                    }
-                    Op::Reopen => {
-                        if target != path {
-                            fs::File::create(&path).expect("reopen");
-                            target = path.clone();
-                        }
-                    }
+                    Op::DoubleRotation(n) => nginx.double_rotation(n),
+                    Op::Rename => nginx.rename(),
+                    Op::Reopen => nginx.reopen(),
                 }
             }
-            write(&target, 0, &mut rest, &mut next, &mut written);
+            nginx.write(0);
             // As after a second more of running (the name-missing search is rate-limited).
             t.last_missing_search = None;
             poll(&mut t, &p);
-            proptest::prop_assert_eq!(ids(&p), written);
+            proptest::prop_assert_eq!(ids(&p), nginx.written);
             proptest::prop_assert_eq!(p.lock().expect("lock").sink.malformed, 0);
         }
     }
@@ -1471,9 +1522,9 @@ mod tests {
         fn every_line_is_exported_exactly_once_as_scraped(ops in proptest::collection::vec(ack_op(), 1..40)) {
             use crate::source::checkpoint::{Checkpointer, Inherited, Snapshot};
             let dir = tempfile::tempdir().expect("tempdir");
-            let path = dir.path().join("access.log");
+            let mut nginx = Nginx::new(dir.path());
+            let path = nginx.path.clone();
             let state = dir.path().join("state.json");
-            fs::File::create(&path).expect("create");
             let p = Arc::new(pipeline());
             let start = |resume: Option<LogCheckpoint>, inherited: &dyn Fn(&Tailer) -> Inherited| {
                 let t = Tailer::new(path.clone(), 0, LogKind::Access, cfg(), resume, &p);
@@ -1498,66 +1549,20 @@ mod tests {
             // The first scrape comes before any line.
             let mut scraped = scrape(&c);
             let mut exported: Vec<u64> = Vec::new();
-            let mut next = 0u64;
-            let mut written = Vec::new();
-            let mut rest: Option<Vec<u8>> = None;
-            let mut rotated = 0;
-            let mut target = path.clone();
-            let write = |to: &Path, n: u8, rest: &mut Option<Vec<u8>>, next: &mut u64, written: &mut Vec<u64>| {
-                let mut bytes = rest.take().unwrap_or_default();
-                for _ in 0..n {
-                    *next += 1;
-                    written.push(*next);
-                    bytes.extend(line(*next));
-                }
-                append(to, &bytes);
-            };
             for op in ops {
                 let rotation = matches!(op, AckOp::RenameReopen | AckOp::DoubleRotation(_) | AckOp::Rename);
-                if (rotation || matches!(op, AckOp::Reopen)) && rest.is_some() {
-                    write(&target, 0, &mut rest, &mut next, &mut written);
-                }
-                if rotation && target != path {
-                    fs::File::create(&path).expect("reopen");
-                    target = path.clone();
-                }
+                nginx.before(rotation, matches!(op, AckOp::Reopen));
                 match op {
-                    AckOp::Write(n) => write(&target, n, &mut rest, &mut next, &mut written),
-                    AckOp::Partial => {
-                        write(&target, 0, &mut rest, &mut next, &mut written);
-                        next += 1;
-                        written.push(next);
-                        let l = line(next);
-                        append(&target, &l[..l.len() / 2]);
-                        rest = Some(l[l.len() / 2..].to_vec());
-                    }
+                    AckOp::Write(n) => nginx.write(n),
+                    AckOp::Partial => nginx.partial(),
                     AckOp::Poll => poll(&mut t, &p),
                     AckOp::RenameReopen => {
-                        rotated += 1;
-                        fs::rename(&path, dir.path().join(format!("access.log.{rotated}"))).expect("rename");
-                        fs::File::create(&path).expect("reopen");
+                        nginx.rename_reopen();
                         poll(&mut t, &p);
                     }
-                    AckOp::DoubleRotation(n) => {
-                        rotated += 1;
-                        fs::rename(&path, dir.path().join(format!("access.log.{rotated}"))).expect("rename");
-                        fs::File::create(&path).expect("reopen");
-                        write(&path, n, &mut rest, &mut next, &mut written);
-                        rotated += 1;
-                        fs::rename(&path, dir.path().join(format!("access.log.{rotated}"))).expect("rename");
-                        fs::File::create(&path).expect("reopen");
-                    }
-                    AckOp::Rename => {
-                        rotated += 1;
-                        target = dir.path().join(format!("access.log.{rotated}"));
-                        fs::rename(&path, &target).expect("rename");
-                    }
-                    AckOp::Reopen => {
-                        if target != path {
-                            fs::File::create(&path).expect("reopen");
-                            target = path.clone();
-                        }
-                    }
+                    AckOp::DoubleRotation(n) => nginx.double_rotation(n),
+                    AckOp::Rename => nginx.rename(),
+                    AckOp::Reopen => nginx.reopen(),
                     AckOp::Scrape => scraped = scrape(&c),
                     AckOp::Crash => {
                         c.save();
@@ -1577,14 +1582,14 @@ mod tests {
                     }
                 }
             }
-            write(&target, 0, &mut rest, &mut next, &mut written);
+            nginx.write(0);
             // As after a second more of running (the name-missing search is rate-limited).
             t.last_missing_search = None;
             poll(&mut t, &p);
             let g = p.lock().expect("lock");
             exported.extend(&g.sink.ids);
             exported.sort_unstable();
-            proptest::prop_assert_eq!(exported, written);
+            proptest::prop_assert_eq!(exported, nginx.written);
             proptest::prop_assert_eq!((g.sink.malformed, g.sink.lost), (0, 0));
         }
     }
