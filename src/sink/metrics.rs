@@ -481,7 +481,7 @@ impl Metrics {
         let status = bounded_status(ev.status);
         // The line's whole cost first: it is counted in every series it belongs to, or (when
         // the budget cannot create all the new ones) in none, so no line is half-counted.
-        let cost = access_cost(
+        let (cost, rows) = access_cost(
             self.paths.get(ev.path as usize).and_then(|p| p.as_deref()),
             ev,
             status,
@@ -503,10 +503,10 @@ impl Metrics {
             session,
         } = buckets;
         let p = path_series(paths, ev.path);
-        bump3(&mut p.requests, ev.method, status);
+        bump_row(&mut p.requests, rows.request, (ev.method, status, 1));
         p.bytes += ev.bytes;
         if ev.upgrade {
-            bump_up(&mut p.upgrades, status, ev.answered_by);
+            bump_row(&mut p.upgrades, rows.upgrade, (status, ev.answered_by, 1));
             if *minutes {
                 use crate::sink::minutes::{event_minute, now_minute};
                 if let Some(m) = event_minute(now_minute(), ev.time) {
@@ -637,10 +637,22 @@ fn path_series(paths: &mut Vec<Option<Box<PathSeries>>>, id: u32) -> &mut PathSe
     paths[i].get_or_insert_with(Default::default)
 }
 
+/// Where an access line's rows already are in its path's series (`None`: a new row).
+struct Rows {
+    request: Option<usize>,
+    upgrade: Option<usize>,
+}
+
 /// Series an access line would create: a new request row (plus the path's bytes series with
-/// its first row), a new upgrade row, each histogram it observes into for the first time.
+/// its first row), a new upgrade row, each histogram it observes into for the first time; and
+/// where its existing rows are, so counting does not search for them again.
 #[inline]
-fn access_cost(p: Option<&PathSeries>, ev: &AccessEvent, status: u16, b: &Buckets) -> usize {
+fn access_cost(
+    p: Option<&PathSeries>,
+    ev: &AccessEvent,
+    status: u16,
+    b: &Buckets,
+) -> (usize, Rows) {
     let hist = |h: Option<&Histogram>, bounds: &[f64], v: Option<f64>| {
         if v.is_some() && h.is_none() {
             bounds.len() + 3
@@ -649,13 +661,22 @@ fn access_cost(p: Option<&PathSeries>, ev: &AccessEvent, status: u16, b: &Bucket
         }
     };
     let requests = p.map_or(&[][..], |p| &p.requests[..]);
+    let mut rows = Rows {
+        request: requests
+            .iter()
+            .position(|r| r.0 == ev.method && r.1 == status),
+        upgrade: None,
+    };
     let mut cost = 0;
-    if !requests.iter().any(|r| r.0 == ev.method && r.1 == status) {
+    if rows.request.is_none() {
         cost += 1 + usize::from(requests.is_empty());
     }
     if ev.upgrade {
         let ups = p.map_or(&[][..], |p| &p.upgrades[..]);
-        cost += usize::from(!ups.iter().any(|r| r.0 == status && r.1 == ev.answered_by));
+        rows.upgrade = ups
+            .iter()
+            .position(|r| r.0 == status && r.1 == ev.answered_by);
+        cost += usize::from(rows.upgrade.is_none());
         cost += hist(
             p.and_then(|p| p.handshake.as_ref()),
             &b.handshake,
@@ -673,7 +694,7 @@ fn access_cost(p: Option<&PathSeries>, ev: &AccessEvent, status: u16, b: &Bucket
             ev.request_seconds,
         );
     }
-    cost
+    (cost, rows)
 }
 
 /// Observes `v` into a histogram, creating it (already paid for by [`access_cost`]).
@@ -683,19 +704,12 @@ fn observe(h: &mut Option<Histogram>, bounds: &[f64], v: f64) {
         .observe(bounds, v);
 }
 
+/// Adds one to the row found by [`access_cost`], or appends `new` (its count 1).
 #[inline]
-fn bump3(v: &mut Vec<(u8, u16, u64)>, m: u8, s: u16) {
-    match v.iter_mut().find(|r| r.0 == m && r.1 == s) {
+fn bump_row<A, B>(v: &mut Vec<(A, B, u64)>, found: Option<usize>, new: (A, B, u64)) {
+    match found.and_then(|i| v.get_mut(i)) {
         Some(r) => r.2 += 1,
-        None => v.push((m, s, 1)),
-    }
-}
-
-#[inline]
-fn bump_up(v: &mut Vec<(u16, AnsweredBy, u64)>, s: u16, a: AnsweredBy) {
-    match v.iter_mut().find(|r| r.0 == s && r.1 == a) {
-        Some(r) => r.2 += 1,
-        None => v.push((s, a, 1)),
+        None => v.push(new),
     }
 }
 
