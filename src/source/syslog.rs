@@ -118,10 +118,76 @@ pub fn drops_in(table: &str, inode: u64) -> Option<u64> {
     })
 }
 
+/// Where a socket's kernel drop counter is read from.
+#[derive(Clone, Copy, Debug)]
+enum DropCounter {
+    /// `SO_MEMINFO` on the socket itself: one syscall, whatever the host's UDP sockets.
+    MemInfo,
+    /// The `drops` column of the socket's row (by inode) in `/proc/net/udp{,6}`, on kernels or
+    /// architectures without `SO_MEMINFO`'s drop field: a read of every UDP socket's row.
+    Proc(u64),
+}
+
+impl DropCounter {
+    fn of(sock: &UdpSocket) -> Option<DropCounter> {
+        if meminfo_drops(sock).is_some() {
+            return Some(DropCounter::MemInfo);
+        }
+        socket_inode(sock).map(DropCounter::Proc)
+    }
+
+    fn read(self, sock: &UdpSocket) -> Option<u64> {
+        match self {
+            DropCounter::MemInfo => meminfo_drops(sock),
+            DropCounter::Proc(inode) => kernel_drops(inode),
+        }
+    }
+}
+
+/// The socket's `sk_drops` (the counter `/proc/net/udp` shows as `drops`) through
+/// `getsockopt(SO_MEMINFO)`; `None` where the option or its drop field (Linux 4.7) is missing.
+pub fn meminfo_drops(sock: &UdpSocket) -> Option<u64> {
+    #[cfg(all(
+        target_os = "linux",
+        any(
+            target_arch = "x86_64",
+            target_arch = "x86",
+            target_arch = "aarch64",
+            target_arch = "arm",
+            target_arch = "riscv64"
+        )
+    ))]
+    {
+        use std::os::fd::AsRawFd;
+        // asm-generic/socket.h (libc does not export it); other architectures number it
+        // differently and use /proc.
+        const SO_MEMINFO: libc::c_int = 55;
+        let mut info = [0u32; libc::SK_MEMINFO_DROPS as usize + 1];
+        let size = std::mem::size_of_val(&info);
+        let mut len = size as libc::socklen_t;
+        // SAFETY: `info` is a live buffer of `len` bytes; the kernel writes at most `len` bytes
+        // and stores how many it wrote in `len`.
+        let r = unsafe {
+            libc::getsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_MEMINFO,
+                info.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        if r == 0 && len as usize >= size {
+            return Some(u64::from(info[libc::SK_MEMINFO_DROPS as usize]));
+        }
+    }
+    let _ = sock;
+    None
+}
+
 /// Receives datagrams until `stop`; each is one line of `log`. The socket's kernel drop
-/// counter is exported as `nginxlog_syslog_dropped_total`, read by a thread of its own: reading
-/// `/proc/net/udp` costs time proportional to the host's UDP sockets, which the receive loop must
-/// not spend while datagrams queue up, and a burst must not delay the counter either.
+/// counter is exported as `nginxlog_syslog_dropped_total`, read by a thread of its own, so a
+/// burst never delays the counter and the receive loop never waits for it (where the counter
+/// comes from `/proc/net/udp`, reading it costs time proportional to the host's UDP sockets).
 pub fn run_syslog<S: Sink<Error = Infallible> + Send>(
     sock: UdpSocket,
     shared: Shared<S>,
@@ -136,14 +202,14 @@ pub fn run_syslog<S: Sink<Error = Infallible> + Send>(
         "{SYSLOG_PREFIX}{}",
         sock.local_addr().map(|a| a.to_string()).unwrap_or_default()
     );
-    let inode = socket_inode(&sock);
-    if inode.is_none() {
-        tracing::warn!(source = %name, "cannot find the socket in /proc; syslog drops are not counted");
+    let counter = DropCounter::of(&sock);
+    if counter.is_none() {
+        tracing::warn!(source = %name, "cannot read the socket's drop counter (no SO_MEMINFO, no /proc); syslog drops are not counted");
     }
     std::thread::scope(|scope| {
-        if let Some(inode) = inode {
-            let (shared, stop) = (&shared, &stop);
-            scope.spawn(move || poll_drops(inode, shared, log, stop));
+        if let Some(counter) = counter {
+            let (sock, shared, stop) = (&sock, &shared, &stop);
+            scope.spawn(move || poll_drops(counter, sock, shared, log, stop));
         }
         receive(&sock, &shared, log, kind, &rule, &name, &stop, &mut buf);
     });
@@ -151,7 +217,8 @@ pub fn run_syslog<S: Sink<Error = Infallible> + Send>(
 
 /// Reads the socket's kernel drop counter every [`DROPS_EVERY`] until `stop`.
 fn poll_drops<S: Sink<Error = Infallible>>(
-    inode: u64,
+    counter: DropCounter,
+    sock: &UdpSocket,
     shared: &Shared<S>,
     log: LogId,
     stop: &AtomicBool,
@@ -161,13 +228,13 @@ fn poll_drops<S: Sink<Error = Infallible>>(
     while !stop.load(Ordering::Relaxed) {
         if last.is_none_or(|t| t.elapsed() >= DROPS_EVERY) {
             last = Some(Instant::now());
-            if let Some(d) = kernel_drops(inode) {
+            if let Some(d) = counter.read(sock) {
                 let Ok(mut p) = shared.lock() else { return };
                 p.notice(log, Notice::SyslogDropped(d));
             } else if !warned {
                 // No series then, and the drop alert cannot fire: say so once.
                 warned = true;
-                tracing::warn!(socket_inode = inode, "cannot read this syslog socket's drop counter from /proc/net/udp (no /proc, or another network namespace): nginxlog_syslog_dropped_total is not exported for it");
+                tracing::warn!(?counter, "cannot read this syslog socket's drop counter (from /proc/net/udp: no /proc, or another network namespace): nginxlog_syslog_dropped_total is not exported for it");
             }
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -264,5 +331,25 @@ mod tests {
         assert_eq!(drops_in(t, 4243), Some(0));
         assert_eq!(drops_in(t, 1), None);
         assert_eq!(drops_in("garbage\nx y", 1), None);
+    }
+
+    /// `SO_MEMINFO` reads the counter `/proc/net/udp` shows: the same number after the kernel
+    /// dropped datagrams on a socket nobody reads.
+    #[test]
+    fn meminfo_drops_equal_the_proc_net_udp_column() {
+        let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket2::SockRef::from(&rx)
+            .set_recv_buffer_size(4096)
+            .expect("small buffer");
+        assert_eq!(meminfo_drops(&rx), Some(0));
+        let to = rx.local_addr().expect("addr");
+        for _ in 0..200 {
+            let _ = tx.send_to(&[b'x'; 1000], to);
+        }
+        let inode = socket_inode(&rx).expect("inode");
+        let via_proc = kernel_drops(inode).expect("row in /proc/net/udp");
+        assert!(via_proc > 100, "the kernel dropped {via_proc}");
+        assert_eq!(meminfo_drops(&rx), Some(via_proc));
     }
 }
