@@ -173,6 +173,12 @@ fn promtool_accepts_a_full_scrape_and_openmetrics_is_served_on_request() {
         "{om}"
     );
     assert!(om.contains("# TYPE process_cpu_seconds counter\n"), "{om}");
+    // The server's own connection families, rendered per scrape like the process metrics.
+    assert!(
+        om.contains("# TYPE nginxlog_web_connections_evicted counter\n")
+            && om.contains("\nnginxlog_web_connections_refused_total 0\n"),
+        "{om}"
+    );
     assert!(om.contains("\nnginxlog_ws_upgrade_requests_total{path=\"/ws/chat\",status=\"101\",answered_by=\"upstream\"} 1\n"), "{om}");
     assert!(
         !om.contains("# TYPE nginxlog_ws_upgrade_requests_total"),

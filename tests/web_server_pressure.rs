@@ -202,9 +202,24 @@ fn idle_connections_beyond_the_fd_limit_do_not_starve_metrics() {
         Duration::from_secs(10),
         || sockets() <= 256 + 8,
     );
+    // The server's own account of it: connections held within the cap, the idle ones evicted
+    // (those the 5 s head timeout closed first are not), none refused (none was busy).
+    let (_, body) = scrape_within_a_second(port).expect("scrape after the flood");
+    let value = |name: &str| -> u64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{body}"))
+    };
+    let (open, evicted) = (
+        value("nginxlog_web_connections"),
+        value("nginxlog_web_connections_evicted_total"),
+    );
+    assert!((1..=256).contains(&open), "web_connections {open}");
+    assert!(evicted > 0, "no eviction counted");
+    assert_eq!(value("nginxlog_web_connections_refused_total"), 0);
     eprintln!(
         "pressure: {HELD} idle connections opened, the sidecar holds {} sockets, \
-         slowest of 5 /metrics {worst:?}",
+         slowest of 5 /metrics {worst:?}; it reports {open} connections, {evicted} evicted",
         sockets()
     );
     drop(held);

@@ -278,6 +278,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             }
         })
     });
+    let connections = Arc::new(crate::app::web_server::Registry::new(args.max_connections));
     let app = server::router(AppState {
         shared: shared.clone(),
         ready,
@@ -293,13 +294,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         }),
         checkpoints: checkpoints.clone(),
         scrapes: Default::default(),
+        connections: connections.clone(),
     });
     let stop_for_signal = stop.clone();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    let serve =
-        crate::app::web_server::serve(listeners, app, web, args.max_connections, async move {
-            let _ = done_rx.await;
-        });
+    let serve = crate::app::web_server::serve(listeners, app, web, connections, async move {
+        let _ = done_rx.await;
+    });
     rt.block_on(async move {
         let server = tokio::spawn(serve);
         shutdown_signal().await;

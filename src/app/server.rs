@@ -34,6 +34,8 @@ pub struct AppState {
     pub checkpoints: Option<Arc<Checkpointer<Metrics>>>,
     /// Renders shared between scrapes, so slow readers cannot multiply the exposition.
     pub scrapes: Arc<ScrapeCache>,
+    /// The server's connections (`--web.max-connections`), whose counts every scrape shows.
+    pub connections: Arc<crate::app::web_server::Registry>,
 }
 
 /// The router.
@@ -65,6 +67,7 @@ async fn metrics(State(s): State<AppState>, headers: axum::http::HeaderMap) -> R
     if let Some(live) = &s.status.live {
         live.render(&s.namespace, &mut tail);
     }
+    s.connections.render(&s.namespace, &mut tail);
     crate::sink::process_metrics::render(&mut tail);
     let (content_type, tail) = match format {
         exposition::Format::OpenMetrics => {

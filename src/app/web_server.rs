@@ -101,12 +101,11 @@ pub async fn serve(
     listeners: Vec<TcpListener>,
     app: Router,
     web: Live,
-    max_connections: usize,
+    conns: Arc<Registry>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let app = app.layer(axum::middleware::from_fn_with_state(web.clone(), guard));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let conns = Arc::new(Registry::new(max_connections));
     let mut loops = Vec::new();
     for l in listeners {
         loops.push(tokio::spawn(accept_loop(
@@ -151,6 +150,7 @@ async fn accept_loop(
         };
         let Some(conn) = conns.admit() else {
             // Every slot is serving a request: a quick close tells the client to retry.
+            conns.refused.fetch_add(1, Ordering::Relaxed);
             drop(tcp);
             continue;
         };
@@ -432,21 +432,46 @@ impl Drop for Slot {
 
 /// The open connections, oldest first (ids only grow), so that at the cap an idle one makes
 /// room: the oldest that never got a response (a flood's idle or half-sent sockets), else the
-/// oldest idle one, so a scraper's keep-alive connection outlives a flood.
-struct Registry {
+/// oldest idle one, so a scraper's keep-alive connection outlives a flood. Its counts are
+/// exported, so a scraper losing connections to a flood can be seen.
+pub struct Registry {
     max: usize,
     epoch: Instant,
     next: AtomicU64,
     conns: Mutex<BTreeMap<u64, Arc<Conn>>>,
+    /// Idle connections closed to make room.
+    evicted: AtomicU64,
+    /// Connections closed at accept because every slot was serving a request.
+    refused: AtomicU64,
 }
 
 impl Registry {
-    fn new(max: usize) -> Registry {
+    /// Room for `max` connections (`--web.max-connections`).
+    pub fn new(max: usize) -> Registry {
         Registry {
             max: max.max(1),
             epoch: Instant::now(),
             next: AtomicU64::new(0),
             conns: Mutex::new(BTreeMap::new()),
+            evicted: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// Appends the connection families (`families::SERVER`) in the Prometheus text format.
+    pub fn render(&self, ns: &str, out: &mut String) {
+        use std::fmt::Write;
+        // In the order of `families::SERVER`.
+        let values = [
+            self.len() as u64,
+            self.evicted.load(Ordering::Relaxed),
+            self.refused.load(Ordering::Relaxed),
+        ];
+        for (f, v) in crate::sink::families::SERVER.iter().zip(values) {
+            let name = f.text_name();
+            let _ = writeln!(out, "# HELP {ns}_{name} {}", f.help);
+            let _ = writeln!(out, "# TYPE {ns}_{name} {}", f.kind.as_str());
+            let _ = writeln!(out, "{ns}_{name} {v}");
         }
     }
 
@@ -480,6 +505,7 @@ impl Registry {
             if let Some(c) = conns.remove(&victim) {
                 // notify_one keeps a permit, so the task sees it even if not waiting yet.
                 c.evict.notify_one();
+                self.evicted.fetch_add(1, Ordering::Relaxed);
             }
         }
         let id = self.next.fetch_add(1, Ordering::Relaxed);
@@ -701,6 +727,7 @@ mod tests {
     /// `app` served on a free loopback port until the returned sender is dropped.
     struct Running {
         port: u16,
+        conns: Arc<Registry>,
         _stop: tokio::sync::oneshot::Sender<()>,
         rt: Option<tokio::runtime::Runtime>,
     }
@@ -722,17 +749,19 @@ mod tests {
         let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let conns = Arc::new(Registry::new(max));
         rt.spawn(serve(
             vec![listener],
             app,
             Live::fixed(web),
-            max,
+            conns.clone(),
             async move {
                 let _ = rx.await;
             },
         ));
         Running {
             port,
+            conns,
             _stop: tx,
             rt: Some(rt),
         }
@@ -799,6 +828,8 @@ mod tests {
             closed(&mut other),
             "the cap is 1 and the slow reader is busy"
         );
+        assert_eq!(srv.conns.refused.load(Ordering::Relaxed), 1);
+        assert_eq!(srv.conns.evicted.load(Ordering::Relaxed), 0);
         loop {
             match slow.read(&mut buf) {
                 Ok(0) => break,
@@ -815,6 +846,7 @@ mod tests {
         // Written out: the connection is idle (and served) now, so a new one takes its slot.
         let mut next = connect(srv.port);
         assert_eq!(get(&mut next, "/ok").expect("served").0, "HTTP/1.1 200 OK");
+        assert_eq!(srv.conns.evicted.load(Ordering::Relaxed), 1);
     }
 
     /// At the cap, never-served connections (a flood) make room before a keep-alive
@@ -868,6 +900,17 @@ mod tests {
         }
         assert!(r.admit().is_none());
         let _ = (b, e);
+        // b and then served were evicted; the refusal is counted where the socket is closed.
+        let mut out = String::new();
+        r.render("nginxlog", &mut out);
+        for want in [
+            "nginxlog_web_connections 3\n",
+            "nginxlog_web_connections_evicted_total 2\n",
+            "nginxlog_web_connections_refused_total 0\n",
+            "# TYPE nginxlog_web_connections_evicted_total counter\n",
+        ] {
+            assert!(out.contains(want), "{want} in\n{out}");
+        }
     }
 
     /// A panic while the registry's lock was held does not make every later connection fail.

@@ -221,6 +221,35 @@ pub const CONFIG: &[&Family] = &[
     &CONFIG_LAST_READ,
     &CONFIG_READ_ERRORS,
 ];
+pub const WEB_CONNECTIONS: Family = Family {
+    name: "web_connections",
+    kind: Kind::Gauge,
+    help: "Connections the metrics server holds (at most --web.max-connections).",
+    labels: &[],
+};
+
+pub const WEB_CONNECTIONS_EVICTED: Family = Family {
+    name: "web_connections_evicted",
+    kind: Kind::Counter,
+    help: "Idle connections closed to admit a new one at --web.max-connections (never served first, then the oldest idle).",
+    labels: &[],
+};
+
+pub const WEB_CONNECTIONS_REFUSED: Family = Family {
+    name: "web_connections_refused",
+    kind: Kind::Counter,
+    help: "Connections closed at accept because every --web.max-connections slot was serving a request.",
+    labels: &[],
+};
+
+/// The metrics server's own families, rendered per scrape by `run`'s server (not by
+/// `run --once` or backfill, which serve no connections).
+pub const SERVER: &[&Family] = &[
+    &WEB_CONNECTIONS,
+    &WEB_CONNECTIONS_EVICTED,
+    &WEB_CONNECTIONS_REFUSED,
+];
+
 /// Families whose samples exist only with a kind of source (a syslog socket), so a file-only
 /// exposition carries just their `# HELP`/`# TYPE` lines.
 pub const SOURCE_DEPENDENT: &[&Family] = &[&SYSLOG_DROPPED];
