@@ -1,7 +1,9 @@
 //! The one pipeline: framed lines in, classified events out to a sink.
 //!
-//! `run` feeds it from tailers with the live metrics registry as sink; `backfill` and `compare`
-//! feed it from historical files with their own sinks. Only sources and sinks differ.
+//! `run` feeds it from tailers with the live metrics registry as sink. `backfill` and `compare`
+//! feed it from historical files in parallel chunks, each worker's sink collecting the events;
+//! the history merge then hands them, in time order, to the backfill or compare sink through the
+//! same [`Sink`] trait. Only sources and sinks differ.
 
 use crate::classify::{AccessEvent, Classifier, ErrorEvent, ErrorLine};
 use crate::framing::Frame;
@@ -47,7 +49,8 @@ pub enum Phase {
 /// Where a line comes from and when it counts: what a sink may need besides the event.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Origin {
-    /// The log (the `log` label): a live source, or the rotation group of a historical file.
+    /// The log (the `log` label): a live source, or the rotation group of a historical file
+    /// (inside the history workers, which parse one file at a time, the file's index).
     pub log: LogId,
     /// Access or error log.
     pub kind: LogKind,
@@ -81,7 +84,9 @@ impl Origin {
 /// A classified line.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Event {
-    /// A parsed, classified access line.
+    /// A parsed, classified access line. Its path id refers to the classifier's labels (live,
+    /// and a history worker's own) or, once the history merge delivers it, to
+    /// `History::labels`.
     Access(AccessEvent),
     /// A parsed, classified error-log event.
     Error(ErrorEvent),
@@ -138,7 +143,7 @@ pub enum Counted {
     /// Counted (or nothing to count).
     Yes,
     /// Refused whole: a series budget could not hold it, so a path label it alone created can
-    /// be given back.
+    /// be given back. Only parsed access and error lines can be refused.
     Refused,
 }
 
@@ -152,7 +157,8 @@ pub trait Sink {
     /// One line, in the order read (history: merged by [`Origin::clock`]). Every line comes
     /// here, continuation lines included.
     fn line(&mut self, at: &Origin, event: &Event) -> Result<Counted, Self::Error>;
-    /// Something happened to the source of `log`.
+    /// Something happened to the source of `log` (or, for [`Notice::PathsOverflow`], to the
+    /// path labels of every log; `log` is the one whose line overflowed).
     fn notice(&mut self, _log: LogId, _notice: Notice) -> Result<(), Self::Error> {
         Ok(())
     }
@@ -179,7 +185,8 @@ impl<S: Sink> Pipeline<S> {
         Pipeline { classifier, sink }
     }
 
-    /// Feeds one frame of `log` to a sink that may fail.
+    /// Feeds one frame of `log` to a sink that may fail. A sink error returns at once (the line
+    /// is not counted, nor its path overflow noticed): the caller stops feeding.
     #[inline]
     pub fn try_feed(
         &mut self,
@@ -214,7 +221,10 @@ impl<S: Sink> Pipeline<S> {
         let counted = self.sink.line(&at, &event)?;
         // A refused line keeps no series, so the path slots it took are free for a line that
         // will be counted.
-        if counted == Counted::Refused && self.classifier.labels.len() > labels_before {
+        if counted == Counted::Refused
+            && outcome == Outcome::Parsed
+            && self.classifier.labels.len() > labels_before
+        {
             self.classifier.labels.forget_since(labels_before);
         }
         if self.classifier.labels.overflow != before {

@@ -503,6 +503,12 @@ impl Metrics {
             session,
         } = buckets;
         let p = path_series(paths, ev.path);
+        debug_assert!(rows
+            .request
+            .is_none_or(|i| p.requests[i].0 == ev.method && p.requests[i].1 == status));
+        debug_assert!(rows
+            .upgrade
+            .is_none_or(|i| p.upgrades[i].0 == status && p.upgrades[i].1 == ev.answered_by));
         bump_row(&mut p.requests, rows.request, (ev.method, status, 1));
         p.bytes += ev.bytes;
         if ev.upgrade {

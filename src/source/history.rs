@@ -97,7 +97,7 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// What a sink learns about the file a line came from.
+/// What the merge knows of the file a line came from (a sink receives it as an [`Origin`]).
 #[derive(Clone, Debug)]
 pub struct FileMeta {
     /// Index into [`HistoryReader::files`].
@@ -1116,6 +1116,83 @@ mod tests {
         let e = reader.run(&mut sink).expect_err("the sink failed");
         assert_eq!(e.to_string(), "sink failed at line 3");
         assert_eq!(sink.1, 3, "lines after the error reached the sink");
+    }
+
+    /// Lines (file index) and rotation notices (log), in the order the sink receives them.
+    #[derive(Default)]
+    struct Trace(Vec<(char, usize)>);
+    impl Sink for Trace {
+        type Error = Infallible;
+        fn line(&mut self, at: &Origin, _: &Event) -> Result<Counted, Infallible> {
+            self.0.push(('l', at.file));
+            Ok(Counted::Yes)
+        }
+        fn notice(&mut self, log: LogId, n: Notice) -> Result<(), Infallible> {
+            assert_eq!(n, Notice::Rotated, "history notices only rotations");
+            self.0.push(('r', log));
+            Ok(())
+        }
+    }
+
+    /// The merge notices a rotation right after the first line of each later file of a log,
+    /// never for a log's first file, and per log.
+    #[test]
+    fn a_later_file_of_a_log_is_noticed_as_its_rotation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = |from: u32| {
+            (from..from + 3)
+                .map(|t| line(t, "/a", 200))
+                .collect::<String>()
+        };
+        let files = [
+            ("access.log", text(20)),
+            ("access.log.1", text(10)),
+            ("access.log.2", text(0)),
+            ("other.log", text(5)),
+        ];
+        let inputs: Vec<Input> = files
+            .iter()
+            .map(|(name, body)| {
+                let path = dir.path().join(name);
+                std::fs::write(&path, body).expect("write");
+                Input {
+                    path,
+                    kind: LogKind::Access,
+                    phase: Phase::ByTime,
+                }
+            })
+            .collect();
+        let reader = HistoryReader::open(&inputs, &make, Options::new(2, 1024)).expect("open");
+        let logs: Vec<String> = reader.logs().iter().map(|l| l.name.clone()).collect();
+        let mut sink = Trace::default();
+        reader.run(&mut sink).expect("run");
+        let access = logs
+            .iter()
+            .position(|n| n.ends_with("/access.log"))
+            .expect("log");
+        let other = logs
+            .iter()
+            .position(|n| n.ends_with("/other.log"))
+            .expect("log");
+        assert_ne!(access, other);
+        let (l, r) = ('l', 'r');
+        let want = vec![
+            (l, 2),
+            (l, 2),
+            (l, 2),
+            (l, 3),
+            (l, 3),
+            (l, 3),
+            (l, 1),
+            (r, access),
+            (l, 1),
+            (l, 1),
+            (l, 0),
+            (r, access),
+            (l, 0),
+            (l, 0),
+        ];
+        assert_eq!(sink.0, want);
     }
 
     fn make() -> anyhow::Result<Classifier> {
