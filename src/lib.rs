@@ -8,10 +8,12 @@
 //! `compare`'s result. [`app`] wires the subcommands; [`nginx_conf`] and [`doctor`] read nginx's
 //! configuration.
 
-/// The sidecar's version, reported in `nginxlog_build_info` and in reports.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+#![warn(unreachable_pub)]
 
-pub mod source;
+/// The sidecar's version, reported in `nginxlog_build_info` and in reports.
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub(crate) mod source;
 
 pub mod framing;
 
@@ -23,11 +25,11 @@ pub mod pipeline;
 
 pub mod sink;
 
-pub mod report;
+pub(crate) mod report;
 
 pub mod app;
 
-pub mod doctor;
+pub(crate) mod doctor;
 pub mod nginx_conf;
-pub mod replace_file;
+pub(crate) mod replace_file;
 pub mod synth;

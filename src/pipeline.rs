@@ -19,7 +19,7 @@ pub enum LogKind {
 
 impl LogKind {
     /// `access` / `error`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             LogKind::Access => "access",
             LogKind::Error => "error",
@@ -28,16 +28,16 @@ impl LogKind {
 }
 
 /// Index of a registered log (the `log` label), assigned by the sink.
-pub type LogId = usize;
+pub(crate) type LogId = usize;
 
 /// A pipeline shared by the sources that feed it; any [`Sink`] (the live registry in `run`, a
 /// test's recorder), so a source never depends on what consumes its lines.
-pub type Shared<S> = Arc<Mutex<Pipeline<S>>>;
+pub(crate) type Shared<S> = Arc<Mutex<Pipeline<S>>>;
 
 /// Which argument list a historical file came from (`compare --before/--after`); `ByTime`
 /// otherwise and for every live source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// The file's lines are placed by their time (backfill; `compare --split`; live sources).
     ByTime,
     /// Every line of the file is "before" (`compare --before`).
@@ -51,25 +51,25 @@ pub enum Phase {
 pub struct Origin {
     /// The log (the `log` label): a live source, or the rotation group of a historical file
     /// (inside the history workers, which parse one file at a time, the file's index).
-    pub log: LogId,
+    pub(crate) log: LogId,
     /// Access or error log.
-    pub kind: LogKind,
+    pub(crate) kind: LogKind,
     /// The historical file (index into the files given); the log itself for live sources.
-    pub file: usize,
+    pub(crate) file: usize,
     /// Where the file's lines count in `compare`.
-    pub phase: Phase,
+    pub(crate) phase: Phase,
     /// History only: when the event counts, its [`Event::time`] (a 101 at its handshake) or,
     /// without one, `clock`. Live sinks read the event's own time.
-    pub time: Option<f64>,
+    pub(crate) time: Option<f64>,
     /// History only: the time written in this line, or in the file's last line that had one;
     /// the merge delivers lines in the order of this clock.
-    pub clock: Option<f64>,
+    pub(crate) clock: Option<f64>,
 }
 
 impl Origin {
     /// A live source: a log, no history times.
     #[inline]
-    pub fn live(log: LogId, kind: LogKind) -> Origin {
+    pub(crate) fn live(log: LogId, kind: LogKind) -> Origin {
         Origin {
             log,
             kind,
@@ -101,7 +101,7 @@ impl Event {
     /// [`AccessEvent::handshake_time`] (a 101 counts when its handshake happened, not when the
     /// session closed), for an error line the time written in it.
     #[inline]
-    pub fn time(&self) -> Option<f64> {
+    pub(crate) fn time(&self) -> Option<f64> {
         match self {
             Event::Access(e) => e.handshake_time(),
             Event::Error(e) => e.time,
@@ -112,7 +112,7 @@ impl Event {
     /// The time written in the line. The history merge orders files by it: it is what keeps a
     /// log nearly sorted (a 101 line's handshake time may lie hours before its neighbours').
     #[inline]
-    pub fn logged_time(&self) -> Option<f64> {
+    pub(crate) fn logged_time(&self) -> Option<f64> {
         match self {
             Event::Access(e) => e.time,
             Event::Error(e) => e.time,
@@ -188,7 +188,7 @@ impl<S: Sink> Pipeline<S> {
     /// Feeds one frame of `log` to a sink that may fail. A sink error returns at once (the line
     /// is not counted, nor its path overflow noticed): the caller stops feeding.
     #[inline]
-    pub fn try_feed(
+    pub(crate) fn try_feed(
         &mut self,
         log: LogId,
         kind: LogKind,
@@ -245,7 +245,7 @@ impl<S: Sink<Error = Infallible>> Pipeline<S> {
 
     /// Tells a sink that cannot fail about the source of `log`.
     #[inline]
-    pub fn notice(&mut self, log: LogId, notice: Notice) {
+    pub(crate) fn notice(&mut self, log: LogId, notice: Notice) {
         let Ok(()) = self.sink.notice(log, notice);
     }
 }

@@ -9,7 +9,7 @@ use std::io;
 use std::path::Path;
 
 /// Runs `write` on a file that becomes `path` once `write` succeeds.
-pub fn write_replacing<T>(
+pub(crate) fn write_replacing<T>(
     path: &Path,
     write: impl FnOnce(&mut File) -> io::Result<T>,
 ) -> io::Result<T> {

@@ -69,7 +69,7 @@ pub struct NginxConfigArgs {
     /// nginx's configuration (nginx.conf, includes followed, or a saved `nginx -T`): the logs
     /// its access_log/error_log directives name are read, each with its log_format.
     #[arg(long = "nginx-config", env = "NGINXLOG_NGINX_CONFIG")]
-    pub nginx_config: Option<String>,
+    pub(crate) nginx_config: Option<String>,
     /// Where nginx's absolute paths (includes, logs) are mounted here: /etc/nginx/nginx.conf is
     /// read as DIR/etc/nginx/nginx.conf.
     #[arg(
@@ -77,10 +77,10 @@ pub struct NginxConfigArgs {
         env = "NGINXLOG_NGINX_ROOT_PREFIX",
         value_name = "DIR"
     )]
-    pub nginx_root_prefix: Option<PathBuf>,
+    pub(crate) nginx_root_prefix: Option<PathBuf>,
     /// The nginx version the config checks' defaults depend on (default: `nginx -v` on PATH).
     #[arg(long = "nginx-version", env = "NGINXLOG_NGINX_VERSION")]
-    pub nginx_version: Option<String>,
+    pub(crate) nginx_version: Option<String>,
 }
 
 /// How lines are parsed and labelled; shared by every mode.
@@ -96,13 +96,13 @@ pub struct ClassifyArgs {
         value_delimiter = ',',
         default_value = "/ws/"
     )]
-    pub ws_path_prefix: Vec<String>,
+    pub(crate) ws_path_prefix: Vec<String>,
     /// Route patterns for the path label, first match wins: /api/v1/users/:id, /static/*.
     #[arg(long, env = "NGINXLOG_ROUTE", value_delimiter = ',')]
-    pub route: Vec<String>,
+    pub(crate) route: Vec<String>,
     /// Distinct path labels before new paths become __other__ (at least 1).
     #[arg(long, env = "NGINXLOG_MAX_PATHS", default_value_t = 200, value_parser = crate::app::flags::max_paths)]
-    pub max_paths: usize,
+    pub(crate) max_paths: usize,
     /// Longest line accepted; longer lines are counted as malformed and skipped.
     #[arg(
         long,
@@ -115,7 +115,7 @@ pub struct ClassifyArgs {
 
 impl ClassifyArgs {
     /// Compiles `format` (or `--regex`) and builds the classifier, or explains what is wrong.
-    pub fn classifier(&self, format: &str) -> anyhow::Result<Classifier> {
+    pub(crate) fn classifier(&self, format: &str) -> anyhow::Result<Classifier> {
         let cfg = ClassifyConfig {
             ws_path_prefixes: self.ws_path_prefix.clone(),
             routes: self.route.clone(),
@@ -145,7 +145,7 @@ impl ClassifyArgs {
     }
 
     /// The classification settings.
-    pub fn config(&self) -> ClassifyConfig {
+    pub(crate) fn config(&self) -> ClassifyConfig {
         ClassifyConfig {
             ws_path_prefixes: self.ws_path_prefix.clone(),
             routes: self.route.clone(),
@@ -163,16 +163,16 @@ pub struct RunArgs {
         env = "NGINXLOG_ACCESS_LOG",
         value_delimiter = ','
     )]
-    pub access_log: Vec<String>,
+    pub(crate) access_log: Vec<String>,
     /// Error log to follow: a file, `-` for stdin, or syslog+udp://ADDR:PORT. Repeatable.
     #[arg(long = "error-log", env = "NGINXLOG_ERROR_LOG", value_delimiter = ',')]
-    pub error_log: Vec<String>,
+    pub(crate) error_log: Vec<String>,
     #[command(flatten)]
-    pub log_format: FormatArg,
+    pub(crate) log_format: FormatArg,
     #[command(flatten)]
-    pub classify: ClassifyArgs,
+    pub(crate) classify: ClassifyArgs,
     #[command(flatten)]
-    pub nginx: NginxConfigArgs,
+    pub(crate) nginx: NginxConfigArgs,
     /// Address for /metrics, /healthz, /readyz: HOST:PORT, [IPv6]:PORT or :PORT (every
     /// interface). Repeatable, or a comma list in the variable.
     #[arg(
@@ -183,7 +183,7 @@ pub struct RunArgs {
         default_value = "0.0.0.0:9680",
         value_parser = crate::app::listen::parse
     )]
-    pub listen: Vec<crate::app::listen::ListenAddr>,
+    pub(crate) listen: Vec<crate::app::listen::ListenAddr>,
     /// Path of the metrics endpoint.
     #[arg(
         long = "web.telemetry-path",
@@ -191,11 +191,11 @@ pub struct RunArgs {
         default_value = "/metrics",
         value_parser = crate::app::flags::telemetry_path
     )]
-    pub telemetry_path: String,
+    pub(crate) telemetry_path: String,
     /// TLS and basic auth for every endpoint, in the exporter-toolkit web config format
     /// (tls_server_config, basic_auth_users, http_server_config); re-read when it changes.
     #[arg(long = "web.config.file", env = "NGINXLOG_WEB_CONFIG_FILE")]
-    pub web_config_file: Option<PathBuf>,
+    pub(crate) web_config_file: Option<PathBuf>,
     /// Most connections served at once. At the cap a new connection takes the slot of the
     /// oldest idle one (or is closed at once if every slot is serving a request), so a flood of
     /// idle connections cannot lock a scraper out.
@@ -205,7 +205,7 @@ pub struct RunArgs {
         default_value = "256",
         value_parser = crate::app::flags::max_connections
     )]
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// Read the files once to their end, print the metrics to stdout and exit (no server).
     /// For trying the sidecar on a log at hand, e.g. the shipped fixtures.
     #[arg(long)]
@@ -218,36 +218,36 @@ pub struct RunArgs {
         action = clap::ArgAction::SetTrue,
         value_parser = clap::builder::BoolishValueParser::new()
     )]
-    pub from_start: bool,
+    pub(crate) from_start: bool,
     /// Where to save read positions, so a restart counts lines written meanwhile exactly once.
     #[arg(long, env = "NGINXLOG_STATE_FILE")]
-    pub state_file: Option<PathBuf>,
+    pub(crate) state_file: Option<PathBuf>,
     /// How often the state file is saved (also saved on shutdown).
     #[arg(long, env = "NGINXLOG_STATE_INTERVAL", default_value = "5s", value_parser = parse_duration)]
-    pub state_interval: Duration,
+    pub(crate) state_interval: Duration,
     /// Fallback poll interval when no file-change event arrives.
     #[arg(long, env = "NGINXLOG_POLL_INTERVAL", default_value = "250ms", value_parser = parse_poll_interval)]
-    pub poll_interval: Duration,
+    pub(crate) poll_interval: Duration,
     /// Metric name prefix: letters, digits and `_`.
     #[arg(long, env = "NGINXLOG_NAMESPACE", default_value = "nginxlog", value_parser = crate::app::flags::namespace)]
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// Series (label sets; a histogram counts its buckets, sum and count) the registry may
     /// hold; lines that would create more are counted in nginxlog_series_dropped_total.
     #[arg(long, env = "NGINXLOG_MAX_SERIES", default_value_t = DEFAULT_MAX_SERIES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-    pub max_series: usize,
+    pub(crate) max_series: usize,
     /// Kernel receive buffer (bytes) asked for each syslog socket; the kernel caps it at
     /// net.core.rmem_max.
     #[arg(long, env = "NGINXLOG_SYSLOG_RECEIVE_BUFFER", default_value_t = SYSLOG_RCVBUF, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=(1 << 30)))]
-    pub syslog_receive_buffer: usize,
+    pub(crate) syslog_receive_buffer: usize,
     /// Bucket bounds (seconds) of the HTTP request-duration histogram, comma-separated.
     #[arg(long, env = "NGINXLOG_HTTP_BUCKETS", value_delimiter = ',', default_values_t = HTTP_BUCKETS.to_vec())]
-    pub http_buckets: Vec<f64>,
+    pub(crate) http_buckets: Vec<f64>,
     /// Bucket bounds (seconds) of the WebSocket handshake histogram.
     #[arg(long, env = "NGINXLOG_HANDSHAKE_BUCKETS", value_delimiter = ',', default_values_t = HANDSHAKE_BUCKETS.to_vec())]
-    pub handshake_buckets: Vec<f64>,
+    pub(crate) handshake_buckets: Vec<f64>,
     /// Bucket bounds (seconds) of the WebSocket session histogram.
     #[arg(long, env = "NGINXLOG_SESSION_BUCKETS", value_delimiter = ',', default_values_t = SESSION_BUCKETS.to_vec())]
-    pub session_buckets: Vec<f64>,
+    pub(crate) session_buckets: Vec<f64>,
     /// The sidecar's own log output: text or json.
     #[arg(long, env = "NGINXLOG_LOG_STYLE", default_value = "text", value_parser = ["text", "json"])]
     pub log_style: String,
@@ -259,7 +259,7 @@ pub struct RunArgs {
 
 impl RunArgs {
     /// Histogram buckets, validated as increasing and positive.
-    pub fn buckets(&self) -> anyhow::Result<Buckets> {
+    pub(crate) fn buckets(&self) -> anyhow::Result<Buckets> {
         for (name, b) in [
             ("--http-buckets", &self.http_buckets),
             ("--handshake-buckets", &self.handshake_buckets),
@@ -304,7 +304,7 @@ pub struct ParseArgs {
 pub struct HealthcheckArgs {
     /// URL to check (default: /healthz on the port of NGINXLOG_LISTEN, else 9680, via 127.0.0.1).
     #[arg(long, env = "NGINXLOG_HEALTHCHECK_URL")]
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// The sidecar's listen address, read so the default URL follows a changed port.
     #[arg(
         long,
@@ -312,20 +312,20 @@ pub struct HealthcheckArgs {
         default_value = "0.0.0.0:9680",
         hide = true
     )]
-    pub listen: String,
+    pub(crate) listen: String,
     /// Give up after this long.
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// The sidecar's web config, read so the default URL is https when it configures TLS.
     #[arg(
         long = "web.config.file",
         env = "NGINXLOG_WEB_CONFIG_FILE",
         hide = true
     )]
-    pub web_config_file: Option<PathBuf>,
+    pub(crate) web_config_file: Option<PathBuf>,
     /// CA certificate (PEM) that signed the sidecar's certificate, for an https URL.
     #[arg(long = "ca-file", env = "NGINXLOG_HEALTHCHECK_CA_FILE")]
-    pub ca_file: Option<PathBuf>,
+    pub(crate) ca_file: Option<PathBuf>,
     /// Do not verify the sidecar's certificate (it is on the same host or pod).
     #[arg(
         long,
@@ -333,24 +333,24 @@ pub struct HealthcheckArgs {
         action = clap::ArgAction::SetTrue,
         value_parser = clap::builder::BoolishValueParser::new()
     )]
-    pub insecure: bool,
+    pub(crate) insecure: bool,
     /// Client certificate and key (PEM) when the web config requires client certificates.
     #[arg(
         long = "cert-file",
         env = "NGINXLOG_HEALTHCHECK_CERT_FILE",
         requires = "key_file"
     )]
-    pub cert_file: Option<PathBuf>,
+    pub(crate) cert_file: Option<PathBuf>,
     /// Key of --cert-file.
     #[arg(
         long = "key-file",
         env = "NGINXLOG_HEALTHCHECK_KEY_FILE",
         requires = "cert_file"
     )]
-    pub key_file: Option<PathBuf>,
+    pub(crate) key_file: Option<PathBuf>,
     /// Basic auth user, when the web config has basic_auth_users.
     #[arg(long, env = "NGINXLOG_HEALTHCHECK_USERNAME")]
-    pub username: Option<String>,
+    pub(crate) username: Option<String>,
     /// Basic auth password; prefer the variable (a flag shows in `ps`).
     #[arg(
         long,
@@ -358,13 +358,13 @@ pub struct HealthcheckArgs {
         hide_env_values = true,
         requires = "username"
     )]
-    pub password: Option<String>,
+    pub(crate) password: Option<String>,
 }
 
 impl HealthcheckArgs {
     /// `--url`, or `/healthz` on the (first) listen port via loopback; https when the web
     /// config sets up TLS.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         if let Some(u) = &self.url {
             return u.clone();
         }
@@ -394,41 +394,41 @@ pub struct BackfillArgs {
         value_delimiter = ',',
         num_args = 1..
     )]
-    pub access_log: Vec<PathBuf>,
+    pub(crate) access_log: Vec<PathBuf>,
     /// Error logs to replay: plain or gzip, rotated files in any order; several after one flag.
     #[arg(long = "error-log", env = "NGINXLOG_ERROR_LOG", value_delimiter = ',', num_args = 1..)]
-    pub error_log: Vec<PathBuf>,
+    pub(crate) error_log: Vec<PathBuf>,
     /// OpenMetrics file to write (`-` for stdout); written to FILE.tmp, renamed when complete.
     #[arg(long, short = 'o', env = "NGINXLOG_BACKFILL_OUTPUT")]
-    pub output: PathBuf,
+    pub(crate) output: PathBuf,
     /// Sampling interval, like a scrape interval (at least 1s).
     #[arg(long, env = "NGINXLOG_STEP", default_value = "60s", value_parser = parse_duration)]
-    pub step: Duration,
+    pub(crate) step: Duration,
     #[command(flatten)]
-    pub log_format: FormatArg,
+    pub(crate) log_format: FormatArg,
     #[command(flatten)]
-    pub classify: ClassifyArgs,
+    pub(crate) classify: ClassifyArgs,
     #[command(flatten)]
-    pub nginx: NginxConfigArgs,
+    pub(crate) nginx: NginxConfigArgs,
     /// Metric name prefix (must match the live sidecar's for the dashboards).
     #[arg(long, env = "NGINXLOG_NAMESPACE", default_value = "nginxlog", value_parser = crate::app::flags::namespace)]
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// Bucket bounds (seconds) of the HTTP request-duration histogram (as for `run`).
     #[arg(long, env = "NGINXLOG_HTTP_BUCKETS", value_delimiter = ',', default_values_t = HTTP_BUCKETS.to_vec())]
-    pub http_buckets: Vec<f64>,
+    pub(crate) http_buckets: Vec<f64>,
     /// Bucket bounds (seconds) of the WebSocket handshake histogram (as for `run`).
     #[arg(long, env = "NGINXLOG_HANDSHAKE_BUCKETS", value_delimiter = ',', default_values_t = HANDSHAKE_BUCKETS.to_vec())]
-    pub handshake_buckets: Vec<f64>,
+    pub(crate) handshake_buckets: Vec<f64>,
     /// Bucket bounds (seconds) of the WebSocket session histogram (as for `run`).
     #[arg(long, env = "NGINXLOG_SESSION_BUCKETS", value_delimiter = ',', default_values_t = SESSION_BUCKETS.to_vec())]
-    pub session_buckets: Vec<f64>,
+    pub(crate) session_buckets: Vec<f64>,
     /// Parser threads (default: the number of cores).
     #[arg(long, env = "NGINXLOG_THREADS", value_parser = crate::app::flags::threads)]
-    pub threads: Option<usize>,
+    pub(crate) threads: Option<usize>,
     /// A constant label on every series, NAME=VALUE (repeatable): `--label job=nginxlog
     /// --label instance=web-1` puts the past beside the live series in the dashboards.
     #[arg(long = "label", value_name = "NAME=VALUE")]
-    pub label: Vec<String>,
+    pub(crate) label: Vec<String>,
 }
 
 /// `compare` flags.
@@ -442,36 +442,36 @@ pub struct CompareArgs {
         value_delimiter = ',',
         num_args = 1..
     )]
-    pub access_log: Vec<PathBuf>,
+    pub(crate) access_log: Vec<PathBuf>,
     /// Error logs to replay, split at --split; several after one flag.
     #[arg(long = "error-log", env = "NGINXLOG_ERROR_LOG", value_delimiter = ',', num_args = 1..)]
-    pub error_log: Vec<PathBuf>,
+    pub(crate) error_log: Vec<PathBuf>,
     /// The moment of the change: RFC 3339 / $time_iso8601 (2026-11-29T02:16:58Z, +01:00 offsets
     /// too), $time_local as nginx logs it (29/Nov/2026:02:16:58 +0000), `YYYY-MM-DD HH:MM:SS`
     /// (UTC), Unix seconds, or @FILE to read it from a file.
     #[arg(long, env = "NGINXLOG_SPLIT")]
-    pub split: Option<String>,
+    pub(crate) split: Option<String>,
     /// How much log time on each side of --split is compared.
     #[arg(long, env = "NGINXLOG_WINDOW", default_value = "24h", value_parser = parse_duration)]
-    pub window: Duration,
+    pub(crate) window: Duration,
     /// Access logs from before the change. With --before/--after, --access-log, --error-log
     /// and --split are not used (they may come from NGINXLOG_* variables meant for `run`).
     #[arg(long, value_delimiter = ',', num_args = 1..)]
-    pub before: Vec<PathBuf>,
+    pub(crate) before: Vec<PathBuf>,
     /// Access logs from after the change (with --before).
     #[arg(long, value_delimiter = ',', num_args = 1.., requires = "before")]
-    pub after: Vec<PathBuf>,
+    pub(crate) after: Vec<PathBuf>,
     /// Error logs from before the change (with --before).
     #[arg(long = "before-error-log", value_delimiter = ',', num_args = 1.., requires = "before")]
-    pub before_error_log: Vec<PathBuf>,
+    pub(crate) before_error_log: Vec<PathBuf>,
     /// Error logs from after the change (with --before).
     #[arg(long = "after-error-log", value_delimiter = ',', num_args = 1.., requires = "before")]
-    pub after_error_log: Vec<PathBuf>,
+    pub(crate) after_error_log: Vec<PathBuf>,
     /// Report format: table (aligned for a terminal), markdown, json (docs/compare-json-schema.md)
     /// or html (one self-contained file with SVG charts). A log format given here instead (a
     /// preset other than json, or a log_format string) is taken as --log-format.
     #[arg(long)]
-    pub format: Option<String>,
+    pub(crate) format: Option<String>,
     /// Report format, when --format is used for the log format (also --output-format).
     #[arg(
         long = "report-format",
@@ -479,27 +479,27 @@ pub struct CompareArgs {
         env = "NGINXLOG_REPORT_FORMAT",
         value_parser = REPORT_FORMATS
     )]
-    pub report_format: Option<String>,
+    pub(crate) report_format: Option<String>,
     /// Access-log format, as `run`'s --format (default auto: detected from the first line).
     #[arg(long = "log-format", env = "NGINXLOG_FORMAT")]
-    pub log_format: Option<String>,
+    pub(crate) log_format: Option<String>,
     /// Write the report here instead of stdout.
     #[arg(long, short = 'o')]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
     #[command(flatten)]
-    pub classify: ClassifyArgs,
+    pub(crate) classify: ClassifyArgs,
     #[command(flatten)]
-    pub nginx: NginxConfigArgs,
+    pub(crate) nginx: NginxConfigArgs,
     /// Parser threads (default: the number of cores).
     #[arg(long, env = "NGINXLOG_THREADS", value_parser = crate::app::flags::threads)]
-    pub threads: Option<usize>,
+    pub(crate) threads: Option<usize>,
     /// CI gate: exit 3 when a gated path's 101 share after the change is below SHARE (0..1), or
     /// it has no upgrade attempts after; the report is printed either way.
     #[arg(long = "fail-under", value_name = "SHARE", value_parser = parse_share)]
-    pub fail_under: Option<f64>,
+    pub(crate) fail_under: Option<f64>,
     /// A path label the gate checks (repeatable); default: every path with attempts after.
     #[arg(long = "gate-path", value_name = "LABEL", requires = "fail_under")]
-    pub gate_path: Vec<String>,
+    pub(crate) gate_path: Vec<String>,
 }
 
 /// Reads `--fail-under`: a share between 0 and 1.
@@ -523,41 +523,41 @@ pub struct DoctorArgs {
         env = "NGINXLOG_NGINX_CONFIG",
         default_value = "/etc/nginx/nginx.conf"
     )]
-    pub config: String,
+    pub(crate) config: String,
     /// Where nginx's absolute paths (includes) are mounted here (as for `run`).
     #[arg(
         long = "nginx-root-prefix",
         env = "NGINXLOG_NGINX_ROOT_PREFIX",
         value_name = "DIR"
     )]
-    pub nginx_root_prefix: Option<PathBuf>,
+    pub(crate) nginx_root_prefix: Option<PathBuf>,
     /// Access logs whose upgrade attempts are evidence (plain or gzip); several after one flag.
     #[arg(long = "access-log", env = "NGINXLOG_ACCESS_LOG", value_delimiter = ',', num_args = 1..)]
-    pub access_log: Vec<PathBuf>,
+    pub(crate) access_log: Vec<PathBuf>,
     /// Error logs (idle timeouts of upgraded connections); several after one flag.
     #[arg(long = "error-log", env = "NGINXLOG_ERROR_LOG", value_delimiter = ',', num_args = 1..)]
-    pub error_log: Vec<PathBuf>,
+    pub(crate) error_log: Vec<PathBuf>,
     /// Report format.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
-    pub format: String,
+    pub(crate) format: String,
     /// Access-log format, as `run`'s --format; default: the log_format of the config's
     /// access_log that writes the file, else auto-detected.
     #[arg(long = "log-format")]
-    pub log_format: Option<String>,
+    pub(crate) log_format: Option<String>,
     /// The nginx version the defaults depend on (proxy_http_version is 1.1 from 1.29.7);
     /// default: `nginx -v` of the nginx on PATH.
     #[arg(long = "nginx-version")]
-    pub nginx_version: Option<String>,
+    pub(crate) nginx_version: Option<String>,
     #[command(flatten)]
-    pub classify: ClassifyArgs,
+    pub(crate) classify: ClassifyArgs,
 }
 
 /// The report formats of `compare`.
-pub const REPORT_FORMATS: [&str; 4] = ["table", "markdown", "json", "html"];
+pub(crate) const REPORT_FORMATS: [&str; 4] = ["table", "markdown", "json", "html"];
 
 impl CompareArgs {
     /// The report format and the log format, from --format, --report-format and --log-format.
-    pub fn formats(&self) -> anyhow::Result<(&str, &str)> {
+    pub(crate) fn formats(&self) -> anyhow::Result<(&str, &str)> {
         let (report_in_format, log_in_format) = match self.format.as_deref() {
             Some(f) if REPORT_FORMATS.contains(&f) => (Some(f), None),
             Some(f) => (None, Some(f)),
@@ -580,7 +580,7 @@ impl CompareArgs {
 }
 
 /// Parses `250ms`, `5s`, `10m`, `24h`, `7d` (a bare number is seconds).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -614,7 +614,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
 
 /// `--poll-interval`: a duration from 1ms to 60s (longer would delay shutdown by as much).
-pub fn parse_poll_interval(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_poll_interval(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < Duration::from_millis(1) || d > Duration::from_secs(60) {
         return Err(format!(

@@ -9,13 +9,13 @@ use anyhow::{bail, Context};
 use std::io::Write;
 
 /// Exit status of `compare` when the `--fail-under` gate fails.
-pub const GATE_FAILED: u8 = 3;
+pub(crate) const GATE_FAILED: u8 = 3;
 
 /// The `--fail-under` gate: the gated paths (`--gate-path`, default every path with upgrade
 /// attempts after the split) whose 101 share after is below `min`, or that have no attempts
 /// after, each with the reason. Fails closed: no gated path at all is a failure too, so a gate
 /// over the wrong files (or an empty window) cannot pass.
-pub fn gate(rep: &Report, min: f64, paths: &[String]) -> Vec<String> {
+pub(crate) fn gate(rep: &Report, min: f64, paths: &[String]) -> Vec<String> {
     let mut failed = Vec::new();
     let gated: Vec<&str> = if paths.is_empty() {
         rep.paths

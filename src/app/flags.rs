@@ -3,7 +3,7 @@
 //! clap, so a bad value exits 2 with the flag's name and what is accepted.
 
 /// `--namespace`: a metric-name prefix, `[a-zA-Z_][a-zA-Z0-9_]*`.
-pub fn namespace(s: &str) -> Result<String, String> {
+pub(crate) fn namespace(s: &str) -> Result<String, String> {
     let ok = s
         .bytes()
         .enumerate()
@@ -21,7 +21,7 @@ const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
 /// `--log-level`: a level (`error`, `warn`, `info`, `debug`, `trace`, `off`), or per-module
 /// directives `info,nginxlog_sidecar::source::tail=debug`. A bare word that is no level would be taken
 /// by tracing as a module name and silence everything else.
-pub fn log_level(s: &str) -> Result<String, String> {
+pub(crate) fn log_level(s: &str) -> Result<String, String> {
     let accepted = "give error, warn, info, debug, trace or off (or directives like info,nginxlog_sidecar::source::tail=debug)";
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim) {
@@ -47,7 +47,7 @@ pub fn log_level(s: &str) -> Result<String, String> {
 }
 
 /// `--max-paths`: at least 1 (0 would put every path into `__other__`).
-pub fn max_paths(s: &str) -> Result<usize, String> {
+pub(crate) fn max_paths(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(format!(
@@ -58,7 +58,7 @@ pub fn max_paths(s: &str) -> Result<usize, String> {
 
 /// `--threads` of `backfill`/`compare`: 1 to 256 (more than cores only adds memory; a huge
 /// value would overflow the queue sizes derived from it).
-pub fn threads(s: &str) -> Result<usize, String> {
+pub(crate) fn threads(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(n) if (1..=256).contains(&n) => Ok(n),
         _ => Err(format!(
@@ -69,11 +69,11 @@ pub fn threads(s: &str) -> Result<usize, String> {
 
 /// Accepted `--max-line-bytes`: at least the shortest line nginx writes, at most what a
 /// follower's buffer may take (one buffer of this size per followed file).
-pub const MAX_LINE_BYTES: std::ops::RangeInclusive<usize> = 16..=64 << 20;
+pub(crate) const MAX_LINE_BYTES: std::ops::RangeInclusive<usize> = 16..=64 << 20;
 
 /// `--max-line-bytes`: within [`MAX_LINE_BYTES`], so the framing's `max + 2` buffer cannot
 /// overflow and a typo cannot ask for gigabytes per file.
-pub fn max_line_bytes(s: &str) -> Result<usize, String> {
+pub(crate) fn max_line_bytes(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(n) if MAX_LINE_BYTES.contains(&n) => Ok(n),
         _ => Err(format!(
@@ -85,7 +85,7 @@ pub fn max_line_bytes(s: &str) -> Result<usize, String> {
 }
 
 /// `--web.max-connections`: at least 1 (0 would refuse every scrape).
-pub fn max_connections(s: &str) -> Result<usize, String> {
+pub(crate) fn max_connections(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(format!(
@@ -97,7 +97,7 @@ pub fn max_connections(s: &str) -> Result<usize, String> {
 /// `--web.telemetry-path`: an absolute path that is not one of the other endpoints. Only
 /// unreserved characters: the router reads `:`, `*` and braces as captures (and panics on
 /// some), and nothing else is needed for a scrape path.
-pub fn telemetry_path(s: &str) -> Result<String, String> {
+pub(crate) fn telemetry_path(s: &str) -> Result<String, String> {
     let plain = |c: char| c.is_ascii_alphanumeric() || "._~/-".contains(c);
     if !s.starts_with('/') || !s.chars().all(plain) {
         return Err(format!(

@@ -10,12 +10,12 @@ const FORMS: &str =
 
 /// A checked listen address.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ListenAddr {
+pub(crate) struct ListenAddr {
     /// As given.
-    pub text: String,
+    pub(crate) text: String,
     /// `None`: every interface.
-    pub host: Option<String>,
-    pub port: u16,
+    pub(crate) host: Option<String>,
+    pub(crate) port: u16,
 }
 
 impl std::fmt::Display for ListenAddr {
@@ -25,7 +25,7 @@ impl std::fmt::Display for ListenAddr {
 }
 
 /// The clap value parser.
-pub fn parse(s: &str) -> Result<ListenAddr, String> {
+pub(crate) fn parse(s: &str) -> Result<ListenAddr, String> {
     let text = s.trim();
     if let Ok(a) = text.parse::<SocketAddr>() {
         return Ok(ListenAddr {
@@ -63,7 +63,7 @@ pub fn parse(s: &str) -> Result<ListenAddr, String> {
 /// Refuses an address whose port an earlier `--listen` already takes (the same address, or
 /// `:PORT`, which covers every interface): binding it would fail with a misleading "another
 /// process is using the port".
-pub fn check_distinct(addrs: &[ListenAddr]) -> anyhow::Result<()> {
+pub(crate) fn check_distinct(addrs: &[ListenAddr]) -> anyhow::Result<()> {
     for (i, a) in addrs.iter().enumerate() {
         for b in &addrs[..i] {
             let overlap = a.host.is_none() || b.host.is_none() || a.host == b.host;
@@ -81,7 +81,7 @@ pub fn check_distinct(addrs: &[ListenAddr]) -> anyhow::Result<()> {
 
 /// Binds a listener for `addr`; `:PORT` binds IPv6 and IPv4 (dual stack), or IPv4 alone where
 /// IPv6 is off.
-pub fn bind(addr: &ListenAddr) -> anyhow::Result<std::net::TcpListener> {
+pub(crate) fn bind(addr: &ListenAddr) -> anyhow::Result<std::net::TcpListener> {
     let targets: Vec<SocketAddr> = match &addr.host {
         None => {
             let v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), addr.port);
@@ -141,7 +141,7 @@ fn bind_error(addr: &ListenAddr, a: SocketAddr, e: std::io::Error) -> anyhow::Er
 }
 
 /// The address a local client (the `healthcheck` subcommand) reaches `addr` at.
-pub fn loopback_for(addr: &ListenAddr) -> String {
+pub(crate) fn loopback_for(addr: &ListenAddr) -> String {
     match addr.host.as_deref().map(|h| h.parse::<IpAddr>()) {
         None => format!("127.0.0.1:{}", addr.port),
         Some(Ok(ip)) if ip.is_unspecified() && ip.is_ipv6() => format!("[::1]:{}", addr.port),

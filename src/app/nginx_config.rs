@@ -21,27 +21,27 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How often the config files are checked for changes.
-pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest fix text carried in a label of `*_config_finding_info`.
 const MAX_FIX_LABEL: usize = 1024;
 
 /// A log the config writes that the sidecar can tail.
 #[derive(Clone, Debug, PartialEq)]
-pub struct LogTarget {
-    pub kind: LogKind,
+pub(crate) struct LogTarget {
+    pub(crate) kind: LogKind,
     /// The path as nginx names it.
-    pub path: String,
+    pub(crate) path: String,
     /// Where the sidecar reads it (`--nginx-root-prefix` applied).
-    pub read_path: PathBuf,
+    pub(crate) read_path: PathBuf,
     /// For access logs: the `log_format` name, its template and escape mode.
-    pub format: Option<(String, String, Escape)>,
+    pub(crate) format: Option<(String, String, Escape)>,
     /// The directive that names it (`file:line`).
-    pub at: String,
+    pub(crate) at: String,
 }
 
 impl LogTarget {
     /// The compiled access format.
-    pub fn line_format(&self) -> Option<anyhow::Result<LineFormat>> {
+    pub(crate) fn line_format(&self) -> Option<anyhow::Result<LineFormat>> {
         self.format.as_ref().map(|(name, t, e)| {
             LineFormat::compile_template(t, *e)
                 .map_err(|err| anyhow::anyhow!("{}: log_format {name}: {err}", self.at))
@@ -49,7 +49,7 @@ impl LogTarget {
     }
 
     /// How the status page names its format.
-    pub fn format_name(&self) -> String {
+    pub(crate) fn format_name(&self) -> String {
         match &self.format {
             Some((name, _, Escape::Json)) => format!("log_format {name} escape=json ({})", self.at),
             Some((name, _, _)) => format!("log_format {name} ({})", self.at),
@@ -60,13 +60,13 @@ impl LogTarget {
 
 /// A log directive the sidecar cannot tail, with why and what to do.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Unusable {
-    pub kind: &'static str,
-    pub target: String,
+pub(crate) struct Unusable {
+    pub(crate) kind: &'static str,
+    pub(crate) target: String,
     /// `file:line` of the directive.
-    pub at: String,
-    pub reason: String,
-    pub todo: String,
+    pub(crate) at: String,
+    pub(crate) reason: String,
+    pub(crate) todo: String,
 }
 
 impl std::fmt::Display for Unusable {
@@ -81,15 +81,15 @@ impl std::fmt::Display for Unusable {
 
 /// The logs of a config: what can be tailed, and what cannot.
 #[derive(Clone, Debug, Default)]
-pub struct Targets {
-    pub logs: Vec<LogTarget>,
-    pub unusable: Vec<Unusable>,
+pub(crate) struct Targets {
+    pub(crate) logs: Vec<LogTarget>,
+    pub(crate) unusable: Vec<Unusable>,
     /// Notes that are not errors (a relative path resolved, a file written in two formats).
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 /// Re-roots an absolute path of nginx's under `root`.
-pub fn reroot(path: &str, root: Option<&Path>) -> PathBuf {
+pub(crate) fn reroot(path: &str, root: Option<&Path>) -> PathBuf {
     match root {
         Some(r) if path.starts_with('/') => r.join(path.trim_start_matches('/')),
         _ => PathBuf::from(path),
@@ -184,7 +184,7 @@ fn log_directives(cfg: &Config) -> Vec<&Directive> {
 
 /// The logs the config writes. `syslog_source`: a syslog source is configured, so `syslog:`
 /// targets are received there.
-pub fn targets(cfg: &Config, root: Option<&Path>, syslog_source: bool) -> Targets {
+pub(crate) fn targets(cfg: &Config, root: Option<&Path>, syslog_source: bool) -> Targets {
     let http = Http::of(cfg);
     let mut t = Targets::default();
     let conf_dir = Path::new(cfg.file(0))
@@ -284,7 +284,7 @@ pub fn targets(cfg: &Config, root: Option<&Path>, syslog_source: bool) -> Target
 }
 
 /// The access format the config writes `file` with (`same_log` as doctor matches names).
-pub fn format_for<'t>(targets: &'t Targets, file: &Path) -> Option<&'t LogTarget> {
+pub(crate) fn format_for<'t>(targets: &'t Targets, file: &Path) -> Option<&'t LogTarget> {
     targets
         .logs
         .iter()
@@ -295,7 +295,7 @@ pub fn format_for<'t>(targets: &'t Targets, file: &Path) -> Option<&'t LogTarget
 }
 
 /// Loads a config from `--nginx-config` (a file or a saved `nginx -T`).
-pub fn load_config(path: &str, root: Option<&Path>) -> anyhow::Result<Config> {
+pub(crate) fn load_config(path: &str, root: Option<&Path>) -> anyhow::Result<Config> {
     let (source, _) = crate::doctor::config_source(path)?;
     let source = match source {
         Source::Path(p) => Source::Path(crate::nginx_conf::config_path(&p, root)),
@@ -307,7 +307,7 @@ pub fn load_config(path: &str, root: Option<&Path>) -> anyhow::Result<Config> {
 /// The access format for `file` under `--format auto` with `--nginx-config`, for the one-file
 /// and history modes: the directive's format for each file; the files must agree (those modes
 /// read all files with one format).
-pub fn history_format(
+pub(crate) fn history_format(
     config: &str,
     root: Option<&Path>,
     files: &[PathBuf],
@@ -352,26 +352,26 @@ pub fn history_format(
 
 /// A source `run` opens: given by flag or named by the config.
 #[derive(Clone, Debug)]
-pub struct Planned {
-    pub name: String,
-    pub kind: LogKind,
+pub(crate) struct Planned {
+    pub(crate) name: String,
+    pub(crate) kind: LogKind,
     /// The access format the config writes it with (`--format auto` only).
-    pub format: Option<LineFormat>,
+    pub(crate) format: Option<LineFormat>,
     /// How the status page names the format (`None`: auto-detected).
-    pub format_name: Option<String>,
+    pub(crate) format_name: Option<String>,
 }
 
 /// What `run` reads, and the config it watches.
 #[derive(Debug, Default)]
-pub struct Plan {
-    pub sources: Vec<Planned>,
-    pub live: Option<Arc<LiveConfig>>,
-    pub unusable: Vec<Unusable>,
+pub(crate) struct Plan {
+    pub(crate) sources: Vec<Planned>,
+    pub(crate) live: Option<Arc<LiveConfig>>,
+    pub(crate) unusable: Vec<Unusable>,
 }
 
 /// The sources of `run`: the flags', each access log with the format of the directive writing
 /// it; or, without `--access-log`/`--error-log`, the logs the config names.
-pub fn plan(args: &crate::app::cli::RunArgs) -> anyhow::Result<Plan> {
+pub(crate) fn plan(args: &crate::app::cli::RunArgs) -> anyhow::Result<Plan> {
     use crate::source::syslog::SYSLOG_PREFIX;
     let auto = args.log_format.format.trim() == "auto" && args.classify.regex.is_none();
     let explicit = if args.classify.regex.is_some() {
@@ -479,16 +479,16 @@ pub fn plan(args: &crate::app::cli::RunArgs) -> anyhow::Result<Plan> {
 
 /// What the config checks last found.
 #[derive(Debug, Default)]
-pub struct ConfigState {
+pub(crate) struct ConfigState {
     /// The last configuration that parsed (shared: the checks run on it outside this lock).
-    pub cfg: Option<Arc<Config>>,
-    pub findings: Vec<Finding>,
+    pub(crate) cfg: Option<Arc<Config>>,
+    pub(crate) findings: Vec<Finding>,
     /// Unix seconds of the last successful read.
-    pub last_read: f64,
-    pub read_errors: u64,
+    pub(crate) last_read: f64,
+    pub(crate) read_errors: u64,
     /// The last read error, while the config on disk does not parse.
-    pub last_error: Option<String>,
-    pub unusable: Vec<Unusable>,
+    pub(crate) last_error: Option<String>,
+    pub(crate) unusable: Vec<Unusable>,
     /// Upgrade attempts the findings' evidence was computed from.
     evidence_total: u64,
     /// Where each path label is served in `cfg`, filled once per label and config: the watcher
@@ -587,12 +587,12 @@ fn evidence(locs: &HashMap<String, Option<Loc>>, ups: &Upgrades) -> Logs {
 /// The config being watched.
 #[derive(Debug)]
 pub struct LiveConfig {
-    pub path: String,
-    pub root: Option<PathBuf>,
-    pub version: Option<Version>,
-    pub ws_prefixes: Vec<String>,
-    pub syslog_source: bool,
-    pub state: Mutex<ConfigState>,
+    pub(crate) path: String,
+    pub(crate) root: Option<PathBuf>,
+    pub(crate) version: Option<Version>,
+    pub(crate) ws_prefixes: Vec<String>,
+    pub(crate) syslog_source: bool,
+    pub(crate) state: Mutex<ConfigState>,
     stamps: Mutex<Vec<(PathBuf, Option<Stamp>)>>,
 }
 
@@ -750,7 +750,7 @@ impl LiveConfig {
     /// new one does not parse), and re-runs the checks when live traffic brought new evidence.
     /// The pipeline is locked only to copy the upgrade counts per label; mapping them to
     /// locations and the checks run outside it.
-    pub fn poll(&self, shared: &crate::app::Shared) {
+    pub(crate) fn poll(&self, shared: &crate::app::Shared) {
         let copy = || -> Option<(Upgrades, u64)> {
             let p = shared.lock().ok()?;
             Some((
@@ -815,7 +815,7 @@ impl LiveConfig {
 
     /// The location serving each path label in the current config: (server, location,
     /// `file:line`); one lock for all of them.
-    pub fn locations_of(&self, paths: &[&str]) -> Vec<Option<(String, String, String)>> {
+    pub(crate) fn locations_of(&self, paths: &[&str]) -> Vec<Option<(String, String, String)>> {
         let Ok(mut st) = self.state.lock() else {
             return vec![None; paths.len()];
         };

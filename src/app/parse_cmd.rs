@@ -20,7 +20,7 @@ pub struct Summary {
     /// Continuation lines of multi-line error messages.
     pub continuation: u64,
     /// The reader closed the output (`parse ... | head`): counts cover the lines read so far.
-    pub closed: bool,
+    pub(crate) closed: bool,
 }
 
 /// Every printed access-log value goes through here: nginx's escapes are decoded *first*, then

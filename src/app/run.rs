@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-pub use crate::app::Shared;
-pub use crate::VERSION;
+pub(crate) use crate::app::Shared;
+pub(crate) use crate::VERSION;
 
 type Positions = Vec<(String, Arc<Mutex<LogCheckpoint>>)>;
 

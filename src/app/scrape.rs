@@ -17,11 +17,11 @@ use std::sync::{Arc, Mutex, Weak};
 /// Distinct renders of one format alive at once (held by responses still being sent). A reader
 /// that stalls is cut by the server's request timeout, so a pile-up shows older counters for at
 /// most that long.
-pub const MAX_LIVE: usize = 2;
+pub(crate) const MAX_LIVE: usize = 2;
 
 /// The shared renders.
 #[derive(Default)]
-pub struct ScrapeCache {
+pub(crate) struct ScrapeCache {
     state: Mutex<State>,
 }
 
@@ -51,14 +51,14 @@ impl AsRef<[u8]> for Owner {
 
 /// The registry part of one scrape: its text in the asked format (without OpenMetrics'
 /// `# EOF`, which the caller writes after what it appends) and the checkpoint it shows.
-pub struct Scrape {
-    pub registry: Bytes,
-    pub ack: Option<Snapshot>,
+pub(crate) struct Scrape {
+    pub(crate) registry: Bytes,
+    pub(crate) ack: Option<Snapshot>,
 }
 
 impl ScrapeCache {
     /// The registry part for one scrape; `None` if the pipeline lock is poisoned.
-    pub fn exposition(
+    pub(crate) fn exposition(
         &self,
         shared: &Shared,
         version: &str,
@@ -102,7 +102,7 @@ impl ScrapeCache {
     }
 
     /// Renders alive right now (for tests).
-    pub fn live(&self) -> usize {
+    pub(crate) fn live(&self) -> usize {
         self.state.lock().map_or(0, |st| {
             st.live
                 .iter()

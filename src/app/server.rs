@@ -16,30 +16,30 @@ use std::sync::Arc;
 
 /// What the handlers need.
 #[derive(Clone)]
-pub struct AppState {
-    pub shared: Shared,
+pub(crate) struct AppState {
+    pub(crate) shared: Shared,
     /// Sources that are open or being waited for.
-    pub ready: Arc<AtomicUsize>,
+    pub(crate) ready: Arc<AtomicUsize>,
     /// Sources configured.
-    pub sources: usize,
-    pub source_names: Arc<Vec<String>>,
-    pub version: &'static str,
+    pub(crate) sources: usize,
+    pub(crate) source_names: Arc<Vec<String>>,
+    pub(crate) version: &'static str,
     /// `--web.telemetry-path`.
-    pub telemetry_path: String,
+    pub(crate) telemetry_path: String,
     /// Metric name prefix (the config metrics are rendered here).
-    pub namespace: Arc<str>,
+    pub(crate) namespace: Arc<str>,
     /// The status page's context: sources' positions and formats, the live config.
-    pub status: Arc<crate::app::status::StatusContext>,
+    pub(crate) status: Arc<crate::app::status::StatusContext>,
     /// The state file, acknowledged by each scrape (with `--state-file`).
-    pub checkpoints: Option<Arc<Checkpointer<Metrics>>>,
+    pub(crate) checkpoints: Option<Arc<Checkpointer<Metrics>>>,
     /// Renders shared between scrapes, so slow readers cannot multiply the exposition.
-    pub scrapes: Arc<ScrapeCache>,
+    pub(crate) scrapes: Arc<ScrapeCache>,
     /// The server's connections (`--web.max-connections`), whose counts every scrape shows.
-    pub connections: Arc<crate::app::web_server::Registry>,
+    pub(crate) connections: Arc<crate::app::web_server::Registry>,
 }
 
 /// The router.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route(&state.telemetry_path.clone(), get(metrics))
         .route("/healthz", get(healthz))

@@ -19,110 +19,110 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// Seconds between the page's refreshes.
-pub const REFRESH_SECONDS: u32 = 10;
+pub(crate) const REFRESH_SECONDS: u32 = 10;
 /// Failure statuses shown per path.
 const TOP_STATUSES: usize = 3;
 
 /// One source as `run` opened it.
 #[derive(Clone, Debug)]
-pub struct SourceInfo {
+pub(crate) struct SourceInfo {
     /// The format given or derived (`None`: `--format auto`, see the classifier).
-    pub format: Option<String>,
+    pub(crate) format: Option<String>,
     /// The tailed file and its read position (`None` for stdin and syslog).
-    pub file: Option<(PathBuf, Arc<Mutex<LogCheckpoint>>)>,
+    pub(crate) file: Option<(PathBuf, Arc<Mutex<LogCheckpoint>>)>,
 }
 
 /// What the page needs beyond the pipeline.
 #[derive(Debug, Default)]
-pub struct StatusContext {
-    pub live: Option<Arc<LiveConfig>>,
+pub(crate) struct StatusContext {
+    pub(crate) live: Option<Arc<LiveConfig>>,
     /// Indexed by log id.
-    pub sources: Vec<SourceInfo>,
+    pub(crate) sources: Vec<SourceInfo>,
     /// Config log targets that could not be tailed, as reported at startup.
-    pub unusable: Vec<Unusable>,
+    pub(crate) unusable: Vec<Unusable>,
 }
 
 /// The page's content (`/status.json`).
 #[derive(Debug, Serialize)]
-pub struct Status {
-    pub version: String,
+pub(crate) struct Status {
+    pub(crate) version: String,
     /// Unix seconds.
-    pub generated_at: u64,
+    pub(crate) generated_at: u64,
     /// One line: is anything broken, where, and why.
-    pub verdict: String,
+    pub(crate) verdict: String,
     /// `ok`, `failing` (upgrades fail now) or `config_broken` (error findings, no failing traffic).
-    pub state: &'static str,
-    pub paths: Vec<PathStatus>,
-    pub findings: Vec<FindingStatus>,
-    pub config: Option<ConfigStatus>,
-    pub sources: Vec<SourceStatus>,
-    pub unusable_log_targets: Vec<Unusable>,
+    pub(crate) state: &'static str,
+    pub(crate) paths: Vec<PathStatus>,
+    pub(crate) findings: Vec<FindingStatus>,
+    pub(crate) config: Option<ConfigStatus>,
+    pub(crate) sources: Vec<SourceStatus>,
+    pub(crate) unusable_log_targets: Vec<Unusable>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct PathStatus {
-    pub path: String,
-    pub last_5m: WindowStatus,
-    pub last_60m: WindowStatus,
+pub(crate) struct PathStatus {
+    pub(crate) path: String,
+    pub(crate) last_5m: WindowStatus,
+    pub(crate) last_60m: WindowStatus,
     /// The location nginx serves it from (with `--nginx-config`).
-    pub location: Option<LocationStatus>,
+    pub(crate) location: Option<LocationStatus>,
     /// Findings of that location.
-    pub findings: Vec<FindingStatus>,
+    pub(crate) findings: Vec<FindingStatus>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct LocationStatus {
-    pub server: String,
-    pub location: String,
+pub(crate) struct LocationStatus {
+    pub(crate) server: String,
+    pub(crate) location: String,
     /// `file:line` of the `location` block.
-    pub at: String,
+    pub(crate) at: String,
 }
 
 #[derive(Debug, Default, Serialize)]
-pub struct WindowStatus {
-    pub attempts: u64,
-    pub switched: u64,
+pub(crate) struct WindowStatus {
+    pub(crate) attempts: u64,
+    pub(crate) switched: u64,
     /// 101s / attempts; `None` without attempts.
-    pub share_101: Option<f64>,
+    pub(crate) share_101: Option<f64>,
     /// The most frequent failure statuses, (status, count).
-    pub top_failures: Vec<(u16, u64)>,
+    pub(crate) top_failures: Vec<(u16, u64)>,
     /// Failed attempts by who answered them.
-    pub failures_answered_by: std::collections::BTreeMap<&'static str, u64>,
+    pub(crate) failures_answered_by: std::collections::BTreeMap<&'static str, u64>,
     /// `compare`'s cause id and its words.
-    pub cause: &'static str,
-    pub cause_words: &'static str,
+    pub(crate) cause: &'static str,
+    pub(crate) cause_words: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct FindingStatus {
-    pub id: &'static str,
-    pub severity: &'static str,
-    pub at: String,
-    pub server: String,
-    pub location: String,
-    pub message: String,
-    pub fix: String,
+pub(crate) struct FindingStatus {
+    pub(crate) id: &'static str,
+    pub(crate) severity: &'static str,
+    pub(crate) at: String,
+    pub(crate) server: String,
+    pub(crate) location: String,
+    pub(crate) message: String,
+    pub(crate) fix: String,
 }
 
 #[derive(Debug, Serialize)]
-pub struct ConfigStatus {
-    pub path: String,
-    pub last_read: f64,
-    pub read_errors: u64,
-    pub last_error: Option<String>,
+pub(crate) struct ConfigStatus {
+    pub(crate) path: String,
+    pub(crate) last_read: f64,
+    pub(crate) read_errors: u64,
+    pub(crate) last_error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct SourceStatus {
-    pub name: String,
-    pub kind: &'static str,
-    pub lines_read: u64,
-    pub malformed: u64,
+pub(crate) struct SourceStatus {
+    pub(crate) name: String,
+    pub(crate) kind: &'static str,
+    pub(crate) lines_read: u64,
+    pub(crate) malformed: u64,
     /// Bytes written to the file and not read yet (files only).
-    pub lag_bytes: Option<u64>,
+    pub(crate) lag_bytes: Option<u64>,
     /// Seconds since the time of the last line read.
-    pub last_line_age_seconds: Option<f64>,
-    pub format: String,
+    pub(crate) last_line_age_seconds: Option<f64>,
+    pub(crate) format: String,
 }
 
 fn window(w: &Window) -> WindowStatus {
@@ -170,7 +170,7 @@ fn finding(f: &Finding) -> FindingStatus {
 }
 
 /// Gathers the page's content.
-pub fn collect(shared: &Shared, ctx: &StatusContext, version: &str) -> Status {
+pub(crate) fn collect(shared: &Shared, ctx: &StatusContext, version: &str) -> Status {
     let now_min = now_minute();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -326,7 +326,7 @@ fn verdict(paths: &[PathStatus], findings: &[FindingStatus]) -> (&'static str, S
 }
 
 /// Escapes text for HTML element content and attribute values.
-pub fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -376,7 +376,7 @@ fn findings_html(out: &mut String, fs: &[FindingStatus]) {
 
 /// The HTML page: plain tables, no JavaScript, refreshed by `<meta http-equiv=refresh>`.
 /// The page; `metrics_path` is `--web.telemetry-path`, which the footer links to.
-pub fn html(s: &Status, metrics_path: &str) -> String {
+pub(crate) fn html(s: &Status, metrics_path: &str) -> String {
     let mut o = String::with_capacity(16 * 1024);
     let _ = write!(
         o,

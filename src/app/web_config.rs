@@ -80,7 +80,7 @@ pub struct WebConfig {
     /// user -> bcrypt hash; empty: no authentication.
     pub users: BTreeMap<String, String>,
     /// Extra response headers (`http_server_config.headers`).
-    pub headers: Vec<(axum::http::HeaderName, axum::http::HeaderValue)>,
+    pub(crate) headers: Vec<(axum::http::HeaderName, axum::http::HeaderValue)>,
     /// Files whose change triggers a reload (the config and the files it names).
     files: Vec<PathBuf>,
 }
@@ -97,7 +97,7 @@ impl std::fmt::Debug for WebConfig {
 
 impl WebConfig {
     /// No file: plain HTTP, no authentication.
-    pub fn plain() -> WebConfig {
+    pub(crate) fn plain() -> WebConfig {
         WebConfig {
             tls: None,
             users: BTreeMap::new(),
@@ -176,7 +176,7 @@ impl WebConfig {
 
     /// Whether `Authorization` (the raw header) carries valid credentials, or none are needed.
     /// Blocking: may take a bcrypt round (see [`Live::check`] for the async, bounded entry).
-    pub fn authorized(&self, authorization: Option<&[u8]>, cache: &AuthCache) -> bool {
+    pub(crate) fn authorized(&self, authorization: Option<&[u8]>, cache: &AuthCache) -> bool {
         if self.users.is_empty() {
             return true;
         }
@@ -244,7 +244,7 @@ fn basic_credentials(header: &[u8]) -> Option<(String, String)> {
 /// repeating a wrong password does not either. Keyed by a randomly seeded hash of user, stored
 /// hash and password (no password is kept); a new hash in the file makes old entries unreachable.
 #[derive(Default)]
-pub struct AuthCache {
+pub(crate) struct AuthCache {
     good: Mutex<std::collections::HashSet<u64>>,
     bad: Mutex<std::collections::HashSet<u64>>,
     state: ahash::RandomState,
@@ -289,7 +289,7 @@ impl AuthCache {
 
 /// What [`Live::check`] decided about a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthVerdict {
+pub(crate) enum AuthVerdict {
     Allowed,
     /// 401: no, malformed or wrong credentials.
     Denied,
@@ -545,7 +545,7 @@ impl ClientCertVerifier for AnyClientCert {
 
 /// The web settings in force, replaced when the files change.
 #[derive(Clone)]
-pub struct Live {
+pub(crate) struct Live {
     current: Arc<RwLock<Arc<WebConfig>>>,
     /// Outcomes of earlier bcrypt rounds (see [`AuthCache`]).
     cache: Arc<AuthCache>,
@@ -558,7 +558,7 @@ pub struct Live {
 
 impl Live {
     /// Fixed settings (no file, or a test).
-    pub fn fixed(cfg: WebConfig) -> Live {
+    pub(crate) fn fixed(cfg: WebConfig) -> Live {
         Live {
             current: Arc::new(RwLock::new(Arc::new(cfg))),
             cache: Arc::new(AuthCache::default()),
@@ -572,7 +572,11 @@ impl Live {
     /// is full or the wait too long the answer is [`AuthVerdict::Busy`], so a flood of wrong
     /// passwords can neither hold up a scraper whose credentials verified before nor pile up
     /// waiting requests.
-    pub async fn check(&self, cfg: &Arc<WebConfig>, authorization: Option<&[u8]>) -> AuthVerdict {
+    pub(crate) async fn check(
+        &self,
+        cfg: &Arc<WebConfig>,
+        authorization: Option<&[u8]>,
+    ) -> AuthVerdict {
         use std::sync::atomic::Ordering;
         if cfg.users.is_empty() {
             return AuthVerdict::Allowed;
@@ -623,7 +627,7 @@ impl Live {
     }
 
     /// The settings for the next connection or request.
-    pub fn get(&self) -> Arc<WebConfig> {
+    pub(crate) fn get(&self) -> Arc<WebConfig> {
         match self.current.read() {
             Ok(g) => g.clone(),
             Err(e) => e.into_inner().clone(),
@@ -642,7 +646,12 @@ impl Live {
     /// After a failed reload it tries again on every tick until the file loads: the fix may be
     /// a file the broken config names but the last good one did not (a new key path), or a
     /// change the fingerprint cannot see.
-    pub fn watch(&self, path: PathBuf, every: Duration, stop: Arc<std::sync::atomic::AtomicBool>) {
+    pub(crate) fn watch(
+        &self,
+        path: PathBuf,
+        every: Duration,
+        stop: Arc<std::sync::atomic::AtomicBool>,
+    ) {
         let live = self.clone();
         // Taken before the thread starts: an edit made right after `watch` returns is a change.
         let mut watched = live.get().files.clone();

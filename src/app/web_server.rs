@@ -24,17 +24,17 @@ use tokio::sync::Notify;
 /// How long a client may take to send a request head: one bound from the connection's accept
 /// (TLS handshake included) for its first request, from its first byte for a later one.
 /// Scrapers send theirs at once; a slow or half-sent head only holds a slot.
-pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a keep-alive connection may wait for its next request. Longer than the usual
 /// scrape intervals, so Prometheus keeps its connection.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long one request may take, response written included (a reader that stalls).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a connection's close waits for a written response's bytes to be accepted by the
 /// client (its acknowledgement runs only then): about a round trip for a reading client.
-pub const DELIVERY_LINGER: Duration = Duration::from_secs(1);
+pub(crate) const DELIVERY_LINGER: Duration = Duration::from_secs(1);
 /// How long in-flight requests get at shutdown before their connections are closed.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// What to run once a response has been delivered: its bytes all written by hyper and all
 /// accepted by the client's TCP stack (the socket's send queue empty), not merely handed to
@@ -43,13 +43,13 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// unrun if the connection ends first. Served some other way (a test's in-process router),
 /// nobody claims it and the body runs it at its end ([`Delivery::run_unclaimed`]).
 #[derive(Clone)]
-pub struct Delivery(Arc<Mutex<Option<Ack>>>);
+pub(crate) struct Delivery(Arc<Mutex<Option<Ack>>>);
 
 /// A delivery acknowledgement.
 type Ack = Box<dyn FnOnce() + Send>;
 
 impl Delivery {
-    pub fn new(f: impl FnOnce() + Send + 'static) -> Delivery {
+    pub(crate) fn new(f: impl FnOnce() + Send + 'static) -> Delivery {
         Delivery(Arc::new(Mutex::new(Some(Box::new(f)))))
     }
 
@@ -58,7 +58,7 @@ impl Delivery {
     }
 
     /// For the body, at its end: runs the acknowledgement unless a server claimed it.
-    pub fn run_unclaimed(&self) {
+    pub(crate) fn run_unclaimed(&self) {
         if let Some(f) = self.claim() {
             f();
         }
@@ -97,7 +97,7 @@ async fn guard(State(web): State<Live>, req: Request, next: Next) -> Response {
 
 /// Serves `app` on `listeners` until `shutdown` completes, then gives in-flight requests
 /// [`SHUTDOWN_GRACE`] and closes whatever is still open.
-pub async fn serve(
+pub(crate) async fn serve(
     listeners: Vec<TcpListener>,
     app: Router,
     web: Live,
@@ -434,7 +434,7 @@ impl Drop for Slot {
 /// room: the oldest that never got a response (a flood's idle or half-sent sockets), else the
 /// oldest idle one, so a scraper's keep-alive connection outlives a flood. Its counts are
 /// exported, so a scraper losing connections to a flood can be seen.
-pub struct Registry {
+pub(crate) struct Registry {
     max: usize,
     epoch: Instant,
     next: AtomicU64,
@@ -447,7 +447,7 @@ pub struct Registry {
 
 impl Registry {
     /// Room for `max` connections (`--web.max-connections`).
-    pub fn new(max: usize) -> Registry {
+    pub(crate) fn new(max: usize) -> Registry {
         Registry {
             max: max.max(1),
             epoch: Instant::now(),
@@ -459,7 +459,7 @@ impl Registry {
     }
 
     /// Appends the connection families (`families::SERVER`) in the Prometheus text format.
-    pub fn render(&self, ns: &str, out: &mut String) {
+    pub(crate) fn render(&self, ns: &str, out: &mut String) {
         use std::fmt::Write;
         // In the order of `families::SERVER`.
         let values = [

@@ -5,7 +5,7 @@
 //! they point to live in the classifier's [`PathLabels`].
 
 pub mod route;
-pub mod signature;
+pub(crate) mod signature;
 
 use crate::classify::route::{LabelId, PathLabels};
 use crate::classify::signature::{Catalogue, SignatureId};
@@ -17,7 +17,7 @@ use crate::parse::values;
 /// Who produced the final status of a request (the `answered_by` label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
-pub enum AnsweredBy {
+pub(crate) enum AnsweredBy {
     /// The backend sent the final answer (last `$upstream_header_time` entry is a number).
     Upstream = 0,
     /// nginx answered itself (`deny`, `limit_req`, 502 connect refused, 504 timeout).
@@ -28,7 +28,7 @@ pub enum AnsweredBy {
 
 impl AnsweredBy {
     /// Label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             AnsweredBy::Upstream => "upstream",
             AnsweredBy::Nginx => "nginx",
@@ -38,14 +38,14 @@ impl AnsweredBy {
 }
 
 /// HTTP methods kept as label values; anything else (typos, scanners) is `OTHER`.
-pub const METHODS: &[&str] = &[
+pub(crate) const METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "PROPFIND",
     "OTHER",
 ];
 
 /// Index of a method in [`METHODS`].
 #[inline]
-pub fn method_id(m: Option<&[u8]>) -> u8 {
+pub(crate) fn method_id(m: Option<&[u8]>) -> u8 {
     let other = (METHODS.len() - 1) as u8;
     match m {
         Some(m) => METHODS[..METHODS.len() - 1]
@@ -80,18 +80,18 @@ impl Default for ClassifyConfig {
 /// A classified access line.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AccessEvent {
-    pub time: Option<f64>,
-    pub status: u16,
-    pub method: u8,
-    pub path: LabelId,
+    pub(crate) time: Option<f64>,
+    pub(crate) status: u16,
+    pub(crate) method: u8,
+    pub(crate) path: LabelId,
     pub upgrade: bool,
-    pub answered_by: AnsweredBy,
+    pub(crate) answered_by: AnsweredBy,
     /// Sum of `$upstream_header_time` entries of an upgrade attempt.
-    pub handshake_seconds: Option<f64>,
+    pub(crate) handshake_seconds: Option<f64>,
     /// `$request_time` of a 101 line (nginx logs it when the WebSocket closes).
-    pub session_seconds: Option<f64>,
-    pub request_seconds: Option<f64>,
-    pub bytes: u64,
+    pub(crate) session_seconds: Option<f64>,
+    pub(crate) request_seconds: Option<f64>,
+    pub(crate) bytes: u64,
 }
 
 impl AccessEvent {
@@ -101,7 +101,7 @@ impl AccessEvent {
     /// written as soon as it is answered and keeps its logged time. Live counters cannot be
     /// back-dated and count at read time; the session-length histogram stays at close time.
     #[inline]
-    pub fn handshake_time(&self) -> Option<f64> {
+    pub(crate) fn handshake_time(&self) -> Option<f64> {
         match (self.time, self.status, self.request_seconds) {
             // A session longer than a week is a broken clock or value, not a handshake to
             // back-date (it would stretch a backfill over years).
@@ -114,15 +114,15 @@ impl AccessEvent {
 }
 
 /// The longest `$request_time` a 101 line is back-dated by (a week).
-pub const MAX_BACKDATE: f64 = 7.0 * 86_400.0;
+pub(crate) const MAX_BACKDATE: f64 = 7.0 * 86_400.0;
 
 /// A classified error line.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ErrorEvent {
-    pub time: Option<f64>,
-    pub level: u8,
-    pub signature: SignatureId,
-    pub path: Option<LabelId>,
+    pub(crate) time: Option<f64>,
+    pub(crate) level: u8,
+    pub(crate) signature: SignatureId,
+    pub(crate) path: Option<LabelId>,
 }
 
 /// What an error-log line turned out to be.
@@ -182,7 +182,7 @@ impl FormatState {
 
 /// Presets `--format auto` tries, most specific first: a `ws_timing` or `main` line also
 /// satisfies `combined`, which reads the common prefix and ignores what follows.
-pub const AUTO_PRESETS: [&str; 4] = ["ws_timing", "main", "combined", "json"];
+pub(crate) const AUTO_PRESETS: [&str; 4] = ["ws_timing", "main", "combined", "json"];
 
 impl Classifier {
     /// Builds a classifier for an access-log format.
@@ -231,7 +231,7 @@ impl Classifier {
     /// auto` keeps a format per log (each detects its own); otherwise one format serves all, and
     /// with a single log nothing ever moves.
     #[inline]
-    pub fn select_log(&mut self, log: usize) {
+    pub(crate) fn select_log(&mut self, log: usize) {
         if self.auto && log != self.active_log {
             self.switch_log(log);
         }
@@ -239,7 +239,7 @@ impl Classifier {
 
     /// `--format auto`: fixes `log`'s format to a preset found beforehand (history probes each
     /// file's first lines), so it does not depend on which of its lines a worker sees first.
-    pub fn fix_log_format(&mut self, log: usize, name: &'static str) {
+    pub(crate) fn fix_log_format(&mut self, log: usize, name: &'static str) {
         let Some(format) = self.auto.then(|| LineFormat::compile(name).ok()).flatten() else {
             return;
         };
@@ -256,7 +256,7 @@ impl Classifier {
 
     /// Gives `log` its own format (the `log_format` nginx's config writes it with), so several
     /// access logs of different formats share one classifier; the others keep theirs.
-    pub fn set_log_format(&mut self, log: usize, format: LineFormat) {
+    pub(crate) fn set_log_format(&mut self, log: usize, format: LineFormat) {
         let state = FormatState {
             logs_upgrade: format.logs(Var::HttpUpgrade),
             logs_header_time: format.logs(Var::UpstreamHeaderTime),
@@ -281,7 +281,7 @@ impl Classifier {
     }
 
     /// The preset `--format auto` detected for `log`, once one of its lines was read.
-    pub fn detected_for(&self, log: usize) -> Option<&'static str> {
+    pub(crate) fn detected_for(&self, log: usize) -> Option<&'static str> {
         if log == self.active_log {
             self.detected
         } else {
@@ -330,12 +330,12 @@ impl Classifier {
     }
 
     /// The preset `--format auto` settled on, once an access line has been read.
-    pub fn detected(&self) -> Option<&'static str> {
+    pub(crate) fn detected(&self) -> Option<&'static str> {
         self.detected
     }
 
     /// Whether the access format is still to be detected (`--format auto`, no line read yet).
-    pub fn detecting(&self) -> bool {
+    pub(crate) fn detecting(&self) -> bool {
         !self.candidates.is_empty()
     }
 
@@ -448,7 +448,7 @@ impl Classifier {
 
     /// Classifies a parsed error record.
     #[inline]
-    pub fn error_event(&mut self, rec: &ErrorRecord<'_>) -> ErrorEvent {
+    pub(crate) fn error_event(&mut self, rec: &ErrorRecord<'_>) -> ErrorEvent {
         let path = rec
             .request
             .map(|r| match crate::parse::access::split_request(r).target {

@@ -18,19 +18,19 @@ use std::collections::HashMap;
 type Hasher = ahash::RandomState;
 
 /// Index of an interned label; stable for the life of the process.
-pub type LabelId = u32;
+pub(crate) type LabelId = u32;
 
 /// Label for paths past the `--max-paths` cap.
-pub const OTHER: LabelId = 0;
+pub(crate) const OTHER: LabelId = 0;
 /// Label for request lines that have no parseable path.
-pub const INVALID: LabelId = 1;
+pub(crate) const INVALID: LabelId = 1;
 
 /// Longest label kept; longer normalised paths are cut here.
 const MAX_LABEL_BYTES: usize = 256;
 
 /// A `--route` pattern: `/api/v1/users/:id`, `/static/*`.
 #[derive(Clone, Debug)]
-pub struct Route {
+pub(crate) struct Route {
     segments: Vec<RouteSegment>,
     label: LabelId,
 }
@@ -103,20 +103,20 @@ impl PathLabels {
 
     /// The label text of an id.
     #[inline]
-    pub fn name(&self, id: LabelId) -> &str {
+    pub(crate) fn name(&self, id: LabelId) -> &str {
         self.names
             .get(id as usize)
             .map_or("__other__", |s| s.as_str())
     }
 
     /// Number of labels that exist (including `__other__` and `__invalid__`).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.names.len()
     }
 
     /// Removes the labels created since there were `len` of them (newest first), giving their
     /// `--max-paths` slots back; only for labels nothing has counted under yet.
-    pub fn forget_since(&mut self, len: usize) {
+    pub(crate) fn forget_since(&mut self, len: usize) {
         let floor = len.max(2 + self.routes.len());
         while self.names.len() > floor {
             if let Some(name) = self.names.pop() {
@@ -127,14 +127,14 @@ impl PathLabels {
     }
 
     /// Whether only the reserved labels exist.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.names.len() <= 2 + self.routes.len()
     }
 
     /// Labels a request target (`/ws/chat?token=...`, or an absolute URI) given as plain bytes
     /// (an error log's request line, or a label text read back).
     #[inline]
-    pub fn label(&mut self, target: &[u8]) -> LabelId {
+    pub(crate) fn label(&mut self, target: &[u8]) -> LabelId {
         self.label_escaped(target, None)
     }
 
@@ -143,7 +143,7 @@ impl PathLabels {
     /// the label text itself: paths that print the same are one series and one `--max-paths`
     /// slot (`/a\xFF` and `/a\xFE` are both `/a\u{FFFD}`).
     #[inline]
-    pub fn label_escaped(&mut self, target: &[u8], escape: Option<Escape>) -> LabelId {
+    pub(crate) fn label_escaped(&mut self, target: &[u8], escape: Option<Escape>) -> LabelId {
         let Some(path) = path_of(target) else {
             return INVALID;
         };
@@ -284,7 +284,7 @@ fn check_exact_segment(pattern: &str, seg: &str) -> Result<(), String> {
 /// path (`;params` stay: removing them needs a copy, see [`redact::push_without_params`]).
 /// `None` when there is no path (`-`, `*`, `host:443`, garbage).
 #[inline]
-pub fn path_of(target: &[u8]) -> Option<&[u8]> {
+pub(crate) fn path_of(target: &[u8]) -> Option<&[u8]> {
     let end = redact::query_start(target).unwrap_or(target.len());
     let mut p = &target[..end];
     if p.first() != Some(&b'/') {

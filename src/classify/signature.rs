@@ -189,10 +189,10 @@ const RULES: &[Rule] = &[
 ];
 
 /// Index into [`SIGNATURES`].
-pub type SignatureId = u16;
+pub(crate) type SignatureId = u16;
 
 /// Every signature id, `other` last. Stable order: metrics index by it.
-pub static SIGNATURES: &[&str] = &[
+pub(crate) static SIGNATURES: &[&str] = &[
     "upstream_connect_refused",
     "upstream_connect_failed",
     "upstream_timed_out",
@@ -245,11 +245,11 @@ pub static SIGNATURES: &[&str] = &[
 ];
 
 /// The id of `other`.
-pub const OTHER: SignatureId = (SIGNATURES.len() - 1) as SignatureId;
+pub(crate) const OTHER: SignatureId = (SIGNATURES.len() - 1) as SignatureId;
 
 /// The compiled catalogue.
 #[derive(Clone, Debug)]
-pub struct Catalogue {
+pub(crate) struct Catalogue {
     ac: AhoCorasick,
     /// Rule index -> signature id, resolved once.
     rule_ids: Vec<SignatureId>,
@@ -258,7 +258,7 @@ pub struct Catalogue {
 impl Catalogue {
     /// Builds the automaton; the fragment list is static, so failure is a programming error
     /// caught by the unit tests.
-    pub fn new() -> Catalogue {
+    pub(crate) fn new() -> Catalogue {
         let ac = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
             .build(FRAGMENTS)
@@ -280,7 +280,7 @@ impl Catalogue {
     /// what clients sent (paths, header lines, user names, FastCGI stderr) after it, so a
     /// request for `/connect() failed (111: Connection refused)` cannot page anyone.
     #[inline]
-    pub fn classify(&self, message: &[u8]) -> SignatureId {
+    pub(crate) fn classify(&self, message: &[u8]) -> SignatureId {
         let mut seen: u64 = 0;
         let last_quote = memchr::memrchr(b'"', message);
         for m in self.ac.find_overlapping_iter(message) {
@@ -319,7 +319,7 @@ impl Default for Catalogue {
 
 /// The text of a signature id.
 #[inline]
-pub fn name(id: SignatureId) -> &'static str {
+pub(crate) fn name(id: SignatureId) -> &'static str {
     SIGNATURES.get(id as usize).copied().unwrap_or("other")
 }
 

@@ -13,14 +13,14 @@ use serde::Serialize;
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Severity {
+pub(crate) enum Severity {
     Error,
     Warning,
     Info,
 }
 
 impl Severity {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Severity::Error => "error",
             Severity::Warning => "warning",
@@ -31,24 +31,24 @@ impl Severity {
 
 /// One problem, where it is, and the lines that fix it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub id: &'static str,
-    pub severity: Severity,
-    pub file: String,
-    pub line: u32,
-    pub server: String,
-    pub location: String,
-    pub message: String,
-    pub fix: String,
+pub(crate) struct Finding {
+    pub(crate) id: &'static str,
+    pub(crate) severity: Severity,
+    pub(crate) file: String,
+    pub(crate) line: u32,
+    pub(crate) server: String,
+    pub(crate) location: String,
+    pub(crate) message: String,
+    pub(crate) fix: String,
 }
 
 /// The nginx version the defaults depend on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Version(pub u32, pub u32, pub u32);
+pub struct Version(pub(crate) u32, pub(crate) u32, pub(crate) u32);
 
 impl Version {
     /// `X.Y.Z` (or `nginx/X.Y.Z`, `nginx version: nginx/X.Y.Z`).
-    pub fn parse(s: &str) -> Option<Version> {
+    pub(crate) fn parse(s: &str) -> Option<Version> {
         let s = s.trim();
         let s = s.rsplit('/').next().unwrap_or(s);
         let s = s.split_whitespace().next().unwrap_or(s);
@@ -58,7 +58,7 @@ impl Version {
     }
 
     /// `proxy_http_version`'s default: 1.1 from nginx 1.29.7, 1.0 before.
-    pub fn default_proxy_http_version(v: Option<Version>) -> &'static str {
+    pub(crate) fn default_proxy_http_version(v: Option<Version>) -> &'static str {
         match v {
             Some(v) if (v.0, v.1, v.2) >= (1, 29, 7) => "1.1",
             _ => "1.0",
@@ -74,7 +74,7 @@ impl std::fmt::Display for Version {
 
 /// Why a location counts as a WebSocket location.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum WsReason {
+pub(crate) enum WsReason {
     Logs,
     Prefix(String),
     SetsUpgrade,
@@ -84,12 +84,12 @@ pub enum WsReason {
 }
 
 /// Settings of a check run.
-pub struct Checks<'a> {
-    pub cfg: &'a Config,
-    pub http: &'a Http<'a>,
-    pub version: Option<Version>,
-    pub ws_prefixes: &'a [String],
-    pub logs: &'a Logs,
+pub(crate) struct Checks<'a> {
+    pub(crate) cfg: &'a Config,
+    pub(crate) http: &'a Http<'a>,
+    pub(crate) version: Option<Version>,
+    pub(crate) ws_prefixes: &'a [String],
+    pub(crate) logs: &'a Logs,
 }
 
 const MAP_FIX: &str =
@@ -107,7 +107,7 @@ impl Checks<'_> {
     }
 
     /// Whether location `i` of server `s` carries WebSocket traffic, and why.
-    pub fn websocket(&self, s: usize, i: usize) -> Option<WsReason> {
+    pub(crate) fn websocket(&self, s: usize, i: usize) -> Option<WsReason> {
         if let Some(r) = self.direct_websocket(s, i) {
             return Some(r);
         }
@@ -167,7 +167,7 @@ impl Checks<'_> {
     }
 
     /// Every finding, errors first, then by file and line.
-    pub fn run(&self) -> Vec<Finding> {
+    pub(crate) fn run(&self) -> Vec<Finding> {
         let mut out = Vec::new();
         self.misplaced(&mut out);
         self.map_missing(&mut out);
@@ -717,7 +717,7 @@ enum ConnValue {
 
 /// The template of `log_format NAME` in http (its strings joined) and its `escape=` mode;
 /// `combined` is nginx's built-in one.
-pub fn log_format(http: &Http<'_>, name: &str) -> Option<(String, Escape)> {
+pub(crate) fn log_format(http: &Http<'_>, name: &str) -> Option<(String, Escape)> {
     if name == "combined" {
         return Some((COMBINED.to_string(), Escape::Default));
     }

@@ -16,7 +16,7 @@ use std::path::Path;
 
 /// A server (index into [`Http::servers`]) and the location serving a request there (`None`:
 /// no location matched, the server level serves).
-pub type Key = (usize, Option<usize>);
+pub(crate) type Key = (usize, Option<usize>);
 
 /// Distinct request paths remembered per location (for the message; counts stay exact).
 const MAX_PATHS: usize = 32;
@@ -25,24 +25,24 @@ const MAX_CACHE: usize = 65_536;
 
 /// What the logs say about one location.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Evidence {
-    pub upgrade_attempts: u64,
-    pub switched: u64,
-    pub by_status: BTreeMap<u16, u64>,
-    pub answered_by: BTreeMap<&'static str, u64>,
+pub(crate) struct Evidence {
+    pub(crate) upgrade_attempts: u64,
+    pub(crate) switched: u64,
+    pub(crate) by_status: BTreeMap<u16, u64>,
+    pub(crate) answered_by: BTreeMap<&'static str, u64>,
     /// Upgrade attempts per path label (query removed, ids collapsed), at most [`MAX_PATHS`].
-    pub paths: BTreeMap<String, u64>,
+    pub(crate) paths: BTreeMap<String, u64>,
     /// Session lengths of 101 lines, in tenths of a second.
-    pub sessions: BTreeMap<u64, u64>,
+    pub(crate) sessions: BTreeMap<u64, u64>,
     /// `upstream timed out ... while proxying upgraded connection` lines.
-    pub upstream_idle_timeouts: u64,
+    pub(crate) upstream_idle_timeouts: u64,
     /// `client timed out ... while proxying upgraded connection` lines.
-    pub client_idle_timeouts: u64,
+    pub(crate) client_idle_timeouts: u64,
 }
 
 impl Evidence {
     /// The path with the most attempts, as the sidecar labels it.
-    pub fn main_path(&self) -> Option<&str> {
+    pub(crate) fn main_path(&self) -> Option<&str> {
         self.paths
             .iter()
             .max_by_key(|(p, n)| (**n, std::cmp::Reverse(p.as_str())))
@@ -50,35 +50,35 @@ impl Evidence {
     }
 
     /// Sessions whose length was within a second of `timeout` seconds.
-    pub fn sessions_near(&self, timeout: f64) -> u64 {
+    pub(crate) fn sessions_near(&self, timeout: f64) -> u64 {
         let lo = ((timeout - 1.0).max(0.0) * 10.0) as u64;
         let hi = ((timeout + 1.0) * 10.0) as u64;
         self.sessions.range(lo..=hi).map(|(_, n)| n).sum()
     }
 
     /// Attempts refused (not 101).
-    pub fn refused(&self) -> u64 {
+    pub(crate) fn refused(&self) -> u64 {
         self.upgrade_attempts - self.switched
     }
 }
 
 /// One log file read.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct FileSummary {
-    pub path: String,
-    pub lines: u64,
-    pub malformed: u64,
+pub(crate) struct FileSummary {
+    pub(crate) path: String,
+    pub(crate) lines: u64,
+    pub(crate) malformed: u64,
     /// The access format used (a preset name, `log_format NAME` from the config, or the flag).
-    pub format: String,
+    pub(crate) format: String,
 }
 
 /// Everything the logs said.
 #[derive(Debug, Default)]
-pub struct Logs {
-    pub by_location: HashMap<Key, Evidence>,
-    pub files: Vec<FileSummary>,
+pub(crate) struct Logs {
+    pub(crate) by_location: HashMap<Key, Evidence>,
+    pub(crate) files: Vec<FileSummary>,
     /// Upgrade attempts no server of the config could have served.
-    pub unattributed: u64,
+    pub(crate) unattributed: u64,
 }
 
 /// Frames every line of a (possibly gzip) file and hands it to `f`, which says whether it
@@ -122,7 +122,7 @@ fn each_line(
 }
 
 /// Reads an access log; `candidates` are the servers that write it (all when unknown).
-pub fn read_access(
+pub(crate) fn read_access(
     http: &Http<'_>,
     path: &Path,
     candidates: &[usize],
@@ -210,7 +210,7 @@ pub fn read_access(
 
 /// Reads an error log: idle timeouts of upgraded connections, attributed by the `server:` and
 /// `request:` nginx writes with them.
-pub fn read_error(
+pub(crate) fn read_error(
     http: &Http<'_>,
     path: &Path,
     classifier: &mut Classifier,
@@ -265,7 +265,7 @@ pub fn read_error(
 }
 
 /// Summarises who answered: "the app answered all 40 with 403".
-pub fn describe_refusals(e: &Evidence) -> String {
+pub(crate) fn describe_refusals(e: &Evidence) -> String {
     let refused: Vec<(u16, u64)> = e
         .by_status
         .iter()

@@ -5,10 +5,10 @@
 //! shared classifier, so an attempt counted here is one `run` would count; each attempt is
 //! attributed to the location nginx would choose for it.
 
-pub mod checks;
-pub mod evidence;
-pub mod render;
-pub mod report;
+pub(crate) mod checks;
+pub(crate) mod evidence;
+pub(crate) mod render;
+pub(crate) mod report;
 
 use crate::classify::{Classifier, ClassifyConfig};
 use crate::nginx_conf::effective::{array, Http};
@@ -21,31 +21,31 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-pub use report::{EvidenceReport, LocationReport, Report};
+pub(crate) use report::{EvidenceReport, LocationReport, Report};
 
 /// What `doctor` is asked to check, from its flags (`app` turns the flags into this, so the
 /// checks do not depend on the command line).
-pub struct Options<'a> {
+pub(crate) struct Options<'a> {
     /// `--config`: a path, a saved `nginx -T`, or `-`.
-    pub config: &'a str,
-    pub nginx_root_prefix: Option<&'a Path>,
-    pub access_log: &'a [PathBuf],
-    pub error_log: &'a [PathBuf],
+    pub(crate) config: &'a str,
+    pub(crate) nginx_root_prefix: Option<&'a Path>,
+    pub(crate) access_log: &'a [PathBuf],
+    pub(crate) error_log: &'a [PathBuf],
     /// `--format json`.
-    pub json: bool,
+    pub(crate) json: bool,
     /// `--log-format`, when given.
-    pub log_format: Option<&'a str>,
-    pub nginx_version: Option<&'a str>,
-    pub classify: ClassifyConfig,
+    pub(crate) log_format: Option<&'a str>,
+    pub(crate) nginx_version: Option<&'a str>,
+    pub(crate) classify: ClassifyConfig,
     /// `--regex` was given: the format is explicit even when `auto`.
-    pub regex: bool,
-    pub max_line_bytes: usize,
+    pub(crate) regex: bool,
+    pub(crate) max_line_bytes: usize,
     /// The classifier for an explicit format (the same flags as every mode).
-    pub explicit: &'a dyn Fn(&str) -> anyhow::Result<Classifier>,
+    pub(crate) explicit: &'a dyn Fn(&str) -> anyhow::Result<Classifier>,
 }
 
 /// Runs `doctor`: prints the report, returns 0 without error findings, 1 with any.
-pub fn run(args: &Options<'_>) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &Options<'_>) -> anyhow::Result<ExitCode> {
     let json = args.json;
     let (source, shown) = config_source(args.config)?;
     let root = args.nginx_root_prefix;

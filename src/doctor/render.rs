@@ -7,7 +7,12 @@ use crate::nginx_conf::Config;
 use std::io::{self, Write};
 
 /// Writes the text report.
-pub fn text(r: &Report, cfg: &Config, unattributed: u64, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn text(
+    r: &Report,
+    cfg: &Config,
+    unattributed: u64,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     for f in &r.findings {
         writeln!(
             out,

@@ -7,38 +7,38 @@ use serde::Serialize;
 
 /// The whole result, as `--format json` prints it (a contract like the metric names of docs/architecture.md; fields only added).
 #[derive(Debug, Serialize)]
-pub struct Report {
-    pub config: String,
-    pub nginx_version: Option<String>,
+pub(crate) struct Report {
+    pub(crate) config: String,
+    pub(crate) nginx_version: Option<String>,
     /// Where the version came from (`--nginx-version`, `nginx -v`) or why it is assumed.
-    pub nginx_version_source: String,
-    pub findings: Vec<Finding>,
-    pub locations: Vec<LocationReport>,
+    pub(crate) nginx_version_source: String,
+    pub(crate) findings: Vec<Finding>,
+    pub(crate) locations: Vec<LocationReport>,
     /// The log files read, with their line counts.
-    pub logs: Vec<evidence::FileSummary>,
+    pub(crate) logs: Vec<evidence::FileSummary>,
 }
 
 /// A location and what the logs say about it.
 #[derive(Debug, Serialize)]
-pub struct LocationReport {
-    pub server: String,
-    pub location: String,
-    pub file: String,
-    pub line: u32,
-    pub websocket: bool,
-    pub evidence: EvidenceReport,
+pub(crate) struct LocationReport {
+    pub(crate) server: String,
+    pub(crate) location: String,
+    pub(crate) file: String,
+    pub(crate) line: u32,
+    pub(crate) websocket: bool,
+    pub(crate) evidence: EvidenceReport,
 }
 
 /// The counts of a location's upgrade attempts.
 #[derive(Debug, Default, Serialize)]
-pub struct EvidenceReport {
-    pub upgrade_attempts: u64,
-    pub switched: u64,
-    pub by_status: std::collections::BTreeMap<String, u64>,
-    pub answered_by: std::collections::BTreeMap<String, u64>,
+pub(crate) struct EvidenceReport {
+    pub(crate) upgrade_attempts: u64,
+    pub(crate) switched: u64,
+    pub(crate) by_status: std::collections::BTreeMap<String, u64>,
+    pub(crate) answered_by: std::collections::BTreeMap<String, u64>,
     /// Paths (as the sidecar labels them) with their attempts.
-    pub paths: std::collections::BTreeMap<String, u64>,
-    pub upstream_idle_timeouts: u64,
+    pub(crate) paths: std::collections::BTreeMap<String, u64>,
+    pub(crate) upstream_idle_timeouts: u64,
 }
 
 impl From<&Evidence> for EvidenceReport {

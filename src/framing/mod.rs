@@ -14,7 +14,7 @@
 use std::io::{self, Read};
 
 /// Default cap on one line (`--max-line-bytes`).
-pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
+pub(crate) const DEFAULT_MAX_LINE: usize = 64 * 1024;
 
 /// Smallest cap honoured; smaller values are raised to it.
 const MIN_LINE: usize = 16;
@@ -30,37 +30,37 @@ pub enum Frame<'a> {
 
 /// The framing rule shared by both front ends: the line cap and what a terminator is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rule {
+pub(crate) struct Rule {
     max_line: usize,
 }
 
 impl Rule {
     /// The rule for lines of up to `max_line` bytes of content.
-    pub fn new(max_line: usize) -> Rule {
+    pub(crate) fn new(max_line: usize) -> Rule {
         Rule {
             max_line: max_line.max(MIN_LINE),
         }
     }
 
     /// The cap on a line's content.
-    pub fn max_line(self) -> usize {
+    pub(crate) fn max_line(self) -> usize {
         self.max_line
     }
 
     /// The longest run of bytes without a `\n` that can still frame as a line (content + `\r`).
     #[inline]
-    pub fn max_raw(self) -> usize {
+    pub(crate) fn max_raw(self) -> usize {
         self.max_line + 1
     }
 
     /// The smallest buffer a front end needs to hold any line that fits, with its `\r\n`.
-    pub fn buffer_len(self) -> usize {
+    pub(crate) fn buffer_len(self) -> usize {
         self.max_line + 2
     }
 
     /// Frames `raw`, the bytes of one line before its `\n` (or before the end of the input).
     #[inline]
-    pub fn frame(self, raw: &[u8]) -> Frame<'_> {
+    pub(crate) fn frame(self, raw: &[u8]) -> Frame<'_> {
         let line = match raw {
             [rest @ .., b'\r'] => rest,
             l => l,
@@ -76,14 +76,14 @@ impl Rule {
 /// The slice front end: frames the lines of a buffer in memory; a last line without `\n` is
 /// framed too.
 #[derive(Debug)]
-pub struct SliceFrames<'a> {
+pub(crate) struct SliceFrames<'a> {
     rest: &'a [u8],
     rule: Rule,
 }
 
 impl<'a> SliceFrames<'a> {
     /// Frames `data` by `rule`.
-    pub fn new(data: &'a [u8], rule: Rule) -> SliceFrames<'a> {
+    pub(crate) fn new(data: &'a [u8], rule: Rule) -> SliceFrames<'a> {
         SliceFrames { rest: data, rule }
     }
 }
@@ -218,12 +218,12 @@ impl LineBuffer {
     }
 
     /// Bytes held that are not yet a complete line.
-    pub fn pending(&self) -> usize {
+    pub(crate) fn pending(&self) -> usize {
         self.end - self.start
     }
 
     /// Forgets buffered bytes (after a truncation or a switch to another file).
-    pub fn reset(&mut self, consumed: u64) {
+    pub(crate) fn reset(&mut self, consumed: u64) {
         self.start = 0;
         self.end = 0;
         self.skipping = None;

@@ -45,58 +45,58 @@
 /// Contexts a directive may appear in (bit set), as nginx's NGX_*_CONF flags.
 pub(crate) mod ctx {
     /// The top level of the configuration (`NGX_MAIN_CONF`).
-    pub const MAIN: u32 = 1 << 0;
+    pub(crate) const MAIN: u32 = 1 << 0;
     /// `events { }` (`NGX_EVENT_CONF`).
-    pub const EVENTS: u32 = 1 << 1;
+    pub(crate) const EVENTS: u32 = 1 << 1;
     /// `http { }` (`NGX_HTTP_MAIN_CONF`).
-    pub const HTTP: u32 = 1 << 2;
+    pub(crate) const HTTP: u32 = 1 << 2;
     /// `server { }` inside `http` (`NGX_HTTP_SRV_CONF`).
-    pub const SERVER: u32 = 1 << 3;
+    pub(crate) const SERVER: u32 = 1 << 3;
     /// `location { }` (`NGX_HTTP_LOC_CONF`).
-    pub const LOCATION: u32 = 1 << 4;
+    pub(crate) const LOCATION: u32 = 1 << 4;
     /// `upstream { }` inside `http` (`NGX_HTTP_UPS_CONF`).
-    pub const UPSTREAM: u32 = 1 << 5;
+    pub(crate) const UPSTREAM: u32 = 1 << 5;
     /// `if { }` inside an http `server` (`NGX_HTTP_SIF_CONF`).
-    pub const SIF: u32 = 1 << 6;
+    pub(crate) const SIF: u32 = 1 << 6;
     /// `if { }` inside a `location` (`NGX_HTTP_LIF_CONF`).
-    pub const LIF: u32 = 1 << 7;
+    pub(crate) const LIF: u32 = 1 << 7;
     /// `limit_except { }` (`NGX_HTTP_LMT_CONF`).
-    pub const LMT: u32 = 1 << 8;
+    pub(crate) const LMT: u32 = 1 << 8;
     /// `stream { }` (`NGX_STREAM_MAIN_CONF`).
-    pub const STREAM: u32 = 1 << 9;
+    pub(crate) const STREAM: u32 = 1 << 9;
     /// `server { }` inside `stream` (`NGX_STREAM_SRV_CONF`).
-    pub const STREAM_SERVER: u32 = 1 << 10;
+    pub(crate) const STREAM_SERVER: u32 = 1 << 10;
     /// `upstream { }` inside `stream` (`NGX_STREAM_UPS_CONF`).
-    pub const STREAM_UPSTREAM: u32 = 1 << 11;
+    pub(crate) const STREAM_UPSTREAM: u32 = 1 << 11;
     /// `mail { }` (`NGX_MAIL_MAIN_CONF`).
-    pub const MAIL: u32 = 1 << 12;
+    pub(crate) const MAIL: u32 = 1 << 12;
     /// `server { }` inside `mail` (`NGX_MAIL_SRV_CONF`).
-    pub const MAIL_SERVER: u32 = 1 << 13;
+    pub(crate) const MAIL_SERVER: u32 = 1 << 13;
 }
 
 /// Argument counts (bit set), as nginx's NGX_CONF_NOARGS/TAKEn/FLAG/1MORE/2MORE/ANY.
 // Mirrors nginx's whole flag set: not every flag is used by the table.
 #[allow(dead_code)]
 pub(crate) mod args {
-    pub const NOARGS: u32 = 1 << 0;
-    pub const TAKE1: u32 = 1 << 1;
-    pub const TAKE2: u32 = 1 << 2;
-    pub const TAKE3: u32 = 1 << 3;
-    pub const TAKE4: u32 = 1 << 4;
-    pub const TAKE5: u32 = 1 << 5;
-    pub const TAKE6: u32 = 1 << 6;
-    pub const TAKE7: u32 = 1 << 7;
+    pub(crate) const NOARGS: u32 = 1 << 0;
+    pub(crate) const TAKE1: u32 = 1 << 1;
+    pub(crate) const TAKE2: u32 = 1 << 2;
+    pub(crate) const TAKE3: u32 = 1 << 3;
+    pub(crate) const TAKE4: u32 = 1 << 4;
+    pub(crate) const TAKE5: u32 = 1 << 5;
+    pub(crate) const TAKE6: u32 = 1 << 6;
+    pub(crate) const TAKE7: u32 = 1 << 7;
     /// Exactly one argument, `on` or `off`.
-    pub const FLAG: u32 = 1 << 8;
-    pub const ONE_MORE: u32 = 1 << 9;
-    pub const TWO_MORE: u32 = 1 << 10;
-    pub const ANY: u32 = 1 << 11;
+    pub(crate) const FLAG: u32 = 1 << 8;
+    pub(crate) const ONE_MORE: u32 = 1 << 9;
+    pub(crate) const TWO_MORE: u32 = 1 << 10;
+    pub(crate) const ANY: u32 = 1 << 11;
     // Convenience unions nginx also has.
-    pub const TAKE12: u32 = TAKE1 | TAKE2;
-    pub const TAKE13: u32 = TAKE1 | TAKE3;
-    pub const TAKE23: u32 = TAKE2 | TAKE3;
-    pub const TAKE123: u32 = TAKE1 | TAKE2 | TAKE3;
-    pub const TAKE1234: u32 = TAKE1 | TAKE2 | TAKE3 | TAKE4;
+    pub(crate) const TAKE12: u32 = TAKE1 | TAKE2;
+    pub(crate) const TAKE13: u32 = TAKE1 | TAKE3;
+    pub(crate) const TAKE23: u32 = TAKE2 | TAKE3;
+    pub(crate) const TAKE123: u32 = TAKE1 | TAKE2 | TAKE3;
+    pub(crate) const TAKE1234: u32 = TAKE1 | TAKE2 | TAKE3 | TAKE4;
 }
 
 use args::*;
@@ -104,15 +104,15 @@ use ctx::*;
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Spec {
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// `ctx` bits.
-    pub contexts: u32,
+    pub(crate) contexts: u32,
     /// `args` bits.
-    pub args: u32,
+    pub(crate) args: u32,
     /// `NGX_CONF_BLOCK`: takes a `{ }` body (http, server, location, if, map, upstream, ...).
     /// `false` for `server`, which is a block in `http`, `stream` and `mail` but a plain
     /// directive in both `upstream`s; callers special-case it.
-    pub block: bool,
+    pub(crate) block: bool,
 }
 
 /// Every context bit: `include` is `NGX_ANY_CONF`, allowed wherever directives are.

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 /// How a location matches, from its modifier.
 #[derive(Clone, Debug)]
-pub enum Matcher {
+pub(crate) enum Matcher {
     /// `location = /uri`
     Exact(String),
     /// `location /uri`
@@ -27,45 +27,45 @@ pub enum Matcher {
 
 /// A location block.
 #[derive(Clone, Debug)]
-pub struct Location<'c> {
-    pub block: &'c Directive,
-    pub matcher: Matcher,
+pub(crate) struct Location<'c> {
+    pub(crate) block: &'c Directive,
+    pub(crate) matcher: Matcher,
     /// Its arguments as written (`/ws/`, `= /x`, `~* \.php$`).
-    pub text: String,
+    pub(crate) text: String,
     /// Index of the enclosing location in [`Server::locations`].
-    pub parent: Option<usize>,
+    pub(crate) parent: Option<usize>,
     /// Indices of nested locations, in config order.
-    pub children: Vec<usize>,
+    pub(crate) children: Vec<usize>,
     /// Its simple directives (no blocks): what merging looks up, without scanning nested
     /// locations again for every lookup.
-    pub settings: Vec<Directive>,
+    pub(crate) settings: Vec<Directive>,
 }
 
 /// A `server` block of `http`.
 #[derive(Clone, Debug)]
-pub struct Server<'c> {
-    pub block: &'c Directive,
+pub(crate) struct Server<'c> {
+    pub(crate) block: &'c Directive,
     /// How findings name it: the first `server_name`, else the first `listen`, else nginx's default `*:80`.
-    pub name: String,
-    pub names: Vec<String>,
-    pub listens: Vec<String>,
-    pub default_server: bool,
+    pub(crate) name: String,
+    pub(crate) names: Vec<String>,
+    pub(crate) listens: Vec<String>,
+    pub(crate) default_server: bool,
     /// Every location, nested ones included, in config order.
-    pub locations: Vec<Location<'c>>,
+    pub(crate) locations: Vec<Location<'c>>,
     /// Indices of the server's own (outermost) locations.
-    pub top: Vec<usize>,
+    pub(crate) top: Vec<usize>,
     /// The server's own simple directives (see [`Location::settings`]).
-    pub settings: Vec<Directive>,
+    pub(crate) settings: Vec<Directive>,
 }
 
 /// The `http` context.
 #[derive(Clone, Debug, Default)]
-pub struct Http<'c> {
+pub(crate) struct Http<'c> {
     /// The http block's own directives (empty without an http block).
-    pub directives: &'c [Directive],
+    pub(crate) directives: &'c [Directive],
     /// The http block's own simple directives: a lookup need not pass every server block.
-    pub settings: Vec<Directive>,
-    pub servers: Vec<Server<'c>>,
+    pub(crate) settings: Vec<Directive>,
+    pub(crate) servers: Vec<Server<'c>>,
     /// Variables defined by `map`, `geo`, `split_clients` or `set` anywhere in http (names
     /// without `$`), with the `map` blocks that define them.
     defined: HashMap<String, Vec<&'c Directive>>,
@@ -75,7 +75,7 @@ pub struct Http<'c> {
 
 impl<'c> Http<'c> {
     /// The http context of `cfg`.
-    pub fn of(cfg: &'c Config) -> Http<'c> {
+    pub(crate) fn of(cfg: &'c Config) -> Http<'c> {
         let Some(http) = cfg
             .root
             .iter()
@@ -140,13 +140,13 @@ impl<'c> Http<'c> {
     }
 
     /// The server (index into [`Http::servers`]) and innermost location a directive sits in.
-    pub fn owner(&self, d: usize) -> Option<(usize, Option<usize>)> {
+    pub(crate) fn owner(&self, d: usize) -> Option<(usize, Option<usize>)> {
         self.owners.get(&d).copied()
     }
 
     /// Every directive of the http context, at any depth, with its block path (for searches
     /// such as "is this variable defined by a map anywhere").
-    pub fn walk(&self, mut f: impl FnMut(&'c Directive)) {
+    pub(crate) fn walk(&self, mut f: impl FnMut(&'c Directive)) {
         fn go<'c>(ds: &'c [Directive], f: &mut impl FnMut(&'c Directive)) {
             for d in ds {
                 f(d);
@@ -157,12 +157,12 @@ impl<'c> Http<'c> {
     }
 
     /// Whether `$name` is defined by a `map`, `geo`, `split_clients` or `set` anywhere in http.
-    pub fn defines_variable(&self, name: &str) -> bool {
+    pub(crate) fn defines_variable(&self, name: &str) -> bool {
         self.defined.contains_key(name)
     }
 
     /// The `map` blocks that define `$name`.
-    pub fn maps_of(&self, name: &str) -> &[&'c Directive] {
+    pub(crate) fn maps_of(&self, name: &str) -> &[&'c Directive] {
         self.defined.get(name).map_or(&[], Vec::as_slice)
     }
 }
@@ -229,7 +229,7 @@ impl<'c> Server<'c> {
 
     /// The levels whose directives location `loc` merges, outermost first: http, server, then
     /// each enclosing location down to `loc`.
-    pub fn levels<'a>(&'a self, http: &'a Http<'c>, loc: usize) -> Vec<&'a [Directive]> {
+    pub(crate) fn levels<'a>(&'a self, http: &'a Http<'c>, loc: usize) -> Vec<&'a [Directive]> {
         let mut chain: Vec<&'a [Directive]> = Vec::new();
         let mut at = Some(loc);
         while let Some(i) = at {
@@ -286,7 +286,10 @@ fn matcher(args: &[String]) -> Matcher {
 
 /// The directives named `name` of the innermost level that has any (array inheritance), with
 /// that level's index in `levels`.
-pub fn array<'c>(levels: &[&'c [Directive]], name: &str) -> Option<(usize, Vec<&'c Directive>)> {
+pub(crate) fn array<'c>(
+    levels: &[&'c [Directive]],
+    name: &str,
+) -> Option<(usize, Vec<&'c Directive>)> {
     levels.iter().enumerate().rev().find_map(|(i, ds)| {
         let own: Vec<&Directive> = ds.iter().filter(|d| d.name == name).collect();
         (!own.is_empty()).then_some((i, own))
@@ -294,7 +297,7 @@ pub fn array<'c>(levels: &[&'c [Directive]], name: &str) -> Option<(usize, Vec<&
 }
 
 /// The last `name` directive of the innermost level that sets it (scalar inheritance).
-pub fn scalar<'c>(levels: &[&'c [Directive]], name: &str) -> Option<(usize, &'c Directive)> {
+pub(crate) fn scalar<'c>(levels: &[&'c [Directive]], name: &str) -> Option<(usize, &'c Directive)> {
     levels
         .iter()
         .enumerate()
@@ -303,7 +306,7 @@ pub fn scalar<'c>(levels: &[&'c [Directive]], name: &str) -> Option<(usize, &'c 
 }
 
 /// nginx's time syntax (`60s`, `1m30s`, `90`, `500ms`, `1h`), in seconds.
-pub fn parse_time(v: &str) -> Option<f64> {
+pub(crate) fn parse_time(v: &str) -> Option<f64> {
     let mut total = 0.0;
     let mut num = String::new();
     let bytes = v.as_bytes();

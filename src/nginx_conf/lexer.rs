@@ -7,7 +7,7 @@
 
 /// How a statement ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum End {
+pub(crate) enum End {
     /// `;`
     Semicolon,
     /// `{`: a block body follows.
@@ -20,31 +20,31 @@ pub enum End {
 
 /// A word and the line it started on.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Word {
-    pub text: String,
-    pub line: u32,
+pub(crate) struct Word {
+    pub(crate) text: String,
+    pub(crate) line: u32,
     /// Written in quotes (`""` is an empty argument, not nothing).
-    pub quoted: bool,
+    pub(crate) quoted: bool,
 }
 
 /// One statement: its words and how it ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Statement {
-    pub words: Vec<Word>,
-    pub end: End,
+pub(crate) struct Statement {
+    pub(crate) words: Vec<Word>,
+    pub(crate) end: End,
     /// The line of the terminating `;`, `{` or `}` (where nginx reports errors).
-    pub end_line: u32,
+    pub(crate) end_line: u32,
 }
 
 /// A tokenizer error: the line and nginx's message.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LexError {
-    pub line: u32,
-    pub message: String,
+pub(crate) struct LexError {
+    pub(crate) line: u32,
+    pub(crate) message: String,
 }
 
 /// Reads statements from one file's bytes.
-pub struct Lexer<'a> {
+pub(crate) struct Lexer<'a> {
     src: &'a [u8],
     pos: usize,
     line: u32,
@@ -56,7 +56,7 @@ fn is_space(b: u8) -> bool {
 
 impl<'a> Lexer<'a> {
     /// A lexer at the start of `src`.
-    pub fn new(src: &'a [u8]) -> Lexer<'a> {
+    pub(crate) fn new(src: &'a [u8]) -> Lexer<'a> {
         Lexer {
             src,
             pos: 0,
@@ -65,7 +65,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// The current line.
-    pub fn line(&self) -> u32 {
+    pub(crate) fn line(&self) -> u32 {
         self.line
     }
 
@@ -77,7 +77,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// The next statement.
-    pub fn next_statement(&mut self) -> Result<Statement, LexError> {
+    pub(crate) fn next_statement(&mut self) -> Result<Statement, LexError> {
         let mut words: Vec<Word> = Vec::new();
         loop {
             // Between words: skip space and comments; handle the structural characters.
@@ -207,7 +207,7 @@ impl<'a> Lexer<'a> {
     /// Skips an opaque block body (`*_by_lua_block { ... }`) up to its closing brace, reading
     /// Lua's strings, long brackets and comments so braces inside them do not count. Returns the
     /// body's text.
-    pub fn opaque_block(&mut self) -> Result<String, LexError> {
+    pub(crate) fn opaque_block(&mut self) -> Result<String, LexError> {
         let start = self.pos;
         let mut depth = 1usize;
         while let Some(&ch) = self.src.get(self.pos) {

@@ -26,62 +26,62 @@ const MAX_DEPTH: usize = 64;
 
 /// A directive with its file and line.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Directive {
-    pub name: String,
-    pub args: Vec<String>,
+pub(crate) struct Directive {
+    pub(crate) name: String,
+    pub(crate) args: Vec<String>,
     /// Index into [`Config::files`].
-    pub file: usize,
+    pub(crate) file: usize,
     /// Line of the directive's name.
-    pub line: u32,
+    pub(crate) line: u32,
     /// Unique in its [`Config`] (directives of a one-line config share file and line).
-    pub id: usize,
+    pub(crate) id: usize,
     /// The body of a block directive (includes spliced in); `None` for a simple directive.
-    pub block: Option<Vec<Directive>>,
+    pub(crate) block: Option<Vec<Directive>>,
 }
 
 impl Directive {
     /// The directives of the block (empty for a simple directive).
-    pub fn children(&self) -> &[Directive] {
+    pub(crate) fn children(&self) -> &[Directive] {
         self.block.as_deref().unwrap_or(&[])
     }
 
     /// The first argument, or "".
-    pub fn arg(&self, i: usize) -> &str {
+    pub(crate) fn arg(&self, i: usize) -> &str {
         self.args.get(i).map_or("", String::as_str)
     }
 }
 
 /// A directive in a context nginx rejects ("... directive is not allowed here").
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Misplaced {
+pub(crate) struct Misplaced {
     /// The directive's [`Directive::id`].
-    pub id: usize,
-    pub name: String,
-    pub args: Vec<String>,
-    pub file: usize,
-    pub line: u32,
+    pub(crate) id: usize,
+    pub(crate) name: String,
+    pub(crate) args: Vec<String>,
+    pub(crate) file: usize,
+    pub(crate) line: u32,
     /// nginx's name for the context it is in (`location`, `if in location`, ...).
-    pub context: &'static str,
+    pub(crate) context: &'static str,
     /// Where nginx's documentation allows it.
-    pub allowed: Vec<&'static str>,
+    pub(crate) allowed: Vec<&'static str>,
 }
 
 /// A loaded configuration.
 #[derive(Clone, Debug, Default)]
 pub struct Config {
     /// File names as nginx names them (the main file first).
-    pub files: Vec<String>,
+    pub(crate) files: Vec<String>,
     /// The main context's directives.
-    pub root: Vec<Directive>,
+    pub(crate) root: Vec<Directive>,
     /// Read from an `nginx -T` dump.
-    pub from_dump: bool,
+    pub(crate) from_dump: bool,
     /// Directives in contexts nginx rejects.
-    pub misplaced: Vec<Misplaced>,
+    pub(crate) misplaced: Vec<Misplaced>,
 }
 
 impl Config {
     /// The name of file `i`.
-    pub fn file(&self, i: usize) -> &str {
+    pub(crate) fn file(&self, i: usize) -> &str {
         self.files.get(i).map_or("?", String::as_str)
     }
 }
@@ -89,9 +89,9 @@ impl Config {
 /// Why a configuration could not be read: `file:line: message`, as nginx reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
-    pub file: String,
-    pub line: Option<u32>,
-    pub message: String,
+    pub(crate) file: String,
+    pub(crate) line: Option<u32>,
+    pub(crate) message: String,
 }
 
 impl fmt::Display for ConfigError {
@@ -122,7 +122,7 @@ pub fn load(source: &Source) -> Result<Config, ConfigError> {
 
 /// Loads a configuration whose absolute include paths live under `root` on this machine (a
 /// sidecar that mounts nginx's `/etc/nginx` at `ROOT/etc/nginx`).
-pub fn load_rooted(source: &Source, root: Option<&Path>) -> Result<Config, ConfigError> {
+pub(crate) fn load_rooted(source: &Source, root: Option<&Path>) -> Result<Config, ConfigError> {
     let (name, data) = match source {
         Source::Path(p) => {
             let name = p.display().to_string();

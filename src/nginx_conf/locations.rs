@@ -12,7 +12,7 @@
 use super::effective::{Matcher, Server};
 
 /// nginx's `$uri` of a request path: percent-decoded, slashes merged, dot segments resolved.
-pub fn normalise_uri(path: &[u8]) -> String {
+pub(crate) fn normalise_uri(path: &[u8]) -> String {
     let mut decoded = Vec::with_capacity(path.len());
     let mut i = 0;
     while i < path.len() {
@@ -55,7 +55,7 @@ pub fn normalise_uri(path: &[u8]) -> String {
 
 /// The location of `server` that serves `uri` (normalised), as an index into
 /// [`Server::locations`]; `None` when no location matches (the server's own level serves).
-pub fn find_location(server: &Server<'_>, uri: &str) -> Option<usize> {
+pub(crate) fn find_location(server: &Server<'_>, uri: &str) -> Option<usize> {
     let mut chosen = None;
     find_in(server, &server.top, uri, &mut chosen);
     chosen
@@ -108,7 +108,7 @@ fn find_in(server: &Server<'_>, level: &[usize], uri: &str, chosen: &mut Option<
 
 /// The server that answers a request for `host` (`None`: the Host is not logged), among
 /// `candidates` (indices into `servers`).
-pub fn find_server(
+pub(crate) fn find_server(
     servers: &[Server<'_>],
     candidates: &[usize],
     host: Option<&str>,

@@ -5,17 +5,18 @@
 //! location is modelled; everything else is kept as directives with their file and line.
 
 pub(crate) mod directives;
-pub mod effective;
-pub mod lexer;
+pub(crate) mod effective;
+pub(crate) mod lexer;
 pub mod load;
-pub mod locations;
+pub(crate) mod locations;
 
-pub use load::{load, load_rooted, Config, ConfigError, Directive, Misplaced, Source};
+pub use load::{load, Source};
+pub(crate) use load::{load_rooted, Config, ConfigError, Directive, Misplaced};
 use std::path::{Path, PathBuf};
 
 /// Where the sidecar reads `--nginx-config`: nginx's own path, re-rooted under
 /// `--nginx-root-prefix` unless it already lies there.
-pub fn config_path(p: &Path, root: Option<&Path>) -> PathBuf {
+pub(crate) fn config_path(p: &Path, root: Option<&Path>) -> PathBuf {
     match root {
         Some(r) if p.is_absolute() && !p.starts_with(r) => r.join(p.strip_prefix("/").unwrap_or(p)),
         _ => p.to_path_buf(),

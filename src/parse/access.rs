@@ -8,15 +8,15 @@ use crate::parse::values::{self, present};
 
 /// The request line split into its parts. `target` still carries the query string.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RequestLine<'a> {
-    pub method: Option<&'a [u8]>,
-    pub target: Option<&'a [u8]>,
-    pub protocol: Option<&'a [u8]>,
+pub(crate) struct RequestLine<'a> {
+    pub(crate) method: Option<&'a [u8]>,
+    pub(crate) target: Option<&'a [u8]>,
+    pub(crate) protocol: Option<&'a [u8]>,
 }
 
 /// Splits `$request` (`GET /ws/chat?token=x HTTP/1.1`, `GET /`, `-`, garbage).
 #[inline]
-pub fn split_request(req: &[u8]) -> RequestLine<'_> {
+pub(crate) fn split_request(req: &[u8]) -> RequestLine<'_> {
     let Some(req) = present(req) else {
         return RequestLine::default();
     };
@@ -54,7 +54,7 @@ pub struct AccessRecord<'a> {
 impl<'a> AccessRecord<'a> {
     /// Wraps a line that `format` matched into `fields`.
     #[inline]
-    pub fn new(line: &'a [u8], format: &'a LineFormat, fields: &'a Fields) -> Self {
+    pub(crate) fn new(line: &'a [u8], format: &'a LineFormat, fields: &'a Fields) -> Self {
         AccessRecord {
             line,
             format,
@@ -64,7 +64,7 @@ impl<'a> AccessRecord<'a> {
 
     /// Raw bytes of a variable as logged (`-` included); `None` when the format lacks it.
     #[inline]
-    pub fn raw(&self, var: Var) -> Option<&'a [u8]> {
+    pub(crate) fn raw(&self, var: Var) -> Option<&'a [u8]> {
         let slot = self.format.slot_of(var)?;
         let span = (*self.fields.spans.get(slot)?)?;
         Some(span.of(self.line))
@@ -72,13 +72,13 @@ impl<'a> AccessRecord<'a> {
 
     /// A variable's value, absent when not logged or `-`.
     #[inline]
-    pub fn get(&self, var: Var) -> Option<&'a [u8]> {
+    pub(crate) fn get(&self, var: Var) -> Option<&'a [u8]> {
         self.raw(var).and_then(present)
     }
 
     /// The request line, from `$request` or from `$request_method` + `$request_uri`/`$uri`.
     #[inline]
-    pub fn request(&self) -> RequestLine<'a> {
+    pub(crate) fn request(&self) -> RequestLine<'a> {
         if let Some(r) = self.raw(Var::Request) {
             return split_request(r);
         }
@@ -91,14 +91,14 @@ impl<'a> AccessRecord<'a> {
 
     /// `$status`.
     #[inline]
-    pub fn status(&self) -> Option<u16> {
+    pub(crate) fn status(&self) -> Option<u16> {
         let s = values::parse_u64(self.get(Var::Status)?)?;
         (100..=999).contains(&s).then_some(s as u16)
     }
 
     /// `$body_bytes_sent`, else `$bytes_sent`.
     #[inline]
-    pub fn bytes(&self) -> Option<u64> {
+    pub(crate) fn bytes(&self) -> Option<u64> {
         self.get(Var::BodyBytesSent)
             .or_else(|| self.get(Var::BytesSent))
             .and_then(values::parse_u64)
@@ -106,13 +106,13 @@ impl<'a> AccessRecord<'a> {
 
     /// `$request_time` in seconds.
     #[inline]
-    pub fn request_time(&self) -> Option<f64> {
+    pub(crate) fn request_time(&self) -> Option<f64> {
         self.get(Var::RequestTime).and_then(values::parse_seconds)
     }
 
     /// Event time from `$time_local`, `$time_iso8601` or `$msec`, as Unix seconds.
     #[inline]
-    pub fn time(&self) -> Option<f64> {
+    pub(crate) fn time(&self) -> Option<f64> {
         if let Some(v) = self.get(Var::TimeLocal) {
             return values::parse_time_local(v);
         }
@@ -123,7 +123,7 @@ impl<'a> AccessRecord<'a> {
     }
 
     /// The line's bytes.
-    pub fn line(&self) -> &'a [u8] {
+    pub(crate) fn line(&self) -> &'a [u8] {
         self.line
     }
 

@@ -8,27 +8,27 @@ use crate::parse::format::Mismatch;
 use crate::parse::values;
 
 /// nginx's error-log levels, in severity order.
-pub const LEVELS: &[&str] = &[
+pub(crate) const LEVELS: &[&str] = &[
     "debug", "info", "notice", "warn", "error", "crit", "alert", "emerg",
 ];
 
 /// A parsed error-log line, borrowing the line.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ErrorRecord<'a> {
-    pub time: Option<f64>,
+    pub(crate) time: Option<f64>,
     /// Index into [`LEVELS`].
-    pub level: u8,
-    pub pid: Option<&'a [u8]>,
-    pub tid: Option<&'a [u8]>,
-    pub connection: Option<&'a [u8]>,
+    pub(crate) level: u8,
+    pub(crate) pid: Option<&'a [u8]>,
+    pub(crate) tid: Option<&'a [u8]>,
+    pub(crate) connection: Option<&'a [u8]>,
     /// The message including ` while <action>`, without the context fields.
-    pub message: &'a [u8],
-    pub client: Option<&'a [u8]>,
-    pub server: Option<&'a [u8]>,
-    pub request: Option<&'a [u8]>,
-    pub upstream: Option<&'a [u8]>,
-    pub host: Option<&'a [u8]>,
-    pub referrer: Option<&'a [u8]>,
+    pub(crate) message: &'a [u8],
+    pub(crate) client: Option<&'a [u8]>,
+    pub(crate) server: Option<&'a [u8]>,
+    pub(crate) request: Option<&'a [u8]>,
+    pub(crate) upstream: Option<&'a [u8]>,
+    pub(crate) host: Option<&'a [u8]>,
+    pub(crate) referrer: Option<&'a [u8]>,
 }
 
 const CONTEXT_KEYS: &[&[u8]] = &[

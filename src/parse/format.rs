@@ -14,7 +14,7 @@ use std::fmt;
 /// The nginx variables the pipeline interprets. Everything else is kept by name as `Other`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
-pub enum Var {
+pub(crate) enum Var {
     RemoteAddr,
     RemoteUser,
     TimeLocal,
@@ -42,11 +42,11 @@ pub enum Var {
 }
 
 /// Number of interpreted variables (the size of per-format lookup tables).
-pub const VAR_COUNT: usize = Var::Other as usize;
+pub(crate) const VAR_COUNT: usize = Var::Other as usize;
 
 impl Var {
     /// Maps an nginx variable name (without `$`) to the interpreted variable.
-    pub fn from_name(name: &str) -> Var {
+    pub(crate) fn from_name(name: &str) -> Var {
         match name {
             "remote_addr" => Var::RemoteAddr,
             "remote_user" => Var::RemoteUser,
@@ -78,7 +78,7 @@ impl Var {
 
 /// How values are escaped in the log, which decides how a quoted field ends and how it decodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Escape {
+pub(crate) enum Escape {
     /// nginx's default: `"`, `\` and non-printable bytes as `\xHH`.
     Default,
     /// `escape=json`: `\"`, `\\`, `\uXXXX`.
@@ -88,8 +88,8 @@ pub enum Escape {
 /// A byte range of a value inside the line, `start..end`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Span {
-    pub start: u32,
-    pub end: u32,
+    pub(crate) start: u32,
+    pub(crate) end: u32,
 }
 
 impl Span {
@@ -105,7 +105,7 @@ impl Span {
 #[derive(Clone, Debug)]
 pub struct Slot {
     pub name: String,
-    pub var: Var,
+    pub(crate) var: Var,
 }
 
 #[derive(Clone, Debug)]
@@ -117,9 +117,9 @@ enum Step {
 /// Why a format string could not be compiled, with the byte offset where it failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormatError {
-    pub format: String,
-    pub offset: usize,
-    pub reason: String,
+    pub(crate) format: String,
+    pub(crate) offset: usize,
+    pub(crate) reason: String,
 }
 
 impl fmt::Display for FormatError {
@@ -144,15 +144,15 @@ pub struct Mismatch {
     pub offset: usize,
     pub reason: &'static str,
     /// Index of the format step that failed (`NO_STEP` when not a step format).
-    pub step: u16,
+    pub(crate) step: u16,
 }
 
 /// [`Mismatch::step`] when the failure is not tied to a step of a compiled format.
-pub const NO_STEP: u16 = u16::MAX;
+pub(crate) const NO_STEP: u16 = u16::MAX;
 
 impl Mismatch {
     /// A mismatch not tied to a format step.
-    pub const fn new(offset: usize, reason: &'static str) -> Mismatch {
+    pub(crate) const fn new(offset: usize, reason: &'static str) -> Mismatch {
         Mismatch {
             offset,
             reason,
@@ -162,12 +162,12 @@ impl Mismatch {
 }
 
 /// Built-in format names accepted by `--format`.
-pub const PRESETS: &[&str] = &["combined", "main", "ws_timing", "json"];
+pub(crate) const PRESETS: &[&str] = &["combined", "main", "ws_timing", "json"];
 
 const COMBINED: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\"";
 const MAIN: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" \"$http_x_forwarded_for\"";
 /// The recommended format (README).
-pub const WS_TIMING: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" rt=$request_time uct=\"$upstream_connect_time\" uht=\"$upstream_header_time\" urt=\"$upstream_response_time\" upgrade=\"$http_upgrade\"";
+pub(crate) const WS_TIMING: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" rt=$request_time uct=\"$upstream_connect_time\" uht=\"$upstream_header_time\" urt=\"$upstream_response_time\" upgrade=\"$http_upgrade\"";
 
 /// A compiled access-log format: literal/field steps, a JSON object reader, or a user regex.
 #[derive(Clone, Debug)]
@@ -211,7 +211,7 @@ pub struct Fields {
     /// One span per slot of the format (`None`-like empty span when a key was absent).
     pub spans: Vec<Option<Span>>,
     /// For JSON lines: keys that are not slots yet (key span, value span).
-    pub extra: Vec<(Span, Span)>,
+    pub(crate) extra: Vec<(Span, Span)>,
     locs: Option<regex::bytes::CaptureLocations>,
 }
 
@@ -233,7 +233,7 @@ impl LineFormat {
 
     /// Compiles a `log_format` template already unquoted and joined (as nginx's config
     /// parser hands it over), with its `escape=` mode.
-    pub fn compile_template(body: &str, escape: Escape) -> Result<LineFormat, FormatError> {
+    pub(crate) fn compile_template(body: &str, escape: Escape) -> Result<LineFormat, FormatError> {
         if escape == Escape::Json && body.trim_start().starts_with('{') {
             return Ok(LineFormat::Json(JsonFormat::from_template(body)));
         }
@@ -241,7 +241,7 @@ impl LineFormat {
     }
 
     /// Compiles a user regex whose named groups are nginx variable names.
-    pub fn compile_regex(pattern: &str) -> Result<LineFormat, FormatError> {
+    pub(crate) fn compile_regex(pattern: &str) -> Result<LineFormat, FormatError> {
         let re = regex::bytes::Regex::new(pattern).map_err(|e| FormatError {
             format: pattern.to_string(),
             offset: 0,
@@ -273,7 +273,7 @@ impl LineFormat {
 
     /// Slot index of an interpreted variable, if the format logs it.
     #[inline]
-    pub fn slot_of(&self, var: Var) -> Option<usize> {
+    pub(crate) fn slot_of(&self, var: Var) -> Option<usize> {
         let index = match self {
             LineFormat::Steps(f) => &f.index,
             LineFormat::Json(f) => &f.index,
@@ -283,7 +283,7 @@ impl LineFormat {
     }
 
     /// Whether the format can log this variable at all (JSON logs: always "maybe").
-    pub fn logs(&self, var: Var) -> bool {
+    pub(crate) fn logs(&self, var: Var) -> bool {
         match self {
             LineFormat::Json(_) => true,
             _ => self.slot_of(var).is_some(),
@@ -291,7 +291,7 @@ impl LineFormat {
     }
 
     /// The escaping used in values.
-    pub fn escape(&self) -> Escape {
+    pub(crate) fn escape(&self) -> Escape {
         match self {
             LineFormat::Steps(f) => f.escape,
             LineFormat::Json(_) => Escape::Json,
@@ -301,7 +301,7 @@ impl LineFormat {
 
     /// A one-line account of a mismatch for people: the reason, and for step formats which field
     /// was being read and what text was expected (e.g. `expected " - " after $remote_addr`).
-    pub fn explain(&self, m: &Mismatch) -> String {
+    pub(crate) fn explain(&self, m: &Mismatch) -> String {
         let detail = match self {
             LineFormat::Steps(f) => f.explain(m),
             _ => None,
@@ -393,7 +393,7 @@ fn directive_body(s: &str) -> Result<(String, Escape), FormatError> {
 
 impl StepFormat {
     /// Compiles a format string into literal/field steps.
-    pub fn compile(format: &str, escape: Escape) -> Result<StepFormat, FormatError> {
+    pub(crate) fn compile(format: &str, escape: Escape) -> Result<StepFormat, FormatError> {
         let err = |offset: usize, reason: String| FormatError {
             format: format.to_string(),
             offset,
@@ -480,7 +480,7 @@ impl StepFormat {
     }
 
     /// The format string this was compiled from.
-    pub fn source(&self) -> &str {
+    pub(crate) fn source(&self) -> &str {
         &self.source
     }
 
@@ -747,7 +747,7 @@ fn escaped_at(line: &[u8], start: usize, at: usize) -> bool {
 impl JsonFormat {
     /// Maps each `"key": "$var"` / `"key": $var` of an nginx JSON template to the variable, so
     /// lines keyed `"code"` or `"req"` still fill `$status` and `$request`.
-    pub fn from_template(template: &str) -> JsonFormat {
+    pub(crate) fn from_template(template: &str) -> JsonFormat {
         let mut f = JsonFormat::default();
         let b = template.as_bytes();
         let mut i = 0;
@@ -933,7 +933,7 @@ impl RegexFormat {
 /// Decodes nginx's escapes of a value (`\xHH` and, with `escape=json`, `\uXXXX` including
 /// surrogate pairs, `\"`, `\\`, `\/`, `\n`, `\t`, `\r`, `\b`, `\f`); anything else is kept
 /// as written.
-pub fn decode(raw: &[u8], escape: Escape) -> std::borrow::Cow<'_, [u8]> {
+pub(crate) fn decode(raw: &[u8], escape: Escape) -> std::borrow::Cow<'_, [u8]> {
     if memchr::memchr(b'\\', raw).is_none() {
         return std::borrow::Cow::Borrowed(raw);
     }
@@ -945,7 +945,7 @@ pub fn decode(raw: &[u8], escape: Escape) -> std::borrow::Cow<'_, [u8]> {
 /// [`decode`] into a reused buffer: the one decoder for both escape styles, so the label path
 /// (no allocation per line) and the printed value cannot disagree. A lone or reversed UTF-16
 /// surrogate becomes U+FFFD, as invalid UTF-8 does.
-pub fn decode_into(raw: &[u8], escape: Escape, out: &mut Vec<u8>) {
+pub(crate) fn decode_into(raw: &[u8], escape: Escape, out: &mut Vec<u8>) {
     out.clear();
     let mut i = 0;
     while let Some(off) = memchr::memchr(b'\\', &raw[i..]) {

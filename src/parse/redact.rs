@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 
 /// Variables and JSON keys whose whole value is query data or a credential; never printed.
-pub fn is_secret_var(name: &str) -> bool {
+pub(crate) fn is_secret_var(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     n == "args"
         || n == "query_string"
@@ -109,7 +109,7 @@ fn encoded_delim(s: &[u8]) -> Option<u8> {
 /// them, so all are cut the same: this is the one place that decides it for labels, `parse`
 /// output, reports and logs. `;params` are not a query: see [`param_start`].
 #[inline]
-pub fn query_start(raw: &[u8]) -> Option<usize> {
+pub(crate) fn query_start(raw: &[u8]) -> Option<usize> {
     memchr::memchr3_iter(b'?', b'#', b'%', raw)
         .find(|&i| raw[i] != b'%' || matches!(encoded_delim(&raw[i..]), Some(b'?' | b'#')))
 }
@@ -117,7 +117,7 @@ pub fn query_start(raw: &[u8]) -> Option<usize> {
 /// The first `;` (or an encoded one: `%3B`, `%253B`, ...) of a path whose query is cut
 /// already: a parameter (`;jsessionid=`) that runs to the end of its segment.
 #[inline]
-pub fn param_start(path: &[u8]) -> Option<usize> {
+pub(crate) fn param_start(path: &[u8]) -> Option<usize> {
     memchr::memchr2_iter(b';', b'%', path)
         .find(|&i| path[i] == b';' || encoded_delim(&path[i..]) == Some(b';'))
 }
@@ -125,7 +125,7 @@ pub fn param_start(path: &[u8]) -> Option<usize> {
 /// Appends `path` to `out` without its `;params`: each runs from its `;` to the next `/`, so
 /// `/api/v1;v=2/users/42` is `/api/v1/users/42` and `/shop;jsessionid=S/cart` is `/shop/cart`
 /// (a parameter cannot hold a literal `/`).
-pub fn push_without_params(path: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn push_without_params(path: &[u8], out: &mut Vec<u8>) {
     let mut rest = path;
     while let Some(p) = param_start(rest) {
         out.extend_from_slice(&rest[..p]);
@@ -138,7 +138,7 @@ pub fn push_without_params(path: &[u8], out: &mut Vec<u8>) {
 }
 
 /// `path` without its `;params` (borrowed when it has none).
-pub fn strip_params(path: &[u8]) -> Cow<'_, [u8]> {
+pub(crate) fn strip_params(path: &[u8]) -> Cow<'_, [u8]> {
     if param_start(path).is_none() {
         return Cow::Borrowed(path);
     }
@@ -149,13 +149,13 @@ pub fn strip_params(path: &[u8]) -> Cow<'_, [u8]> {
 
 /// Cuts `?query` and `#fragment` off a URL or path value and removes its `;params`
 /// (`;jsessionid=`) segment by segment.
-pub fn strip_url(raw: &[u8]) -> Cow<'_, [u8]> {
+pub(crate) fn strip_url(raw: &[u8]) -> Cow<'_, [u8]> {
     strip_params(&raw[..query_start(raw).unwrap_or(raw.len())])
 }
 
 /// Cuts the query off a request line, removes its `;params` and keeps its protocol:
 /// `GET /a;s=1?t=1,2"x HTTP/1.1` -> `GET /a HTTP/1.1`.
-pub fn strip_request(raw: &[u8]) -> Cow<'_, [u8]> {
+pub(crate) fn strip_request(raw: &[u8]) -> Cow<'_, [u8]> {
     let q = query_start(raw);
     let proto = raw
         .windows(6)
@@ -199,7 +199,7 @@ fn host_and_query(raw: &[u8]) -> bool {
 /// Redacts a named field's value, already decoded from nginx's escapes, for printing; `None`
 /// when the field must not be printed. Known URL variables and any value that looks like a URL
 /// or path lose their query and `;params`.
-pub fn field_raw<'a>(name: &str, raw: &'a [u8]) -> Option<Cow<'a, [u8]>> {
+pub(crate) fn field_raw<'a>(name: &str, raw: &'a [u8]) -> Option<Cow<'a, [u8]>> {
     if is_secret_var(name) {
         return None;
     }
@@ -221,7 +221,7 @@ pub fn field_raw<'a>(name: &str, raw: &'a [u8]) -> Option<Cow<'a, [u8]>> {
 /// text), and `;params` up to the next `/` (also their percent-encoded forms, see
 /// [`query_start`]); a word ends at whitespace or a quote. A literal `;` is a parameter only in
 /// a word that holds a `/` so far (a path), so prose such as `(X11; Linux)` stays readable.
-pub fn strip_queries(text: &str) -> String {
+pub(crate) fn strip_queries(text: &str) -> String {
     #[derive(PartialEq)]
     enum Skip {
         No,

@@ -4,7 +4,7 @@
 
 /// nginx writes an empty variable as `-`; an empty field is absent too.
 #[inline]
-pub fn present(v: &[u8]) -> Option<&[u8]> {
+pub(crate) fn present(v: &[u8]) -> Option<&[u8]> {
     if v.is_empty() || v == b"-" {
         None
     } else {
@@ -14,7 +14,7 @@ pub fn present(v: &[u8]) -> Option<&[u8]> {
 
 /// Parses an unsigned decimal integer (`body_bytes_sent`, `status`).
 #[inline]
-pub fn parse_u64(v: &[u8]) -> Option<u64> {
+pub(crate) fn parse_u64(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > 19 {
         return None;
     }
@@ -54,7 +54,7 @@ pub struct UpstreamTimes {
     /// Sum of the numeric entries; `None` when no entry was a number.
     pub sum: Option<f64>,
     /// Whether the last entry is a number (the last upstream answered).
-    pub last_is_number: bool,
+    pub(crate) last_is_number: bool,
 }
 
 /// Parses an upstream timing list: entries separated by `, ` (retries) or ` : ` (internal
@@ -86,7 +86,7 @@ pub fn parse_upstream_times(v: &[u8]) -> UpstreamTimes {
 
 /// Trims ASCII spaces and tabs.
 #[inline]
-pub fn trim(mut v: &[u8]) -> &[u8] {
+pub(crate) fn trim(mut v: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = v {
         v = rest;
     }
@@ -181,7 +181,7 @@ fn d2(v: &[u8], i: usize) -> Option<i64> {
 
 /// `$time_local`: `28/Nov/2026:01:53:32 +0000` -> Unix seconds.
 #[inline]
-pub fn parse_time_local(v: &[u8]) -> Option<f64> {
+pub(crate) fn parse_time_local(v: &[u8]) -> Option<f64> {
     if v.len() != 26 || v[2] != b'/' || v[6] != b'/' || v[11] != b':' || v[20] != b' ' {
         return None;
     }
@@ -197,7 +197,7 @@ pub fn parse_time_local(v: &[u8]) -> Option<f64> {
 }
 
 /// `$time_iso8601`: `2026-11-28T01:53:32+00:00` (fractions accepted) -> Unix seconds.
-pub fn parse_time_iso8601(v: &[u8]) -> Option<f64> {
+pub(crate) fn parse_time_iso8601(v: &[u8]) -> Option<f64> {
     if v.len() < 20 || v[4] != b'-' || v[7] != b'-' || !matches!(v[10], b'T' | b' ') {
         return None;
     }
@@ -222,12 +222,12 @@ pub fn parse_time_iso8601(v: &[u8]) -> Option<f64> {
 }
 
 /// `$msec`: `1732758812.123` -> Unix seconds.
-pub fn parse_msec(v: &[u8]) -> Option<f64> {
+pub(crate) fn parse_msec(v: &[u8]) -> Option<f64> {
     parse_seconds(v)
 }
 
 /// Error-log time `2026/11/28 01:53:32` (nginx writes local time without a zone; read as UTC).
-pub fn parse_error_time(v: &[u8]) -> Option<f64> {
+pub(crate) fn parse_error_time(v: &[u8]) -> Option<f64> {
     if v.len() != 19 || v[4] != b'/' || v[7] != b'/' || v[10] != b' ' {
         return None;
     }

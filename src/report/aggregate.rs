@@ -23,7 +23,7 @@ pub(super) fn share(n: u64, d: u64) -> Option<f64> {
 /// - `upstream_unavailable`: a 5xx, from nginx (502 refused, 504 timeout) or the backend;
 /// - `unknown`: the format does not log `$upstream_header_time`, so who answered is unknown;
 /// - `none`: no failed attempt.
-pub fn cause(statuses: &std::collections::BTreeMap<u16, [u64; 3]>) -> &'static str {
+pub(crate) fn cause(statuses: &std::collections::BTreeMap<u16, [u64; 3]>) -> &'static str {
     let switched = statuses.get(&101).map_or(0, |v| v.iter().sum::<u64>());
     // [upstream refusals (non-5xx), nginx 4xx (and other non-5xx), 5xx (nginx's or the
     // upstream's: a backend failing is not a missing header), unknown]
@@ -56,7 +56,7 @@ pub fn cause(statuses: &std::collections::BTreeMap<u16, [u64; 3]>) -> &'static s
 }
 
 /// A cause in words, for the table, markdown and HTML reports.
-pub fn cause_words(cause: &str) -> &'static str {
+pub(crate) fn cause_words(cause: &str) -> &'static str {
     match cause {
         "none" => "no failed attempts",
         "upgrade_not_forwarded" => {
@@ -128,7 +128,7 @@ pub(super) fn pct(v: Option<f64>) -> String {
 
 /// The one-line verdict of a path: `/ws/chat: 403 share 97.8% -> 0.3%, 101 share 1.9% -> 99.5%`,
 /// the attempt counts, and what changed.
-pub fn verdict(path: &str, b: &PathPhase, a: &PathPhase) -> String {
+pub(crate) fn verdict(path: &str, b: &PathPhase, a: &PathPhase) -> String {
     if b.upgrade_attempts == 0 || a.upgrade_attempts == 0 {
         let (none, some, p) = if b.upgrade_attempts == 0 {
             ("before", "after", a)
@@ -213,7 +213,7 @@ pub(super) fn phase_summary(p: &PhaseStats, window: Option<(f64, f64)>) -> Phase
 }
 
 /// Builds the report from the compare sink and the files read.
-pub fn build(cmp: &Compare, hist: &History) -> Report {
+pub(crate) fn build(cmp: &Compare, hist: &History) -> Report {
     let [before, after] = &cmp.phases;
     let (mode, split_at, window) = match cmp.split {
         Split::Time { at, window } => ("split", Some(at), Some(window)),

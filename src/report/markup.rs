@@ -4,7 +4,7 @@
 use crate::parse::values::rfc3339;
 
 /// Escapes text for HTML and SVG.
-pub fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

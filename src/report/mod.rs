@@ -20,19 +20,19 @@ mod model;
 mod svg;
 mod text;
 
-pub use aggregate::{build, cause, cause_words, verdict};
-pub use markup::html_escape;
-pub use model::{
+pub(crate) use aggregate::{build, cause, cause_words, verdict};
+pub(crate) use markup::html_escape;
+pub(crate) use model::{
     AnsweredBy, ErrorRow, InputRow, PathPhase, PathReport, PhaseSummary, Quantiles, Report,
     SessionQuantiles, StatusCount, TimelinePoint, TimelineReport, SCHEMA, SCHEMA_VERSION,
 };
-pub use text::{cause_lines, human_secs, human_window};
+pub(crate) use text::{cause_lines, human_secs, human_window};
 
 use html::html;
 use text::{markdown, table};
 
 /// Renders `table`, `markdown`, `json` or `html`.
-pub fn render(r: &Report, format: &str) -> anyhow::Result<String> {
+pub(crate) fn render(r: &Report, format: &str) -> anyhow::Result<String> {
     Ok(match format {
         "table" => table(r),
         "markdown" => markdown(r),

@@ -5,7 +5,7 @@ use super::model::{PathPhase, PhaseSummary, Report};
 use std::fmt::Write;
 
 /// Seconds for people: `0 ms`, `3 ms`, `1.25 s`, `42.1 s`, `2.5 h`.
-pub fn human_secs(v: Option<f64>) -> String {
+pub(crate) fn human_secs(v: Option<f64>) -> String {
     match v {
         None => "-".into(),
         Some(v) if v < 1.0 => format!("{} ms", (v * 1000.0).round()),
@@ -25,7 +25,7 @@ pub(super) fn trim_float(v: f64, decimals: usize) -> String {
 }
 
 /// A window for people: `24h`, `7d`, `90m`, `45s`.
-pub fn human_window(secs: f64) -> String {
+pub(crate) fn human_window(secs: f64) -> String {
     let s = secs.round() as u64;
     if s.is_multiple_of(86_400) && s >= 7 * 86_400 {
         format!("{}d", s / 86_400)
@@ -220,7 +220,7 @@ pub(super) fn table(r: &Report) -> String {
 
 /// One sentence per path and phase with failed attempts: who answered them and the cause in
 /// words; `upgrade_not_forwarded` points at `doctor`, which names the directive to fix.
-pub fn cause_lines(r: &Report) -> Vec<String> {
+pub(crate) fn cause_lines(r: &Report) -> Vec<String> {
     let access: Vec<&str> = r
         .inputs
         .iter()

@@ -42,10 +42,10 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
 /// Bytes of sample values held in memory while transposing the spool.
-pub const TRANSPOSE_BUDGET: usize = 16 << 20;
+pub(crate) const TRANSPOSE_BUDGET: usize = 16 << 20;
 
 /// Most steps one backfill may produce (a guard against a mistyped `--step`).
-pub const MAX_STEPS: u64 = 20_000_000;
+pub(crate) const MAX_STEPS: u64 = 20_000_000;
 
 /// A series of the registry: family first (the output order), then its labels as ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -123,22 +123,22 @@ const MICRO: f64 = 1e6;
 
 /// What a backfill wrote.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// Distinct series as Prometheus counts them: each histogram bucket, `_sum` and `_count` is
     /// one (what `promtool tsdb create-blocks-from openmetrics` reports).
-    pub series: usize,
+    pub(crate) series: usize,
     /// Sample lines written.
-    pub samples: u64,
+    pub(crate) samples: u64,
     /// Sampling instants.
-    pub steps: u64,
+    pub(crate) steps: u64,
     /// Time of the first sampling instant (Unix seconds).
-    pub first_timestamp: f64,
+    pub(crate) first_timestamp: f64,
     /// Time of the last sampling instant (Unix seconds), after the last line.
-    pub last_timestamp: f64,
+    pub(crate) last_timestamp: f64,
 }
 
 /// The backfill sink: the live registry, sampled every step into a spool.
-pub struct Backfill {
+pub(crate) struct Backfill {
     metrics: Metrics,
     buckets: Buckets,
     namespace: String,
@@ -163,7 +163,7 @@ pub struct Backfill {
 
 impl Backfill {
     /// A sink for the given logs (the `log` label values), sampling every `step` seconds.
-    pub fn new(
+    pub(crate) fn new(
         logs: &[LogGroup],
         step: f64,
         namespace: &str,
@@ -201,7 +201,7 @@ impl Backfill {
     }
 
     /// Adds constant labels to every series (validated by [`parse_labels`]).
-    pub fn with_labels(mut self, labels: &[(String, String)]) -> Backfill {
+    pub(crate) fn with_labels(mut self, labels: &[(String, String)]) -> Backfill {
         self.constant = labels
             .iter()
             .map(|(n, v)| format!("{n}=\"{}\"", escape(v)))
@@ -374,7 +374,11 @@ impl Backfill {
     }
 
     /// Takes the last sample and writes the OpenMetrics text (ending with `# EOF`) to `out`.
-    pub fn finish<W: Write>(mut self, labels: &PathLabels, out: W) -> anyhow::Result<Summary> {
+    pub(crate) fn finish<W: Write>(
+        mut self,
+        labels: &PathLabels,
+        out: W,
+    ) -> anyhow::Result<Summary> {
         let Some(t0) = self.t0 else {
             bail!("no line had a time ($time_local, $time_iso8601 or $msec): nothing to backfill");
         };
@@ -798,7 +802,7 @@ fn help_escape(s: &str) -> String {
 
 /// Labels the backfilled metrics carry themselves (and `le` of histogram buckets): a constant
 /// label of the same name would make two different series look alike.
-pub const OWN_LABELS: &[&str] = &[
+pub(crate) const OWN_LABELS: &[&str] = &[
     "path",
     "method",
     "status",
@@ -813,7 +817,7 @@ pub const OWN_LABELS: &[&str] = &[
 /// Reads `--label NAME=VALUE` flags. NAME is a Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`,
 /// not `__` reserved, not one of [`OWN_LABELS`]), given once; VALUE is non-empty text without
 /// control characters (quotes and backslashes are escaped in the output).
-pub fn parse_labels(flags: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+pub(crate) fn parse_labels(flags: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     let mut out: Vec<(String, String)> = Vec::new();
     for f in flags {
         let Some((name, value)) = f.split_once('=') else {
@@ -848,7 +852,7 @@ pub fn parse_labels(flags: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 }
 
 /// The inputs of a `backfill` or `compare` run, access logs first.
-pub fn inputs(
+pub(crate) fn inputs(
     access: &[std::path::PathBuf],
     error: &[std::path::PathBuf],
     phase: crate::source::history::Phase,

@@ -18,12 +18,12 @@ use std::convert::Infallible;
 
 /// Relative accuracy of the quantile sketches (0.5 %); quantiles are then rounded to nginx's
 /// millisecond resolution, which makes them exact below 100 ms.
-pub const SKETCH_ALPHA: f64 = 0.005;
+pub(crate) const SKETCH_ALPHA: f64 = 0.005;
 
 /// A log-bucketed quantile sketch (DDSketch-style): bounded memory, relative error
 /// [`SKETCH_ALPHA`], mergeable. Values at or below 1 µs (nginx's `0.000`) count as zero.
 #[derive(Clone, Debug, Default)]
-pub struct Sketch {
+pub(crate) struct Sketch {
     zero: u64,
     offset: i32,
     bins: Vec<u64>,
@@ -39,7 +39,7 @@ fn ln_gamma() -> f64 {
 
 impl Sketch {
     /// Records a value (seconds).
-    pub fn insert(&mut self, v: f64) {
+    pub(crate) fn insert(&mut self, v: f64) {
         if !v.is_finite() || v < 0.0 {
             return;
         }
@@ -63,12 +63,12 @@ impl Sketch {
     }
 
     /// Number of values recorded.
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.count
     }
 
     /// The `q` quantile (nearest rank), rounded to milliseconds; `None` without values.
-    pub fn quantile(&self, q: f64) -> Option<f64> {
+    pub(crate) fn quantile(&self, q: f64) -> Option<f64> {
         if self.count == 0 {
             return None;
         }
@@ -92,38 +92,38 @@ impl Sketch {
 
 /// Upgrade outcomes of one path in one phase.
 #[derive(Clone, Debug, Default)]
-pub struct PathStats {
+pub(crate) struct PathStats {
     /// Access lines with this path label.
-    pub requests: u64,
+    pub(crate) requests: u64,
     /// Upgrade attempts among them.
-    pub attempts: u64,
+    pub(crate) attempts: u64,
     /// Final status of upgrade attempts -> count by `answered_by` (upstream, nginx, unknown).
-    pub statuses: BTreeMap<u16, [u64; 3]>,
+    pub(crate) statuses: BTreeMap<u16, [u64; 3]>,
     /// `$upstream_header_time` of attempts.
-    pub handshake: Sketch,
+    pub(crate) handshake: Sketch,
     /// `$request_time` of 101 lines.
-    pub session: Sketch,
+    pub(crate) session: Sketch,
 }
 
 /// Everything counted for one phase.
 #[derive(Clone, Debug, Default)]
-pub struct PhaseStats {
+pub(crate) struct PhaseStats {
     /// Access-log lines (malformed included).
-    pub access_lines: u64,
+    pub(crate) access_lines: u64,
     /// Error-log lines (continuations included).
-    pub error_lines: u64,
+    pub(crate) error_lines: u64,
     /// Lines that did not parse.
-    pub malformed: u64,
+    pub(crate) malformed: u64,
     /// Parsed access lines.
-    pub requests: u64,
+    pub(crate) requests: u64,
     /// Time of the phase's first line.
-    pub first: Option<f64>,
+    pub(crate) first: Option<f64>,
     /// Time of the phase's last line.
-    pub last: Option<f64>,
+    pub(crate) last: Option<f64>,
     /// Per path label.
-    pub paths: HashMap<LabelId, PathStats>,
+    pub(crate) paths: HashMap<LabelId, PathStats>,
     /// Error signature id -> events.
-    pub errors: BTreeMap<u16, u64>,
+    pub(crate) errors: BTreeMap<u16, u64>,
 }
 
 /// Timeline widths: each divides the next, so buckets merge exactly when the width grows.
@@ -133,11 +133,11 @@ const MAX_BUCKETS: usize = 3000;
 
 /// Upgrade outcomes over time: bucket start -> [101, 403, other].
 #[derive(Clone, Debug)]
-pub struct Timeline {
+pub(crate) struct Timeline {
     /// Bucket width in seconds (one of 1, 5, 10, 30, 60, ... 86400).
-    pub width: i64,
+    pub(crate) width: i64,
     /// Bucket start (Unix seconds) -> [101, 403, other] upgrade attempts.
-    pub buckets: BTreeMap<i64, [u64; 3]>,
+    pub(crate) buckets: BTreeMap<i64, [u64; 3]>,
 }
 
 impl Default for Timeline {
@@ -165,7 +165,7 @@ impl Timeline {
 
     /// Grows the width until at most `max` buckets span the data; at least a minute when the
     /// data spans 30 minutes or more (the chart is "per minute" for real traffic).
-    pub fn coarsen_to(&mut self, max: usize) {
+    pub(crate) fn coarsen_to(&mut self, max: usize) {
         loop {
             let (Some((&a, _)), Some((&b, _))) = (
                 self.buckets.first_key_value(),
@@ -198,7 +198,7 @@ impl Timeline {
 
 /// How lines are assigned to phases.
 #[derive(Clone, Copy, Debug)]
-pub enum Split {
+pub(crate) enum Split {
     /// `--split T --window W`: before is [T-W, T), after is [T, T+W).
     Time {
         /// The split, Unix seconds.
@@ -212,22 +212,22 @@ pub enum Split {
 
 /// The compare sink.
 #[derive(Debug)]
-pub struct Compare {
+pub(crate) struct Compare {
     /// How lines are assigned to phases.
-    pub split: Split,
+    pub(crate) split: Split,
     /// [before, after]
-    pub phases: [PhaseStats; 2],
+    pub(crate) phases: [PhaseStats; 2],
     /// Upgrade outcomes over time, both phases.
-    pub timeline: Timeline,
+    pub(crate) timeline: Timeline,
     /// Lines outside the window (or without any time).
-    pub outside: u64,
+    pub(crate) outside: u64,
     /// First and last time of any line read, to explain an empty window.
-    pub span: Option<(f64, f64)>,
+    pub(crate) span: Option<(f64, f64)>,
 }
 
 impl Compare {
     /// An empty comparison.
-    pub fn new(split: Split) -> Compare {
+    pub(crate) fn new(split: Split) -> Compare {
         Compare {
             split,
             phases: Default::default(),
@@ -315,7 +315,7 @@ fn seconds(t: jiff::Timestamp) -> f64 {
 /// Reads a `--split` value: RFC 3339 / `$time_iso8601`, `$time_local` as nginx writes it
 /// (`29/Nov/2026:02:16:58 +0000`, with or without the log's brackets: users copy it from a
 /// line), `YYYY-MM-DD HH:MM:SS` (UTC), Unix seconds, or `@FILE` holding one of these.
-pub fn parse_split(s: &str) -> anyhow::Result<f64> {
+pub(crate) fn parse_split(s: &str) -> anyhow::Result<f64> {
     let owned;
     let s = match s.strip_prefix('@') {
         Some(path) => {

@@ -7,13 +7,14 @@
 //! bounds are canonical floats and the text ends in `# EOF`.
 
 /// `Content-Type` of the Prometheus text format.
-pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// `Content-Type` of OpenMetrics text.
-pub const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const OPENMETRICS_TEXT: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// The format a scrape asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Prometheus,
     OpenMetrics,
 }
@@ -21,7 +22,7 @@ pub enum Format {
 /// Picks the format from an `Accept` header: the supported media range with the highest `q`
 /// wins (earlier on ties); nothing acceptable, or no header, means Prometheus text, unless the
 /// client refused it (`text/plain;q=0`) and not OpenMetrics.
-pub fn negotiate(accept: Option<&str>) -> Format {
+pub(crate) fn negotiate(accept: Option<&str>) -> Format {
     let Some(accept) = accept else {
         return Format::Prometheus;
     };
@@ -81,7 +82,7 @@ pub fn negotiate(accept: Option<&str>) -> Format {
 /// Rewrites Prometheus text (as the registry renders it: `# HELP` then `# TYPE` before each
 /// family's samples) into OpenMetrics text: `# TYPE` before `# HELP`, `"` escaped in HELP,
 /// `le`/`quantile` values in canonical float form (`1.0`, not `1`).
-pub fn to_openmetrics(text: &str) -> String {
+pub(crate) fn to_openmetrics(text: &str) -> String {
     let mut out = to_openmetrics_part(text);
     out.push_str("# EOF\n");
     out
@@ -89,7 +90,7 @@ pub fn to_openmetrics(text: &str) -> String {
 
 /// [`to_openmetrics`] without the closing `# EOF`, for one part of an exposition whose
 /// families are all in `text`.
-pub fn to_openmetrics_part(text: &str) -> String {
+pub(crate) fn to_openmetrics_part(text: &str) -> String {
     let counters: std::collections::HashSet<&str> = text
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
@@ -166,7 +167,7 @@ fn canonical_bounds(line: &str, out: &mut String) {
 
 /// A bucket bound or quantile as OpenMetrics writes it: `1` becomes `1.0`; `0.5`, `1e-05`,
 /// `+Inf` and anything that is not a number stay as they are.
-pub fn openmetrics_float(v: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn openmetrics_float(v: &str) -> std::borrow::Cow<'_, str> {
     let integral = !v.is_empty()
         && v.bytes()
             .enumerate()

@@ -6,7 +6,7 @@
 
 /// A family's metric type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Counter,
     Gauge,
     Histogram,
@@ -14,7 +14,7 @@ pub enum Kind {
 
 impl Kind {
     /// The `# TYPE` word.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
@@ -25,18 +25,18 @@ impl Kind {
 
 /// One metric family.
 #[derive(Debug)]
-pub struct Family {
+pub(crate) struct Family {
     /// Name without the namespace and, for counters, without `_total` (the OpenMetrics family).
-    pub name: &'static str,
-    pub kind: Kind,
-    pub help: &'static str,
+    pub(crate) name: &'static str,
+    pub(crate) kind: Kind,
+    pub(crate) help: &'static str,
     /// Label names in the order samples carry them (histograms add `le`).
-    pub labels: &'static [&'static str],
+    pub(crate) labels: &'static [&'static str],
 }
 
 impl Family {
     /// The name in the Prometheus text format's `# HELP`/`# TYPE` lines (counters end in `_total`).
-    pub fn text_name(&self) -> String {
+    pub(crate) fn text_name(&self) -> String {
         match self.kind {
             Kind::Counter => format!("{}_total", self.name),
             _ => self.name.to_string(),
@@ -44,119 +44,119 @@ impl Family {
     }
 }
 
-pub const HTTP_REQUESTS: Family = Family {
+pub(crate) const HTTP_REQUESTS: Family = Family {
     name: "http_requests",
     kind: Kind::Counter,
     help: "Access-log lines by path label, method and status.",
     labels: &["path", "method", "status"],
 };
 
-pub const HTTP_REQUEST_DURATION: Family = Family {
+pub(crate) const HTTP_REQUEST_DURATION: Family = Family {
     name: "http_request_duration_seconds",
     kind: Kind::Histogram,
     help: "$request_time of non-upgrade requests.",
     labels: &["path"],
 };
 
-pub const HTTP_RESPONSE_BYTES: Family = Family {
+pub(crate) const HTTP_RESPONSE_BYTES: Family = Family {
     name: "http_response_bytes",
     kind: Kind::Counter,
     help: "$body_bytes_sent by path label.",
     labels: &["path"],
 };
 
-pub const WS_UPGRADE_REQUESTS: Family = Family {
+pub(crate) const WS_UPGRADE_REQUESTS: Family = Family {
     name: "ws_upgrade_requests",
     kind: Kind::Counter,
     help: "WebSocket upgrade attempts by final status and who answered (upstream app, nginx itself, or unknown).",
     labels: &["path", "status", "answered_by"],
 };
 
-pub const WS_HANDSHAKE_DURATION: Family = Family {
+pub(crate) const WS_HANDSHAKE_DURATION: Family = Family {
     name: "ws_handshake_duration_seconds",
     kind: Kind::Histogram,
     help: "$upstream_header_time of upgrade attempts: time until the backend's 101.",
     labels: &["path"],
 };
 
-pub const WS_SESSION_DURATION: Family = Family {
+pub(crate) const WS_SESSION_DURATION: Family = Family {
     name: "ws_session_duration_seconds",
     kind: Kind::Histogram,
     help: "$request_time of 101 lines: how long WebSocket sessions lasted.",
     labels: &["path"],
 };
 
-pub const ERROR_EVENTS: Family = Family {
+pub(crate) const ERROR_EVENTS: Family = Family {
     name: "error_events",
     kind: Kind::Counter,
     help: "Error-log events by level, signature and path label.",
     labels: &["level", "signature", "path"],
 };
 
-pub const LINES_READ: Family = Family {
+pub(crate) const LINES_READ: Family = Family {
     name: "lines_read",
     kind: Kind::Counter,
     help: "Lines read per log (parsed or not).",
     labels: &["log"],
 };
 
-pub const LINES_MALFORMED: Family = Family {
+pub(crate) const LINES_MALFORMED: Family = Family {
     name: "lines_malformed",
     kind: Kind::Counter,
     help: "Lines that did not parse, per log (also counted as read).",
     labels: &["log"],
 };
 
-pub const LOG_ROTATIONS: Family = Family {
+pub(crate) const LOG_ROTATIONS: Family = Family {
     name: "log_rotations",
     kind: Kind::Counter,
     help: "Rotations (rename, truncation, delete and recreate) followed per log.",
     labels: &["log"],
 };
 
-pub const LINES_LOST: Family = Family {
+pub(crate) const LINES_LOST: Family = Family {
     name: "lines_lost",
     kind: Kind::Counter,
     help: "Lines known lost, per log and reason (rotated_file_gone: a checkpointed rotated file was deleted before the lines in it that no scrape had seen could be read again).",
     labels: &["log", "reason"],
 };
 
-pub const OPEN_FILES: Family = Family {
+pub(crate) const OPEN_FILES: Family = Family {
     name: "open_files",
     kind: Kind::Gauge,
     help: "Log files held open by the tailers; deleted=\"true\": unlinked files still held, whose disk space is not free yet.",
     labels: &["deleted"],
 };
 
-pub const LOG_LAST_EVENT: Family = Family {
+pub(crate) const LOG_LAST_EVENT: Family = Family {
     name: "log_last_event_timestamp_seconds",
     kind: Kind::Gauge,
     help: "Time written in the newest line of each log (Unix seconds).",
     labels: &["log"],
 };
 
-pub const PATH_OVERFLOW: Family = Family {
+pub(crate) const PATH_OVERFLOW: Family = Family {
     name: "path_overflow",
     kind: Kind::Counter,
     help: "Lines whose path fell into __other__ because --max-paths was reached.",
     labels: &[],
 };
 
-pub const SERIES_DROPPED: Family = Family {
+pub(crate) const SERIES_DROPPED: Family = Family {
     name: "series_dropped",
     kind: Kind::Counter,
     help: "Lines not counted under a new label set because --max-series was reached.",
     labels: &[],
 };
 
-pub const SYSLOG_DROPPED: Family = Family {
+pub(crate) const SYSLOG_DROPPED: Family = Family {
     name: "syslog_dropped",
     kind: Kind::Counter,
     help: "Datagrams the kernel dropped on a syslog source's socket, for every cause it counts there (mostly a full receive buffer; also memory pressure and bad checksums).",
     labels: &["log"],
 };
 
-pub const BUILD_INFO: Family = Family {
+pub(crate) const BUILD_INFO: Family = Family {
     name: "build_info",
     kind: Kind::Gauge,
     help: "Constant 1, labelled with the sidecar's version and the git revision it was built from.",
@@ -164,7 +164,7 @@ pub const BUILD_INFO: Family = Family {
 };
 
 /// Every family, in exposition order.
-pub const ALL: &[&Family] = &[
+pub(crate) const ALL: &[&Family] = &[
     &HTTP_REQUESTS,
     &HTTP_REQUEST_DURATION,
     &HTTP_RESPONSE_BYTES,
@@ -184,14 +184,14 @@ pub const ALL: &[&Family] = &[
     &BUILD_INFO,
 ];
 
-pub const CONFIG_FINDINGS: Family = Family {
+pub(crate) const CONFIG_FINDINGS: Family = Family {
     name: "config_findings",
     kind: Kind::Gauge,
     help: "Findings of the nginx config checks (--nginx-config): 1 per finding, gone when fixed.",
     labels: &["id", "severity", "server", "location"],
 };
 
-pub const CONFIG_FINDING_INFO: Family = Family {
+pub(crate) const CONFIG_FINDING_INFO: Family = Family {
     name: "config_finding_info",
     kind: Kind::Gauge,
     help: "Where each config finding is and the lines that fix it (for alert annotations); 1.",
@@ -200,14 +200,14 @@ pub const CONFIG_FINDING_INFO: Family = Family {
     ],
 };
 
-pub const CONFIG_LAST_READ: Family = Family {
+pub(crate) const CONFIG_LAST_READ: Family = Family {
     name: "config_last_read_timestamp_seconds",
     kind: Kind::Gauge,
     help: "When the nginx config was last read and parsed (Unix seconds).",
     labels: &[],
 };
 
-pub const CONFIG_READ_ERRORS: Family = Family {
+pub(crate) const CONFIG_READ_ERRORS: Family = Family {
     name: "config_read_errors",
     kind: Kind::Counter,
     help: "Re-reads of the nginx config that failed to parse (the last good config stays in use).",
@@ -215,27 +215,27 @@ pub const CONFIG_READ_ERRORS: Family = Family {
 };
 
 /// The families of `--nginx-config`, after [`ALL`] (only a sidecar with a config serves them).
-pub const CONFIG: &[&Family] = &[
+pub(crate) const CONFIG: &[&Family] = &[
     &CONFIG_FINDINGS,
     &CONFIG_FINDING_INFO,
     &CONFIG_LAST_READ,
     &CONFIG_READ_ERRORS,
 ];
-pub const WEB_CONNECTIONS: Family = Family {
+pub(crate) const WEB_CONNECTIONS: Family = Family {
     name: "web_connections",
     kind: Kind::Gauge,
     help: "Connections the metrics server holds (at most --web.max-connections).",
     labels: &[],
 };
 
-pub const WEB_CONNECTIONS_EVICTED: Family = Family {
+pub(crate) const WEB_CONNECTIONS_EVICTED: Family = Family {
     name: "web_connections_evicted",
     kind: Kind::Counter,
     help: "Idle connections closed to admit a new one at --web.max-connections (never served first, then the oldest idle).",
     labels: &[],
 };
 
-pub const WEB_CONNECTIONS_REFUSED: Family = Family {
+pub(crate) const WEB_CONNECTIONS_REFUSED: Family = Family {
     name: "web_connections_refused",
     kind: Kind::Counter,
     help: "Connections closed at accept because every --web.max-connections slot was serving a request.",
@@ -244,7 +244,7 @@ pub const WEB_CONNECTIONS_REFUSED: Family = Family {
 
 /// The metrics server's own families, rendered per scrape by `run`'s server (not by
 /// `run --once` or backfill, which serve no connections).
-pub const SERVER: &[&Family] = &[
+pub(crate) const SERVER: &[&Family] = &[
     &WEB_CONNECTIONS,
     &WEB_CONNECTIONS_EVICTED,
     &WEB_CONNECTIONS_REFUSED,
@@ -252,7 +252,7 @@ pub const SERVER: &[&Family] = &[
 
 /// Families whose samples exist only with a kind of source (a syslog socket), so a file-only
 /// exposition carries just their `# HELP`/`# TYPE` lines.
-pub const SOURCE_DEPENDENT: &[&Family] = &[&SYSLOG_DROPPED];
+pub(crate) const SOURCE_DEPENDENT: &[&Family] = &[&SYSLOG_DROPPED];
 
 #[cfg(test)]
 mod tests {

@@ -16,27 +16,27 @@ use std::convert::Infallible;
 use std::fmt::Write;
 
 /// Default `le` bounds of `*_http_request_duration_seconds`.
-pub const HTTP_BUCKETS: &[f64] = &[
+pub(crate) const HTTP_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 /// Default `le` bounds of `*_ws_handshake_duration_seconds`.
-pub const HANDSHAKE_BUCKETS: &[f64] = &[
+pub(crate) const HANDSHAKE_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 /// Default `le` bounds of `*_ws_session_duration_seconds` (up to 24 h).
-pub const SESSION_BUCKETS: &[f64] = &[
+pub(crate) const SESSION_BUCKETS: &[f64] = &[
     1.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0,
 ];
 
 /// Git revision of the build (`unknown` outside a git checkout; see build.rs).
-pub const REVISION: &str = env!("NGINXLOG_REVISION");
+pub(crate) const REVISION: &str = env!("NGINXLOG_REVISION");
 
 /// Histogram bucket bounds, configurable by flag.
 #[derive(Clone, Debug)]
 pub struct Buckets {
-    pub http: Vec<f64>,
-    pub handshake: Vec<f64>,
-    pub session: Vec<f64>,
+    pub(crate) http: Vec<f64>,
+    pub(crate) handshake: Vec<f64>,
+    pub(crate) session: Vec<f64>,
 }
 
 impl Default for Buckets {
@@ -51,10 +51,10 @@ impl Default for Buckets {
 
 /// A histogram with per-bucket (non-cumulative) counts.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Histogram {
-    pub counts: Vec<u64>,
-    pub sum: f64,
-    pub count: u64,
+pub(crate) struct Histogram {
+    pub(crate) counts: Vec<u64>,
+    pub(crate) sum: f64,
+    pub(crate) count: u64,
 }
 
 impl Histogram {
@@ -79,41 +79,41 @@ impl Histogram {
 
 /// Everything recorded for one path label.
 #[derive(Clone, Debug, Default)]
-pub struct PathSeries {
+pub(crate) struct PathSeries {
     /// (method id, status, count)
-    pub requests: Vec<(u8, u16, u64)>,
-    pub duration: Option<Histogram>,
-    pub bytes: u64,
+    pub(crate) requests: Vec<(u8, u16, u64)>,
+    pub(crate) duration: Option<Histogram>,
+    pub(crate) bytes: u64,
     /// (status, answered_by, count)
-    pub upgrades: Vec<(u16, AnsweredBy, u64)>,
-    pub handshake: Option<Histogram>,
-    pub session: Option<Histogram>,
+    pub(crate) upgrades: Vec<(u16, AnsweredBy, u64)>,
+    pub(crate) handshake: Option<Histogram>,
+    pub(crate) session: Option<Histogram>,
     /// The last hour of upgrade attempts per minute (status page); only with `minutes` on.
-    pub minutes: Option<crate::sink::minutes::MinuteRing>,
+    pub(crate) minutes: Option<crate::sink::minutes::MinuteRing>,
 }
 
 /// Self-metrics of one log source.
 #[derive(Clone, Debug)]
 pub struct LogStats {
-    pub name: String,
-    pub kind: LogKind,
+    pub(crate) name: String,
+    pub(crate) kind: LogKind,
     pub read: u64,
     pub malformed: u64,
-    pub rotations: u64,
-    pub last_event: Option<f64>,
+    pub(crate) rotations: u64,
+    pub(crate) last_event: Option<f64>,
     /// Files of this log held open: (not deleted, deleted).
-    pub open_files: (u64, u64),
+    pub(crate) open_files: (u64, u64),
     /// Lines known lost, per reason (see [`LOST_REASONS`]).
-    pub lost: [u64; LOST_REASONS.len()],
+    pub(crate) lost: [u64; LOST_REASONS.len()],
     /// Datagrams the kernel dropped on a syslog source's socket (`None` for files and stdin).
-    pub syslog_dropped: Option<u64>,
+    pub(crate) syslog_dropped: Option<u64>,
 }
 
 /// Status codes kept as their own `status` label value: the IANA HTTP status code registry
 /// and nginx's own (444 closed without response, 494-499). Anything else an upstream or a
 /// scanner makes up would multiply the series of every path.
 #[inline]
-pub fn is_registered_status(s: u16) -> bool {
+pub(crate) fn is_registered_status(s: u16) -> bool {
     matches!(
         s,
         100..=103
@@ -138,7 +138,7 @@ pub fn is_registered_status(s: u16) -> bool {
 /// registered, its class `1`..`5` (`1xx`..`5xx`) otherwise, `0` (`other`) outside 100-599.
 /// Bounded before storage, so two unregistered statuses of a class are one series.
 #[inline]
-pub fn bounded_status(s: u16) -> u16 {
+pub(crate) fn bounded_status(s: u16) -> u16 {
     if is_registered_status(s) {
         s
     } else if (100..=599).contains(&s) {
@@ -150,7 +150,7 @@ pub fn bounded_status(s: u16) -> u16 {
 
 /// Label text of a [`bounded_status`] code.
 #[derive(Clone, Copy, Debug)]
-pub struct StatusLabel(pub u16);
+pub(crate) struct StatusLabel(pub(crate) u16);
 
 impl std::fmt::Display for StatusLabel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -165,7 +165,7 @@ impl std::fmt::Display for StatusLabel {
 /// Default `--max-series`: what fits the shipped deployments' memory limits (64 MiB in the
 /// Kubernetes example, 128 MB in the systemd unit) with room for the process itself; see
 /// BENCHMARKS.md for the bytes per series it is sized from.
-pub const DEFAULT_MAX_SERIES: usize = 100_000;
+pub(crate) const DEFAULT_MAX_SERIES: usize = 100_000;
 
 /// The global series budget: each new label set (a histogram counts as its bucket, sum and
 /// count series) takes from it; past it, lines that would create one are counted instead.
@@ -188,18 +188,18 @@ impl Budget {
 
 /// Reasons of `lines_lost_total`: a checkpointed rotated file was deleted before the lines in
 /// it that no scrape had seen could be read again.
-pub const LOST_REASONS: [&str; 1] = ["rotated_file_gone"];
+pub(crate) const LOST_REASONS: [&str; 1] = ["rotated_file_gone"];
 
 /// The registry.
 #[derive(Clone, Debug)]
 pub struct Metrics {
     namespace: String,
     buckets: Buckets,
-    pub paths: Vec<Option<Box<PathSeries>>>,
+    pub(crate) paths: Vec<Option<Box<PathSeries>>>,
     /// (level, signature, path label or u32::MAX) -> count
-    pub errors: BTreeMap<(u8, u16, u32), u64>,
+    pub(crate) errors: BTreeMap<(u8, u16, u32), u64>,
     pub logs: Vec<LogStats>,
-    pub overflow: u64,
+    pub(crate) overflow: u64,
     /// Keep per-minute upgrade rings for the status page (the live sidecar).
     pub minutes: bool,
     budget: Budget,
@@ -239,13 +239,13 @@ impl Metrics {
     }
 
     /// Series held by label sets so far (what `--max-series` bounds).
-    pub fn series_used(&self) -> usize {
+    pub(crate) fn series_used(&self) -> usize {
         self.budget.used
     }
 
     /// Changes whenever anything rendered may have changed (lines read, rotations, drops), so
     /// an unchanged registry's exposition can be shared instead of rendered again.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.changes + self.logs.iter().map(|l| l.read + l.rotations).sum::<u64>()
     }
 
@@ -460,7 +460,7 @@ impl Metrics {
 impl Metrics {
     /// A line (or oversized fragment) was read from `log`.
     #[inline]
-    pub fn read(&mut self, log: LogId) {
+    pub(crate) fn read(&mut self, log: LogId) {
         if let Some(l) = self.logs.get_mut(log) {
             l.read += 1;
         }
@@ -468,7 +468,7 @@ impl Metrics {
 
     /// The line did not parse.
     #[inline]
-    pub fn malformed(&mut self, log: LogId) {
+    pub(crate) fn malformed(&mut self, log: LogId) {
         if let Some(l) = self.logs.get_mut(log) {
             l.malformed += 1;
         }
@@ -476,7 +476,7 @@ impl Metrics {
 
     /// A classified access line: counted in every series it belongs to, or refused whole.
     #[inline]
-    pub fn access(&mut self, log: LogId, ev: &AccessEvent) -> Counted {
+    pub(crate) fn access(&mut self, log: LogId, ev: &AccessEvent) -> Counted {
         self.seen(log, ev.time);
         let status = bounded_status(ev.status);
         // The line's whole cost first: it is counted in every series it belongs to, or (when
@@ -543,7 +543,7 @@ impl Metrics {
 
     /// A classified error line: counted, or refused when its series would pass the budget.
     #[inline]
-    pub fn error(&mut self, log: LogId, ev: &ErrorEvent) -> Counted {
+    pub(crate) fn error(&mut self, log: LogId, ev: &ErrorEvent) -> Counted {
         self.seen(log, ev.time);
         let key = (ev.level, ev.signature, ev.path.unwrap_or(NO_PATH));
         match self.errors.get_mut(&key) {
@@ -560,7 +560,7 @@ impl Metrics {
     }
 
     /// Lines fell into `__other__`: the new overflow total.
-    pub fn overflow(&mut self, total: u64) {
+    pub(crate) fn overflow(&mut self, total: u64) {
         if self.overflow != total {
             self.overflow = total;
             self.changes += 1;
@@ -568,7 +568,7 @@ impl Metrics {
     }
 
     /// The kernel dropped `total` datagrams so far on `log`'s syslog socket.
-    pub fn syslog_dropped(&mut self, log: LogId, total: u64) {
+    pub(crate) fn syslog_dropped(&mut self, log: LogId, total: u64) {
         if let Some(l) = self.logs.get_mut(log) {
             if l.syslog_dropped != Some(total) {
                 l.syslog_dropped = Some(total);
@@ -578,14 +578,14 @@ impl Metrics {
     }
 
     /// The source of `log` was rotated.
-    pub fn rotated(&mut self, log: LogId) {
+    pub(crate) fn rotated(&mut self, log: LogId) {
         if let Some(l) = self.logs.get_mut(log) {
             l.rotations += 1;
         }
     }
 
     /// The source of `log` holds `open` files, `deleted` of them unlinked.
-    pub fn open_files(&mut self, log: LogId, open: u64, deleted: u64) {
+    pub(crate) fn open_files(&mut self, log: LogId, open: u64, deleted: u64) {
         if let Some(l) = self.logs.get_mut(log) {
             let now = (open - deleted.min(open), deleted);
             if l.open_files != now {
@@ -596,7 +596,7 @@ impl Metrics {
     }
 
     /// `lines` of `log` are known lost, for `reason`.
-    pub fn lost(&mut self, log: LogId, reason: &'static str, lines: u64) {
+    pub(crate) fn lost(&mut self, log: LogId, reason: &'static str, lines: u64) {
         let i = LOST_REASONS.iter().position(|r| *r == reason);
         if let (Some(l), Some(i)) = (self.logs.get_mut(log), i) {
             l.lost[i] += lines;
@@ -741,7 +741,7 @@ fn histogram(out: &mut String, name: &str, labels: &str, bounds: &[f64], h: &His
 }
 
 /// Formats a float the way Prometheus clients do (`0.005`, `1`, `86400`).
-pub fn fmt_f64(v: f64) -> String {
+pub(crate) fn fmt_f64(v: f64) -> String {
     if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{}", v as i64)
     } else {
@@ -750,7 +750,7 @@ pub fn fmt_f64(v: f64) -> String {
 }
 
 /// Escapes a label value (`\`, `"`, newline).
-pub fn escape(v: &str) -> String {
+pub(crate) fn escape(v: &str) -> String {
     if !v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
         return v.to_string();
     }

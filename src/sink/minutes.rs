@@ -9,7 +9,7 @@
 use crate::classify::AnsweredBy;
 
 /// Minutes kept.
-pub const MINUTES: usize = 60;
+pub(crate) const MINUTES: usize = 60;
 /// Distinct (status, answered_by) pairs a slot keeps before folding into "other".
 const PAIRS: usize = 6;
 
@@ -28,7 +28,7 @@ struct Slot {
 
 /// Per-minute upgrade outcomes of one path.
 #[derive(Clone, Debug)]
-pub struct MinuteRing {
+pub(crate) struct MinuteRing {
     slots: Box<[Slot; MINUTES]>,
 }
 
@@ -42,19 +42,19 @@ impl Default for MinuteRing {
 
 /// The upgrade attempts of a window, summed.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Window {
-    pub attempts: u64,
-    pub switched: u64,
+pub(crate) struct Window {
+    pub(crate) attempts: u64,
+    pub(crate) switched: u64,
     /// status -> [upstream, nginx, unknown] counts (the shape `report::cause` reads).
-    pub statuses: std::collections::BTreeMap<u16, [u64; 3]>,
+    pub(crate) statuses: std::collections::BTreeMap<u16, [u64; 3]>,
     /// Refused attempts whose status fell out of a full slot (counted, status not kept).
-    pub other_refused: u64,
+    pub(crate) other_refused: u64,
 }
 
 impl MinuteRing {
     /// Counts one upgrade attempt at `minute` (minutes since the epoch).
     #[inline]
-    pub fn record(&mut self, minute: u64, status: u16, by: AnsweredBy) {
+    pub(crate) fn record(&mut self, minute: u64, status: u16, by: AnsweredBy) {
         let slot = &mut self.slots[(minute % MINUTES as u64) as usize];
         if minute < slot.minute {
             // An hour older than what the slot holds (the clock stepped back): out of the ring.
@@ -86,7 +86,7 @@ impl MinuteRing {
     }
 
     /// The attempts of the `minutes` minutes up to and including `now` (minutes since the epoch).
-    pub fn window(&self, now: u64, minutes: u64) -> Window {
+    pub(crate) fn window(&self, now: u64, minutes: u64) -> Window {
         let mut w = Window::default();
         let from = now.saturating_sub(minutes.saturating_sub(1));
         for s in self.slots.iter() {
@@ -115,7 +115,7 @@ impl MinuteRing {
     }
 
     /// Whether any attempt falls in the last `minutes` minutes.
-    pub fn active(&self, now: u64, minutes: u64) -> bool {
+    pub(crate) fn active(&self, now: u64, minutes: u64) -> bool {
         let from = now.saturating_sub(minutes.saturating_sub(1));
         self.slots
             .iter()
@@ -128,7 +128,7 @@ impl MinuteRing {
 /// not in "the last 5 minutes". A time ahead of `now` (clock skew) counts as `now`; `None` for
 /// a line older than the ring, which it would only overwrite.
 #[inline]
-pub fn event_minute(now: u64, time: Option<f64>) -> Option<u64> {
+pub(crate) fn event_minute(now: u64, time: Option<f64>) -> Option<u64> {
     let Some(t) = time else { return Some(now) };
     // `as` saturates: a negative or NaN time is minute 0, far out of the ring.
     let m = ((t / 60.0) as u64).min(now);
@@ -136,7 +136,7 @@ pub fn event_minute(now: u64, time: Option<f64>) -> Option<u64> {
 }
 
 /// Minutes since the Unix epoch, now.
-pub fn now_minute() -> u64 {
+pub(crate) fn now_minute() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() / 60)

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 /// Appends the `process_*` families to `out` in the Prometheus text format.
-pub fn render(out: &mut String) {
+pub(crate) fn render(out: &mut String) {
     let Ok(me) = procfs::process::Process::myself() else {
         return;
     };

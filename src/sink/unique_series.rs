@@ -7,11 +7,11 @@
 use std::collections::HashMap;
 
 /// A sample's series identity: metric name and sorted (name, unescaped value) labels.
-pub type SeriesKey = (String, Vec<(String, String)>);
+pub(crate) type SeriesKey = (String, Vec<(String, String)>);
 
 /// Parses a sample line's series (`name{a="b"} 1`); `None` for comments, blank and
 /// unparseable lines.
-pub fn series_of(line: &str) -> Option<SeriesKey> {
+pub(crate) fn series_of(line: &str) -> Option<SeriesKey> {
     let line = line.trim_start();
     if line.is_empty() || line.starts_with('#') {
         return None;

@@ -34,32 +34,32 @@ use std::time::{Duration, Instant};
 
 /// Every log's checkpoint at one moment.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// Order of the snapshot among those taken by this process (0: inherited from the state
     /// file); taken under the pipeline lock, so it orders the counters too.
-    pub seq: u64,
-    pub logs: Vec<(String, LogCheckpoint)>,
+    pub(crate) seq: u64,
+    pub(crate) logs: Vec<(String, LogCheckpoint)>,
 }
 
 /// How often a state that differs from the saved one only in `confirmed_at` (or the scrape gap)
 /// is written: an older `confirmed_at` only widens, by this much, the window in which a restart
 /// looks for rotated files it has not read.
-pub const CONFIRMED_ONLY_EVERY: Duration = Duration::from_secs(60);
+pub(crate) const CONFIRMED_ONLY_EVERY: Duration = Duration::from_secs(60);
 
 /// Scrape intervals remembered for the fallback bound.
 const GAPS_KEPT: usize = 4;
 
 /// What a restart inherits from the state file.
 #[derive(Clone, Debug, Default)]
-pub struct Inherited {
+pub(crate) struct Inherited {
     /// The positions the tailers resumed from, when the state file was acknowledged by a scrape.
-    pub acked: Option<Snapshot>,
+    pub(crate) acked: Option<Snapshot>,
     /// The interval between the last two scrapes of the previous process.
-    pub scrape_gap: Duration,
+    pub(crate) scrape_gap: Duration,
 }
 
 /// Owns the state file: the last acknowledged snapshot and when to fall back to read positions.
-pub struct Checkpointer<S> {
+pub(crate) struct Checkpointer<S> {
     shared: Shared<S>,
     logs: Vec<(String, Arc<Mutex<LogCheckpoint>>)>,
     path: PathBuf,
@@ -87,7 +87,7 @@ struct Acks {
 
 impl<S> Checkpointer<S> {
     /// `logs`: each followed file's name and its tailer's checkpoint.
-    pub fn new(
+    pub(crate) fn new(
         shared: Shared<S>,
         logs: Vec<(String, Arc<Mutex<LogCheckpoint>>)>,
         path: PathBuf,
@@ -115,7 +115,7 @@ impl<S> Checkpointer<S> {
 
     /// Copies every checkpoint. Call it with the pipeline lock held, so the copy matches the
     /// counters rendered under that lock (and the sequence number orders it with them).
-    pub fn snapshot(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self) -> Snapshot {
         Snapshot {
             seq: self.seq.fetch_add(1, Ordering::Relaxed),
             logs: self
@@ -128,7 +128,7 @@ impl<S> Checkpointer<S> {
 
     /// The exposition rendered with `snap` was delivered: its positions are the new checkpoint,
     /// unless a newer snapshot was acknowledged already (responses finish out of order).
-    pub fn acknowledge(&self, snap: Snapshot) {
+    pub(crate) fn acknowledge(&self, snap: Snapshot) {
         {
             let mut a = relock(&self.inner);
             if let Some(t) = a.last_scrape {
@@ -170,7 +170,7 @@ impl<S> Checkpointer<S> {
 
     /// Saves the acknowledged positions after each scrape and every `--state-interval`, until
     /// `stop` is set.
-    pub fn run(&self, stop: &AtomicBool) {
+    pub(crate) fn run(&self, stop: &AtomicBool) {
         let mut last = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             let a = relock(&self.inner);
@@ -188,12 +188,12 @@ impl<S> Checkpointer<S> {
     }
 
     /// The save at shutdown.
-    pub fn save_final(&self) {
+    pub(crate) fn save_final(&self) {
         self.save();
     }
 
     /// Saves the acknowledged (or read) positions now, unless nothing that matters changed.
-    pub fn save(&self) {
+    pub(crate) fn save(&self) {
         let (ack, gap) = self.pending();
         let read = self.read_positions();
         let acknowledged = ack.is_some();

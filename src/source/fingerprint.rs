@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// Bytes at the start of a file that identify it together with its inode.
-pub const FINGERPRINT_BYTES: usize = 1024;
+pub(crate) const FINGERPRINT_BYTES: usize = 1024;
 
 /// The identifying start of a file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

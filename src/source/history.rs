@@ -41,7 +41,7 @@
 use crate::classify::route::{LabelId, PathLabels};
 use crate::classify::Classifier;
 use crate::framing::{Frame, Rule, SliceFrames};
-pub use crate::pipeline::Phase;
+pub(crate) use crate::pipeline::Phase;
 use crate::pipeline::{Counted, Event, LogId, LogKind, Notice, Origin, Outcome, Pipeline, Sink};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
@@ -54,33 +54,33 @@ use std::sync::Mutex;
 
 /// One file to read.
 #[derive(Clone, Debug)]
-pub struct Input {
+pub(crate) struct Input {
     /// The file, plain or gzip.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Which parser its lines go through.
-    pub kind: LogKind,
+    pub(crate) kind: LogKind,
     /// Where its lines count in `compare`.
-    pub phase: Phase,
+    pub(crate) phase: Phase,
 }
 
 /// Reading settings.
 #[derive(Clone, Debug)]
-pub struct Options {
+pub(crate) struct Options {
     /// Parser threads (the workers); readers and the merge run beside them.
-    pub threads: usize,
+    pub(crate) threads: usize,
     /// Longest line accepted (`--max-line-bytes`); longer lines are malformed.
-    pub max_line: usize,
+    pub(crate) max_line: usize,
     /// Bytes of whole lines per chunk handed to a worker.
-    pub chunk_bytes: usize,
+    pub(crate) chunk_bytes: usize,
     /// Chunks in flight per open file (the memory bound).
-    pub chunks_in_flight: usize,
+    pub(crate) chunks_in_flight: usize,
     /// Lines parsed from the start of each file to find its first time and check its format.
-    pub probe_lines: usize,
+    pub(crate) probe_lines: usize,
 }
 
 impl Options {
     /// Defaults for `threads` workers.
-    pub fn new(threads: usize, max_line: usize) -> Options {
+    pub(crate) fn new(threads: usize, max_line: usize) -> Options {
         let threads = threads.max(1);
         Options {
             threads,
@@ -93,21 +93,21 @@ impl Options {
 }
 
 /// The number of cores, the default for `--threads`.
-pub fn default_threads() -> usize {
+pub(crate) fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// What the merge knows of the file a line came from (a sink receives it as an [`Origin`]).
 #[derive(Clone, Debug)]
-pub struct FileMeta {
+pub(crate) struct FileMeta {
     /// Index into [`HistoryReader::files`].
-    pub index: usize,
+    pub(crate) index: usize,
     /// The log (rotation group) the file belongs to, index into [`HistoryReader::logs`].
-    pub log: LogId,
+    pub(crate) log: LogId,
     /// Access or error log.
-    pub kind: LogKind,
+    pub(crate) kind: LogKind,
     /// Where its lines count in `compare`.
-    pub phase: Phase,
+    pub(crate) phase: Phase,
 }
 
 impl FileMeta {
@@ -128,39 +128,39 @@ impl FileMeta {
 /// A log as metrics name it: rotated files of one log (`access.log`, `access.log.1`,
 /// `access.log.2.gz`) are one log, so its counters continue across the rotation.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogGroup {
+pub(crate) struct LogGroup {
     /// The `log` label: the file name as given, without rotation suffixes.
-    pub name: String,
+    pub(crate) name: String,
     /// Access or error log.
-    pub kind: LogKind,
+    pub(crate) kind: LogKind,
 }
 
 /// A file and, after [`HistoryReader::run`], what was read from it.
 #[derive(Clone, Debug)]
-pub struct FileInfo {
+pub(crate) struct FileInfo {
     /// What sinks see of the file.
-    pub meta: FileMeta,
+    pub(crate) meta: FileMeta,
     /// The file as given.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Whether it was read through gzip (detected by content).
-    pub gzip: bool,
+    pub(crate) gzip: bool,
     /// Time of the first line that has one (from the probe).
-    pub first_time: Option<f64>,
+    pub(crate) first_time: Option<f64>,
     /// The preset `--format auto` found in the file's first lines (from the probe).
-    pub detected_format: Option<&'static str>,
+    pub(crate) detected_format: Option<&'static str>,
     /// Its access format logs `$request_time`; without it a 101 stays at its close time.
-    pub logs_request_time: bool,
+    pub(crate) logs_request_time: bool,
     /// Lines read.
-    pub lines: u64,
+    pub(crate) lines: u64,
     /// Lines that did not parse.
-    pub malformed: u64,
+    pub(crate) malformed: u64,
     /// The first malformed lines: (1-based line number, reason).
-    pub malformed_examples: Vec<(u64, &'static str)>,
+    pub(crate) malformed_examples: Vec<(u64, &'static str)>,
 }
 
 /// The name of the log a (possibly rotated) file belongs to: `.gz`, then a numeric rotation
 /// suffix (`.1`) or a logrotate date suffix (`-20261129`) are removed.
-pub fn log_group_name(path: &str) -> &str {
+pub(crate) fn log_group_name(path: &str) -> &str {
     let mut p = path.strip_suffix(".gz").unwrap_or(path);
     if let Some((head, tail)) = p.rsplit_once('.') {
         if !tail.is_empty()
@@ -560,7 +560,7 @@ impl Cursor {
 }
 
 /// Opens and probes historical files, then merges them into a sink.
-pub struct HistoryReader<'a> {
+pub(crate) struct HistoryReader<'a> {
     files: Vec<FileInfo>,
     logs: Vec<LogGroup>,
     opts: Options,
@@ -571,7 +571,7 @@ impl<'a> HistoryReader<'a> {
     /// Checks every file: it exists, it decompresses, and its first lines are in the expected
     /// format (else the error names the file and the first bad line). `make` builds the shared
     /// classifier from the command line; it is called once per worker.
-    pub fn open(
+    pub(crate) fn open(
         inputs: &[Input],
         make: &'a (dyn Fn() -> anyhow::Result<Classifier> + Sync),
         opts: Options,
@@ -630,18 +630,18 @@ impl<'a> HistoryReader<'a> {
     }
 
     /// The files, in the order given.
-    pub fn files(&self) -> &[FileInfo] {
+    pub(crate) fn files(&self) -> &[FileInfo] {
         &self.files
     }
 
     /// The logs (rotation groups), in order of first appearance.
-    pub fn logs(&self) -> &[LogGroup] {
+    pub(crate) fn logs(&self) -> &[LogGroup] {
         &self.logs
     }
 
     /// Reads every file through the pipeline and feeds the merged events to `sink`. Returns the
     /// per-file counts and the path labels the event ids refer to.
-    pub fn run<S: Sink>(self, sink: &mut S) -> anyhow::Result<History>
+    pub(crate) fn run<S: Sink>(self, sink: &mut S) -> anyhow::Result<History>
     where
         anyhow::Error: From<S::Error>,
     {
@@ -904,24 +904,24 @@ fn describe_examples(ex: &[(u64, &'static str)]) -> String {
 
 /// What was read.
 #[derive(Debug)]
-pub struct History {
+pub(crate) struct History {
     /// Every file with its counts, in the order given.
-    pub files: Vec<FileInfo>,
+    pub(crate) files: Vec<FileInfo>,
     /// The logs (rotation groups).
-    pub logs: Vec<LogGroup>,
+    pub(crate) logs: Vec<LogGroup>,
     /// The path labels the events' ids refer to.
-    pub labels: PathLabels,
+    pub(crate) labels: PathLabels,
 }
 
 impl History {
     /// Lines read in all files.
-    pub fn lines(&self) -> u64 {
+    pub(crate) fn lines(&self) -> u64 {
         self.files.iter().map(|f| f.lines).sum()
     }
 
     /// Writes `FILE:LINE: reason` for the first malformed lines of each file, and a count; and
     /// for an access log without `$request_time`, that its 101s stay at their close time.
-    pub fn report_malformed<W: io::Write>(&self, w: &mut W) -> io::Result<()> {
+    pub(crate) fn report_malformed<W: io::Write>(&self, w: &mut W) -> io::Result<()> {
         for f in &self.files {
             if f.meta.kind == LogKind::Access && !f.logs_request_time && f.lines > 0 {
                 writeln!(

@@ -2,11 +2,11 @@
 //! `watch` for finding rotated files, `state` and `checkpoint` for the state file and when it is
 //! saved), nginx's `syslog:` output, stdin, and historical files for `backfill` and `compare`.
 
-pub mod checkpoint;
-pub mod fingerprint;
-pub mod history;
-pub mod state;
-pub mod stdin;
-pub mod syslog;
-pub mod tail;
-pub mod watch;
+pub(crate) mod checkpoint;
+pub(crate) mod fingerprint;
+pub(crate) mod history;
+pub(crate) mod state;
+pub(crate) mod stdin;
+pub(crate) mod syslog;
+pub(crate) mod tail;
+pub(crate) mod watch;

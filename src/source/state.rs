@@ -10,24 +10,24 @@ use std::time::Duration;
 
 /// Where a file was read up to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Position {
-    pub dev: u64,
-    pub ino: u64,
-    pub offset: u64,
+pub(crate) struct Position {
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+    pub(crate) offset: u64,
     /// How many leading bytes [`Position::fp_hash`] covers (0: no fingerprint, as in state
     /// files of older versions).
     #[serde(default)]
-    pub fp_len: u32,
+    pub(crate) fp_len: u32,
     /// FNV-1a of the file's first `fp_len` bytes: tells a reused inode from the file we read.
     #[serde(default)]
-    pub fp_hash: u64,
+    pub(crate) fp_hash: u64,
     /// Lines between this position and the read position when the state was saved: known lost
     /// if the file is gone at the restart.
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub unscraped_lines: u64,
+    pub(crate) unscraped_lines: u64,
     /// Lines fed from this file so far (in memory only).
     #[serde(skip)]
-    pub lines: u64,
+    pub(crate) lines: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -38,26 +38,26 @@ fn is_zero(n: &u64) -> bool {
 /// pipeline. Updated while the pipeline lock is held, so a copy taken under that lock matches
 /// the counters rendered under it exactly (the scrape acknowledgement relies on this).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct LogCheckpoint {
-    pub current: Option<Position>,
+pub(crate) struct LogCheckpoint {
+    pub(crate) current: Option<Position>,
     #[serde(default)]
-    pub draining: Vec<Position>,
+    pub(crate) draining: Vec<Position>,
     /// Unix time when the name was last seen pointing at `current`: a rotated file modified
     /// after it, and not listed here, was created after that look and is read from its start.
     #[serde(default)]
-    pub confirmed_at: f64,
+    pub(crate) confirmed_at: f64,
     /// Files drained and closed lately (identity and final offset): a rotated sibling among
     /// them has been read and is not a file created between two looks, also after a restart.
     #[serde(default)]
-    pub closed: Vec<Position>,
+    pub(crate) closed: Vec<Position>,
 }
 
 /// Version written into the state file; files without one (older releases) load as version 0,
 /// whose layout is the same.
-pub const STATE_VERSION: u32 = 1;
+pub(crate) const STATE_VERSION: u32 = 1;
 
 /// Longest scrape gap taken from a state file.
-pub const MAX_SCRAPE_GAP: Duration = Duration::from_secs(86_400);
+pub(crate) const MAX_SCRAPE_GAP: Duration = Duration::from_secs(86_400);
 
 /// Positions of every tailed file, persisted as JSON: per log, the current file (`files`, as
 /// in earlier versions) and the rotated files still being drained, recently closed ones and
@@ -65,23 +65,23 @@ pub const MAX_SCRAPE_GAP: Duration = Duration::from_secs(86_400);
 /// The additions are optional fields, so the version stays 1: an older release reads the current
 /// files and ignores the rest, and files of older releases load with the defaults.
 #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct StateFile {
+pub(crate) struct StateFile {
     #[serde(default)]
-    pub version: u32,
-    pub files: std::collections::BTreeMap<String, Position>,
+    pub(crate) version: u32,
+    pub(crate) files: std::collections::BTreeMap<String, Position>,
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub draining: std::collections::BTreeMap<String, Vec<Position>>,
+    pub(crate) draining: std::collections::BTreeMap<String, Vec<Position>>,
     #[serde(default)]
-    pub confirmed_at: std::collections::BTreeMap<String, f64>,
+    pub(crate) confirmed_at: std::collections::BTreeMap<String, f64>,
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub closed: std::collections::BTreeMap<String, Vec<Position>>,
+    pub(crate) closed: std::collections::BTreeMap<String, Vec<Position>>,
     /// Whether the positions are those of the last scrape (else the read positions).
     #[serde(default)]
-    pub acknowledged_by_scrape: bool,
+    pub(crate) acknowledged_by_scrape: bool,
     /// Seconds between the last two scrapes: after a restart, how long the acknowledged
     /// positions are kept while waiting for the first scrape (0 in files of older releases).
     #[serde(default, skip_serializing_if = "is_zero_f64")]
-    pub scrape_gap_seconds: f64,
+    pub(crate) scrape_gap_seconds: f64,
 }
 
 fn is_zero_f64(n: &f64) -> bool {
@@ -90,7 +90,7 @@ fn is_zero_f64(n: &f64) -> bool {
 
 impl StateFile {
     /// An empty state of the current version.
-    pub fn new() -> StateFile {
+    pub(crate) fn new() -> StateFile {
         StateFile {
             version: STATE_VERSION,
             ..StateFile::default()
@@ -98,7 +98,7 @@ impl StateFile {
     }
 
     /// The entry of log `name` (one without files: the log was being waited for).
-    pub fn checkpoint(&self, name: &str) -> Option<LogCheckpoint> {
+    pub(crate) fn checkpoint(&self, name: &str) -> Option<LogCheckpoint> {
         let current = self.files.get(name).copied();
         let draining = self.draining.get(name).cloned().unwrap_or_default();
         let listed = current.is_some() || self.confirmed_at.contains_key(name);
@@ -112,7 +112,7 @@ impl StateFile {
 
     /// Whether `other` holds the same positions, differing at most in when the names were last
     /// checked and in the scrape gap (which change on an idle sidecar without moving anything).
-    pub fn same_positions(&self, other: &StateFile) -> bool {
+    pub(crate) fn same_positions(&self, other: &StateFile) -> bool {
         self.version == other.version
             && self.files == other.files
             && self.draining == other.draining
@@ -123,14 +123,14 @@ impl StateFile {
 
     /// The scrape gap saved with the state, at most [`MAX_SCRAPE_GAP`] (a hand-edited or
     /// corrupt value must not stretch the wait for the first scrape, or overflow it).
-    pub fn scrape_gap(&self) -> Duration {
+    pub(crate) fn scrape_gap(&self) -> Duration {
         Duration::try_from_secs_f64(self.scrape_gap_seconds)
             .unwrap_or_default()
             .min(MAX_SCRAPE_GAP)
     }
 
     /// Adds log `name`'s entry.
-    pub fn insert(&mut self, name: &str, ck: LogCheckpoint) {
+    pub(crate) fn insert(&mut self, name: &str, ck: LogCheckpoint) {
         if let Some(c) = ck.current {
             self.files.insert(name.to_string(), c);
         }
@@ -145,7 +145,7 @@ impl StateFile {
 
     /// Loads the state; a missing file is an empty state, a corrupt one or one from a newer
     /// release is reported and ignored (reading from the configured start instead).
-    pub fn load(path: &Path) -> StateFile {
+    pub(crate) fn load(path: &Path) -> StateFile {
         let st = match fs::read(path) {
             Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
                 tracing::warn!(file = %path.display(), error = %e, "state file is not valid JSON; starting without it");
@@ -166,7 +166,7 @@ impl StateFile {
 
     /// Writes atomically: a temp file, fsynced, renamed over the old one, then the directory
     /// fsynced so the rename survives a crash.
-    pub fn save(&self, path: &Path) -> io::Result<()> {
+    pub(crate) fn save(&self, path: &Path) -> io::Result<()> {
         let body = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         crate::replace_file::write_replacing(path, |f| {
             io::Write::write_all(f, &body)?;

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 /// Reads a non-file source (stdin, a pipe) to its end.
-pub fn read_stream<R: Read, S: Sink<Error = Infallible>>(
+pub(crate) fn read_stream<R: Read, S: Sink<Error = Infallible>>(
     mut r: R,
     shared: &Mutex<Pipeline<S>>,
     log: LogId,

@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Prefix of a syslog source address: `syslog+udp://127.0.0.1:5514`.
-pub const SYSLOG_PREFIX: &str = "syslog+udp://";
+pub(crate) const SYSLOG_PREFIX: &str = "syslog+udp://";
 
 /// The message of an RFC 3164 datagram as nginx sends it (`None` if it has no `<PRI>` header).
-pub fn syslog_message(d: &[u8]) -> Option<&[u8]> {
+pub(crate) fn syslog_message(d: &[u8]) -> Option<&[u8]> {
     if d.first() != Some(&b'<') {
         return None;
     }
@@ -47,7 +47,7 @@ pub fn syslog_message(d: &[u8]) -> Option<&[u8]> {
 /// One datagram as one frame: its syslog message, or (no `<PRI>` header: a plain line sent
 /// to the port) the datagram less one trailing `\n`; either way through the framing rule every
 /// mode uses (the length cap, one `\r` dropped).
-pub fn frame_datagram(rule: Rule, d: &[u8]) -> Frame<'_> {
+pub(crate) fn frame_datagram(rule: Rule, d: &[u8]) -> Frame<'_> {
     match syslog_message(d) {
         Some(m) => rule.frame(m),
         None => rule.frame(d.strip_suffix(b"\n").unwrap_or(d)),
@@ -57,11 +57,11 @@ pub fn frame_datagram(rule: Rule, d: &[u8]) -> Frame<'_> {
 /// Default bytes of kernel receive buffer asked for a syslog socket (`--syslog-receive-buffer`):
 /// nginx sends a datagram per line and never retries, so bursts must fit in the buffer while
 /// the sidecar catches up.
-pub const SYSLOG_RCVBUF: usize = 8 << 20;
+pub(crate) const SYSLOG_RCVBUF: usize = 8 << 20;
 
 /// Asks for `bytes` of receive buffer; the kernel caps it at `net.core.rmem_max`, so a smaller
 /// grant is a warning naming the sysctl (raise it for bursty high-rate syslog).
-pub fn set_receive_buffer(sock: &UdpSocket, name: &str, bytes: usize) {
+pub(crate) fn set_receive_buffer(sock: &UdpSocket, name: &str, bytes: usize) {
     let s = socket2::SockRef::from(sock);
     let _ = s.set_recv_buffer_size(bytes);
     if let Some(granted) = s.recv_buffer_size().ok().and_then(|r| capped(bytes, r)) {
@@ -78,7 +78,7 @@ pub fn set_receive_buffer(sock: &UdpSocket, name: &str, bytes: usize) {
 /// The size the kernel granted when it is less than `asked`, from what `SO_RCVBUF` reports:
 /// Linux stores (and reports) twice the granted size, its bookkeeping overhead included, so a
 /// report above `asked` can still be a cap (`rmem_max` of 5 MiB reports 10 MiB for 8 MiB asked).
-pub fn capped(asked: usize, reported: usize) -> Option<usize> {
+pub(crate) fn capped(asked: usize, reported: usize) -> Option<usize> {
     let granted = reported / 2;
     (granted < asked).then_some(granted)
 }
@@ -100,7 +100,7 @@ fn socket_inode(sock: &UdpSocket) -> Option<u64> {
 
 /// Datagrams the kernel dropped on the UDP socket with `inode` (receive buffer full), from
 /// the `drops` column of `/proc/net/udp` or `/proc/net/udp6`.
-pub fn kernel_drops(inode: u64) -> Option<u64> {
+pub(crate) fn kernel_drops(inode: u64) -> Option<u64> {
     ["/proc/net/udp", "/proc/net/udp6"].iter().find_map(|t| {
         std::fs::read_to_string(t)
             .ok()
@@ -109,7 +109,7 @@ pub fn kernel_drops(inode: u64) -> Option<u64> {
 }
 
 /// The `drops` of `inode`'s row in a `/proc/net/udp` table.
-pub fn drops_in(table: &str, inode: u64) -> Option<u64> {
+pub(crate) fn drops_in(table: &str, inode: u64) -> Option<u64> {
     // sl local rem st tx:rx tr:tm retrnsmt uid timeout inode ref pointer drops
     table.lines().skip(1).find_map(|line| {
         let mut cols = line.split_whitespace();
@@ -146,7 +146,7 @@ impl DropCounter {
 
 /// The socket's `sk_drops` (the counter `/proc/net/udp` shows as `drops`) through
 /// `getsockopt(SO_MEMINFO)`; `None` on kernels without the option (before Linux 4.12).
-pub fn meminfo_drops(sock: &UdpSocket) -> Option<u64> {
+pub(crate) fn meminfo_drops(sock: &UdpSocket) -> Option<u64> {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
@@ -176,7 +176,7 @@ pub fn meminfo_drops(sock: &UdpSocket) -> Option<u64> {
 /// counter is exported as `nginxlog_syslog_dropped_total`, read by a thread of its own, so a
 /// burst never delays the counter and the receive loop never waits for it (where the counter
 /// comes from `/proc/net/udp`, reading it costs time proportional to the host's UDP sockets).
-pub fn run_syslog<S: Sink<Error = Infallible> + Send>(
+pub(crate) fn run_syslog<S: Sink<Error = Infallible> + Send>(
     sock: UdpSocket,
     shared: Shared<S>,
     log: LogId,

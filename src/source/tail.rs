@@ -57,22 +57,22 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a rotated-away file is kept open at most while nginx has not written to the new one.
-pub const MAX_DRAIN: Duration = Duration::from_secs(600);
+pub(crate) const MAX_DRAIN: Duration = Duration::from_secs(600);
 
 /// Tailing settings.
 #[derive(Clone, Debug)]
-pub struct TailConfig {
-    pub from_start: bool,
-    pub poll: Duration,
-    pub max_line: usize,
+pub(crate) struct TailConfig {
+    pub(crate) from_start: bool,
+    pub(crate) poll: Duration,
+    pub(crate) max_line: usize,
     /// How long a rotated-away file must stay idle before it is closed.
-    pub drain_grace: Duration,
+    pub(crate) drain_grace: Duration,
     /// How long a rotated-away file that has been deleted (link count 0) must stay idle before
     /// it is closed, even if the new file has no data yet: its blocks stay allocated while we
     /// hold it, and on a full disk nginx cannot write the new file until we let go.
-    pub unlinked_grace: Duration,
+    pub(crate) unlinked_grace: Duration,
     /// Minimum time between two wake-ups while the file is busy.
-    pub coalesce: Duration,
+    pub(crate) coalesce: Duration,
 }
 
 impl Default for TailConfig {
@@ -226,7 +226,7 @@ impl OpenFile {
 }
 
 /// Follows one file and feeds its lines to the pipeline.
-pub struct Tailer {
+pub(crate) struct Tailer {
     path: PathBuf,
     log: LogId,
     kind: LogKind,
@@ -234,7 +234,7 @@ pub struct Tailer {
     current: Option<OpenFile>,
     draining: Vec<OpenFile>,
     /// Every file still being read, for the state file (see [`LogCheckpoint`]).
-    pub checkpoint: Arc<Mutex<LogCheckpoint>>,
+    pub(crate) checkpoint: Arc<Mutex<LogCheckpoint>>,
     confirmed_at: f64,
     /// Identities of files closed lately: a rotated sibling among them was read already.
     closed: std::collections::VecDeque<Position>,
@@ -279,7 +279,7 @@ impl RateLimit {
 
 impl Tailer {
     /// Opens (or prepares to wait for) `path`. `resume` is this log's entry in the state file.
-    pub fn new<S: Sink<Error = Infallible>>(
+    pub(crate) fn new<S: Sink<Error = Infallible>>(
         path: PathBuf,
         log: LogId,
         kind: LogKind,
@@ -593,7 +593,10 @@ impl Tailer {
     }
 
     /// Reads everything available now; returns whether any byte was read.
-    pub fn poll_once<S: Sink<Error = Infallible>>(&mut self, shared: &Mutex<Pipeline<S>>) -> bool {
+    pub(crate) fn poll_once<S: Sink<Error = Infallible>>(
+        &mut self,
+        shared: &Mutex<Pipeline<S>>,
+    ) -> bool {
         let mut progressed = false;
         let mut changed = false;
         let mut i = 0;
@@ -790,7 +793,11 @@ impl Tailer {
     }
 
     /// Follows the file until `stop` is set, then reads what is left and returns.
-    pub fn run<S: Sink<Error = Infallible>>(mut self, shared: Shared<S>, stop: Arc<AtomicBool>) {
+    pub(crate) fn run<S: Sink<Error = Infallible>>(
+        mut self,
+        shared: Shared<S>,
+        stop: Arc<AtomicBool>,
+    ) {
         let (tx, rx) = mpsc::channel();
         let _watcher = watch_dir(&self.path, tx);
         let mut last_wake = Instant::now();
@@ -895,7 +902,7 @@ fn read_available<S: Sink<Error = Infallible>>(
 
 /// Logs a malformed line without its content (it may carry a token): file, byte offset, reason.
 /// The first 10 per source are warnings, then every 10,000th.
-pub fn report_malformed(path: &Path, offset: u64, reason: &str, warned: &mut u64) {
+pub(crate) fn report_malformed(path: &Path, offset: u64, reason: &str, warned: &mut u64) {
     *warned += 1;
     if *warned <= 10 || (*warned).is_multiple_of(10_000) {
         tracing::warn!(
