@@ -11,9 +11,9 @@ pub(crate) enum End {
     /// `;`
     Semicolon,
     /// `{`: a block body follows.
-    BlockStart,
+    BlockOpen,
     /// `}` (with no words before it).
-    BlockEnd,
+    BlockClose,
     /// End of the input (with no words pending).
     Eof,
 }
@@ -109,7 +109,7 @@ impl<'a> Lexer<'a> {
                         end: if ch == b';' {
                             End::Semicolon
                         } else {
-                            End::BlockStart
+                            End::BlockOpen
                         },
                         end_line: self.line,
                     });
@@ -121,7 +121,7 @@ impl<'a> Lexer<'a> {
                     self.pos += 1;
                     return Ok(Statement {
                         words,
-                        end: End::BlockEnd,
+                        end: End::BlockClose,
                         end_line: self.line,
                     });
                 }
@@ -374,9 +374,9 @@ mod tests {
     #[test]
     fn blocks_and_lines() {
         let st = all("http {\n  server {\n  }\n}\n").expect("lexes");
-        assert_eq!(st[0], (vec!["http".to_string()], End::BlockStart, 1));
-        assert_eq!(st[1], (vec!["server".to_string()], End::BlockStart, 2));
-        assert_eq!(st[2].1, End::BlockEnd);
+        assert_eq!(st[0], (vec!["http".to_string()], End::BlockOpen, 1));
+        assert_eq!(st[1], (vec!["server".to_string()], End::BlockOpen, 2));
+        assert_eq!(st[2].1, End::BlockClose);
         assert_eq!(st[2].2, 3);
         assert_eq!(st[4].1, End::Eof);
     }
@@ -402,7 +402,7 @@ mod tests {
         let src = "content_by_lua_block { local t = {a = '}'} -- }\n ngx.say([[}]]) }\nnext;";
         let mut lx = Lexer::new(src.as_bytes());
         let st = lx.next_statement().expect("statement");
-        assert_eq!(st.end, End::BlockStart);
+        assert_eq!(st.end, End::BlockOpen);
         let body = lx.opaque_block().expect("body");
         assert!(body.contains("ngx.say"));
         let st = lx.next_statement().expect("next");

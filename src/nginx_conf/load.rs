@@ -406,15 +406,15 @@ impl Loader {
                     })
                 }
                 End::Eof => return Ok(()),
-                End::BlockEnd if in_block => return Ok(()),
-                End::BlockEnd => {
+                End::BlockClose if in_block => return Ok(()),
+                End::BlockClose => {
                     return Err(ConfigError {
                         file: fname,
                         line: Some(st.end_line),
                         message: "unexpected \"}\"".into(),
                     })
                 }
-                End::Semicolon | End::BlockStart => {}
+                End::Semicolon | End::BlockOpen => {}
             }
             let mut words = st.words.into_iter();
             let Some(first) = words.next() else {
@@ -464,11 +464,11 @@ impl Loader {
                 continue;
             }
             let block = match st.end {
-                End::BlockStart if name.ends_with("_by_lua_block") => {
+                End::BlockOpen if name.ends_with("_by_lua_block") => {
                     lx.opaque_block().map_err(|e| self.error(&fname, e))?;
                     Some(Vec::new())
                 }
-                End::BlockStart => {
+                End::BlockOpen => {
                     let inner = body_of(&name, body);
                     let mut children = Vec::new();
                     self.parse_body(lx, file, inner, depth + 1, true, &mut children)?;
@@ -502,10 +502,10 @@ impl Loader {
             "server" => matches!(c, ctx::HTTP | ctx::STREAM | ctx::MAIL),
             _ => spec.block,
         };
-        if !block && end == End::BlockStart {
+        if !block && end == End::BlockOpen {
             return Err(format!("directive \"{name}\" is not terminated by \";\""));
         }
-        if block && end != End::BlockStart {
+        if block && end != End::BlockOpen {
             return Err(format!("directive \"{name}\" has no opening \"{{\""));
         }
         if name != "server" && !directives::args_ok(spec, args.len()) {
