@@ -20,13 +20,9 @@ mod model;
 mod svg;
 mod text;
 
-pub(crate) use aggregate::{build, cause, cause_words, verdict};
-pub(crate) use markup::html_escape;
-pub(crate) use model::{
-    AnsweredBy, ErrorRow, InputRow, PathPhase, PathReport, PhaseSummary, Quantiles, Report,
-    SessionQuantiles, StatusCount, TimelinePoint, TimelineReport, SCHEMA, SCHEMA_VERSION,
-};
-pub(crate) use text::{cause_lines, human_secs, human_window};
+pub(crate) use aggregate::{build, cause, cause_words};
+pub(crate) use model::Report;
+pub(crate) use text::human_window;
 
 use html::html;
 use text::{markdown, table};
@@ -48,8 +44,10 @@ pub(crate) fn render(r: &Report, format: &str) -> anyhow::Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::aggregate::share;
-    use super::text::md;
+    use super::aggregate::{share, verdict};
+    use super::markup::html_escape;
+    use super::model::{AnsweredBy, PathPhase, Quantiles, SessionQuantiles, StatusCount};
+    use super::text::{human_secs, md};
     use super::*;
 
     fn phase(attempts: u64, ok: u64, forbidden: u64) -> PathPhase {
