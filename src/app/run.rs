@@ -283,7 +283,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         shared: shared.clone(),
         ready,
         sources: sources.len(),
-        source_names: Arc::new(names),
         version: VERSION,
         telemetry_path: args.telemetry_path.clone(),
         namespace: Arc::from(args.namespace.as_str()),

@@ -102,6 +102,7 @@ impl ScrapeCache {
     }
 
     /// Renders alive right now (for tests).
+    #[cfg(test)]
     pub(crate) fn live(&self) -> usize {
         self.state.lock().map_or(0, |st| {
             st.live

@@ -22,7 +22,6 @@ pub(crate) struct AppState {
     pub(crate) ready: Arc<AtomicUsize>,
     /// Sources configured.
     pub(crate) sources: usize,
-    pub(crate) source_names: Arc<Vec<String>>,
     pub(crate) version: &'static str,
     /// `--web.telemetry-path`.
     pub(crate) telemetry_path: String,

@@ -176,6 +176,7 @@ impl WebConfig {
 
     /// Whether `Authorization` (the raw header) carries valid credentials, or none are needed.
     /// Blocking: may take a bcrypt round (see [`Live::check`] for the async, bounded entry).
+    #[cfg(test)]
     pub(crate) fn authorized(&self, authorization: Option<&[u8]>, cache: &AuthCache) -> bool {
         if self.users.is_empty() {
             return true;

@@ -126,11 +126,6 @@ impl PathLabels {
         }
     }
 
-    /// Whether only the reserved labels exist.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.names.len() <= 2 + self.routes.len()
-    }
-
     /// Labels a request target (`/ws/chat?token=...`, or an absolute URI) given as plain bytes
     /// (an error log's request line, or a label text read back).
     #[inline]

@@ -42,11 +42,6 @@ impl Rule {
         }
     }
 
-    /// The cap on a line's content.
-    pub(crate) fn max_line(self) -> usize {
-        self.max_line
-    }
-
     /// The longest run of bytes without a `\n` that can still frame as a line (content + `\r`).
     #[inline]
     pub(crate) fn max_raw(self) -> usize {
@@ -218,6 +213,7 @@ impl LineBuffer {
     }
 
     /// Bytes held that are not yet a complete line.
+    #[cfg(test)]
     pub(crate) fn pending(&self) -> usize {
         self.end - self.start
     }

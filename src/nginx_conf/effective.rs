@@ -48,7 +48,6 @@ pub(crate) struct Server<'c> {
     /// How findings name it: the first `server_name`, else the first `listen`, else nginx's default `*:80`.
     pub(crate) name: String,
     pub(crate) names: Vec<String>,
-    pub(crate) listens: Vec<String>,
     pub(crate) default_server: bool,
     /// Every location, nested ones included, in config order.
     pub(crate) locations: Vec<Location<'c>>,
@@ -195,7 +194,6 @@ impl<'c> Server<'c> {
             block,
             name,
             names,
-            listens,
             default_server,
             locations: Vec::new(),
             top: Vec::new(),

@@ -105,7 +105,6 @@ impl Span {
 #[derive(Clone, Debug)]
 pub struct Slot {
     pub name: String,
-    pub(crate) var: Var,
 }
 
 #[derive(Clone, Debug)]
@@ -180,6 +179,7 @@ pub enum LineFormat {
 /// Literal/field steps compiled from a `log_format` string.
 #[derive(Clone, Debug)]
 pub struct StepFormat {
+    #[cfg(test)]
     source: String,
     steps: Vec<Step>,
     slots: Vec<Slot>,
@@ -331,7 +331,6 @@ fn push_slot(slots: &mut Vec<Slot>, index: &mut [Option<u16>; VAR_COUNT], name: 
     }
     slots.push(Slot {
         name: name.to_string(),
-        var,
     });
     id
 }
@@ -471,6 +470,7 @@ impl StepFormat {
             return Err(err(0, "too many variables".into()));
         }
         Ok(StepFormat {
+            #[cfg(test)]
             source: format.to_string(),
             steps,
             slots,
@@ -480,6 +480,7 @@ impl StepFormat {
     }
 
     /// The format string this was compiled from.
+    #[cfg(test)]
     pub(crate) fn source(&self) -> &str {
         &self.source
     }

@@ -82,6 +82,7 @@ pub(crate) fn negotiate(accept: Option<&str>) -> Format {
 /// Rewrites Prometheus text (as the registry renders it: `# HELP` then `# TYPE` before each
 /// family's samples) into OpenMetrics text: `# TYPE` before `# HELP`, `"` escaped in HELP,
 /// `le`/`quantile` values in canonical float form (`1.0`, not `1`).
+#[cfg(test)]
 pub(crate) fn to_openmetrics(text: &str) -> String {
     let mut out = to_openmetrics_part(text);
     out.push_str("# EOF\n");

@@ -31,6 +31,13 @@ pub(crate) struct Family {
     pub(crate) kind: Kind,
     pub(crate) help: &'static str,
     /// Label names in the order samples carry them (histograms add `le`).
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "the declaration the unit tests hold each family's exposition to"
+        )
+    )]
     pub(crate) labels: &'static [&'static str],
 }
 
@@ -164,6 +171,7 @@ pub(crate) const BUILD_INFO: Family = Family {
 };
 
 /// Every family, in exposition order.
+#[cfg(test)]
 pub(crate) const ALL: &[&Family] = &[
     &HTTP_REQUESTS,
     &HTTP_REQUEST_DURATION,
@@ -215,6 +223,7 @@ pub(crate) const CONFIG_READ_ERRORS: Family = Family {
 };
 
 /// The families of `--nginx-config`, after [`ALL`] (only a sidecar with a config serves them).
+#[cfg(test)]
 pub(crate) const CONFIG: &[&Family] = &[
     &CONFIG_FINDINGS,
     &CONFIG_FINDING_INFO,
@@ -252,6 +261,7 @@ pub(crate) const SERVER: &[&Family] = &[
 
 /// Families whose samples exist only with a kind of source (a syslog socket), so a file-only
 /// exposition carries just their `# HELP`/`# TYPE` lines.
+#[cfg(test)]
 pub(crate) const SOURCE_DEPENDENT: &[&Family] = &[&SYSLOG_DROPPED];
 
 #[cfg(test)]

@@ -239,6 +239,7 @@ impl Metrics {
     }
 
     /// Series held by label sets so far (what `--max-series` bounds).
+    #[cfg(test)]
     pub(crate) fn series_used(&self) -> usize {
         self.budget.used
     }

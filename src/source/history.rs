@@ -647,7 +647,7 @@ impl<'a> HistoryReader<'a> {
     {
         let HistoryReader {
             mut files,
-            logs,
+            logs: _,
             opts,
             make,
         } = self;
@@ -867,11 +867,7 @@ impl<'a> HistoryReader<'a> {
         let labels = global
             .into_inner()
             .map_err(|_| anyhow::anyhow!("internal: label table poisoned"))?;
-        Ok(History {
-            files,
-            logs,
-            labels,
-        })
+        Ok(History { files, labels })
     }
 }
 
@@ -907,8 +903,6 @@ fn describe_examples(ex: &[(u64, &'static str)]) -> String {
 pub(crate) struct History {
     /// Every file with its counts, in the order given.
     pub(crate) files: Vec<FileInfo>,
-    /// The logs (rotation groups).
-    pub(crate) logs: Vec<LogGroup>,
     /// The path labels the events' ids refer to.
     pub(crate) labels: PathLabels,
 }
