@@ -11,7 +11,7 @@ pub mod load;
 pub(crate) mod locations;
 
 pub use load::{load, Source};
-pub(crate) use load::{load_rooted, Config, ConfigError, Directive, Misplaced};
+pub(crate) use load::{load_rooted, Config, ConfigError, Directive};
 use std::path::{Path, PathBuf};
 
 /// Where the sidecar reads `--nginx-config`: nginx's own path, re-rooted under
