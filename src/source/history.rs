@@ -629,11 +629,6 @@ impl<'a> HistoryReader<'a> {
         })
     }
 
-    /// The files, in the order given.
-    pub(crate) fn files(&self) -> &[FileInfo] {
-        &self.files
-    }
-
     /// The logs (rotation groups), in order of first appearance.
     pub(crate) fn logs(&self) -> &[LogGroup] {
         &self.logs
@@ -647,7 +642,7 @@ impl<'a> HistoryReader<'a> {
     {
         let HistoryReader {
             mut files,
-            logs: _,
+            logs,
             opts,
             make,
         } = self;
