@@ -174,23 +174,6 @@ impl WebConfig {
         })
     }
 
-    /// Whether `Authorization` (the raw header) carries valid credentials, or none are needed.
-    /// Blocking: may take a bcrypt round (see [`Live::check`] for the async, bounded entry).
-    #[cfg(test)]
-    pub(crate) fn authorized(&self, authorization: Option<&[u8]>, cache: &AuthCache) -> bool {
-        if self.users.is_empty() {
-            return true;
-        }
-        let Some((user, password)) = authorization.and_then(basic_credentials) else {
-            return false;
-        };
-        let stored = self.stored_hash(&user);
-        if let Some(known) = cache.lookup(&user, stored, &password) {
-            return known;
-        }
-        self.verify(&user, &password, cache)
-    }
-
     /// The hash to verify `user` against: unknown users cost a bcrypt round too, so timing does
     /// not tell which users exist.
     fn stored_hash(&self, user: &str) -> &str {
@@ -820,15 +803,24 @@ mod tests {
                 base64::engine::general_purpose::STANDARD.encode(s)
             )
         };
-        let cache = AuthCache::default();
-        assert!(cfg.authorized(Some(b("alice:s3cret").as_bytes()), &cache));
-        assert!(cfg.authorized(Some(b("alice:s3cret").as_bytes()), &cache));
-        assert!(!cfg.authorized(Some(b("alice:wrong").as_bytes()), &cache));
-        assert!(!cfg.authorized(Some(b("bob:s3cret").as_bytes()), &cache));
-        assert!(!cfg.authorized(None, &cache));
-        assert!(!cfg.authorized(Some(b"Bearer x"), &cache));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let cfg = Arc::new(cfg);
+        let live = Live::fixed(WebConfig::plain());
+        let check = |auth: Option<&[u8]>| rt.block_on(live.check(&cfg, auth));
+        use AuthVerdict::{Allowed, Denied};
+        assert_eq!(check(Some(b("alice:s3cret").as_bytes())), Allowed);
+        // Answered from the cache the second time, the same way.
+        assert_eq!(check(Some(b("alice:s3cret").as_bytes())), Allowed);
+        assert_eq!(check(Some(b("alice:wrong").as_bytes())), Denied);
+        assert_eq!(check(Some(b("bob:s3cret").as_bytes())), Denied);
+        assert_eq!(check(None), Denied);
+        assert_eq!(check(Some(b"Bearer x")), Denied);
         assert_eq!(cfg.headers[0].0.as_str(), "x-frame-options");
-        assert!(WebConfig::plain().authorized(None, &cache));
+        let plain = Arc::new(WebConfig::plain());
+        assert_eq!(rt.block_on(live.check(&plain, None)), Allowed);
     }
 
     #[test]
