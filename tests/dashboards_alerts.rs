@@ -57,6 +57,10 @@ const CONTRACT: &[(&str, &str)] = &[
     ("nginxlog_config_finding_info", "gauge"),
     ("nginxlog_config_last_read_timestamp_seconds", "gauge"),
     ("nginxlog_config_read_errors_total", "counter"),
+    // Served by run's metrics server (not by run --once).
+    ("nginxlog_web_connections", "gauge"),
+    ("nginxlog_web_connections_evicted_total", "counter"),
+    ("nginxlog_web_connections_refused_total", "counter"),
 ];
 
 const RULES: &str = "alerts/nginxlog-rules.yml";
@@ -732,6 +736,8 @@ fn contract_names_match_the_registry_behind_metrics() {
         cfg,
     )
     .render("nginxlog", &mut out);
+    // The server's connection families, as run's server appends them to every scrape.
+    nginxlog_sidecar::app::web_server::Registry::new(4).render("nginxlog", &mut out);
     let exported: BTreeMap<String, String> = out
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))

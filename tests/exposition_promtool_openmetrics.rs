@@ -116,6 +116,9 @@ fn promtool_accepts_a_full_scrape_and_openmetrics_is_served_on_request() {
         "process_open_fds ",
         "process_max_fds ",
         "process_start_time_seconds ",
+        "nginxlog_web_connections ",
+        "nginxlog_web_connections_evicted_total{served=\"false\"} ",
+        "nginxlog_web_connections_refused_total ",
     ] {
         assert!(
             text.lines().any(|l| l.starts_with(family)),

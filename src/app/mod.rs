@@ -15,7 +15,7 @@ pub(crate) mod scrape;
 pub(crate) mod server;
 pub(crate) mod status;
 pub mod web_config;
-pub(crate) mod web_server;
+pub mod web_server;
 
 /// The live sidecar's pipeline: the sources feed it, the HTTP server renders its registry.
 /// Here, above `run` and `server`, so neither has to import the other for it.

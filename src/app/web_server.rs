@@ -433,46 +433,59 @@ impl Drop for Slot {
 /// The open connections, oldest first (ids only grow), so that at the cap an idle one makes
 /// room: the oldest that never got a response (a flood's idle or half-sent sockets), else the
 /// oldest idle one, so a scraper's keep-alive connection outlives a flood. Its counts are
-/// exported, so a scraper losing connections to a flood can be seen.
-pub(crate) struct Registry {
+/// exported; an eviction of a connection that had been served (a scraper's keep-alive one,
+/// say) is told apart from a never-served one's.
+pub struct Registry {
     max: usize,
     epoch: Instant,
     next: AtomicU64,
     conns: Mutex<BTreeMap<u64, Arc<Conn>>>,
-    /// Idle connections closed to make room.
-    evicted: AtomicU64,
+    /// Idle connections closed to make room: [never served, served].
+    evicted: [AtomicU64; 2],
     /// Connections closed at accept because every slot was serving a request.
     refused: AtomicU64,
 }
 
 impl Registry {
     /// Room for `max` connections (`--web.max-connections`).
-    pub(crate) fn new(max: usize) -> Registry {
+    pub fn new(max: usize) -> Registry {
         Registry {
             max: max.max(1),
             epoch: Instant::now(),
             next: AtomicU64::new(0),
             conns: Mutex::new(BTreeMap::new()),
-            evicted: AtomicU64::new(0),
+            evicted: Default::default(),
             refused: AtomicU64::new(0),
         }
     }
 
-    /// Appends the connection families (`families::SERVER`) in the Prometheus text format.
-    pub(crate) fn render(&self, ns: &str, out: &mut String) {
+    /// Appends the server's connection families in the Prometheus text format.
+    pub fn render(&self, ns: &str, out: &mut String) {
+        use crate::sink::families::{
+            Family, WEB_CONNECTIONS, WEB_CONNECTIONS_EVICTED, WEB_CONNECTIONS_REFUSED,
+        };
         use std::fmt::Write;
-        // In the order of `families::SERVER`.
-        let values = [
-            self.len() as u64,
-            self.evicted.load(Ordering::Relaxed),
-            self.refused.load(Ordering::Relaxed),
-        ];
-        for (f, v) in crate::sink::families::SERVER.iter().zip(values) {
+        let mut family = |f: &Family, samples: &[(&str, u64)]| {
             let name = f.text_name();
             let _ = writeln!(out, "# HELP {ns}_{name} {}", f.help);
             let _ = writeln!(out, "# TYPE {ns}_{name} {}", f.kind.as_str());
-            let _ = writeln!(out, "{ns}_{name} {v}");
-        }
+            for (labels, v) in samples {
+                let _ = writeln!(out, "{ns}_{name}{labels} {v}");
+            }
+        };
+        family(&WEB_CONNECTIONS, &[("", self.len() as u64)]);
+        let evicted = |i: usize| self.evicted[i].load(Ordering::Relaxed);
+        family(
+            &WEB_CONNECTIONS_EVICTED,
+            &[
+                ("{served=\"false\"}", evicted(0)),
+                ("{served=\"true\"}", evicted(1)),
+            ],
+        );
+        family(
+            &WEB_CONNECTIONS_REFUSED,
+            &[("", self.refused.load(Ordering::Relaxed))],
+        );
     }
 
     /// The map, also after a panic while it was held: every change to it is one insert or
@@ -505,7 +518,7 @@ impl Registry {
             if let Some(c) = conns.remove(&victim) {
                 // notify_one keeps a permit, so the task sees it even if not waiting yet.
                 c.evict.notify_one();
-                self.evicted.fetch_add(1, Ordering::Relaxed);
+                self.evicted[usize::from(c.served())].fetch_add(1, Ordering::Relaxed);
             }
         }
         let id = self.next.fetch_add(1, Ordering::Relaxed);
@@ -829,7 +842,13 @@ mod tests {
             "the cap is 1 and the slow reader is busy"
         );
         assert_eq!(srv.conns.refused.load(Ordering::Relaxed), 1);
-        assert_eq!(srv.conns.evicted.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            srv.conns
+                .evicted
+                .each_ref()
+                .map(|e| e.load(Ordering::Relaxed)),
+            [0, 0]
+        );
         loop {
             match slow.read(&mut buf) {
                 Ok(0) => break,
@@ -846,7 +865,14 @@ mod tests {
         // Written out: the connection is idle (and served) now, so a new one takes its slot.
         let mut next = connect(srv.port);
         assert_eq!(get(&mut next, "/ok").expect("served").0, "HTTP/1.1 200 OK");
-        assert_eq!(srv.conns.evicted.load(Ordering::Relaxed), 1);
+        // The slow reader, served and idle, made room.
+        assert_eq!(
+            srv.conns
+                .evicted
+                .each_ref()
+                .map(|e| e.load(Ordering::Relaxed)),
+            [0, 1]
+        );
     }
 
     /// At the cap, never-served connections (a flood) make room before a keep-alive
@@ -905,11 +931,32 @@ mod tests {
         r.render("nginxlog", &mut out);
         for want in [
             "nginxlog_web_connections 3\n",
-            "nginxlog_web_connections_evicted_total 2\n",
+            "nginxlog_web_connections_evicted_total{served=\"false\"} 1\n",
+            "nginxlog_web_connections_evicted_total{served=\"true\"} 1\n",
             "nginxlog_web_connections_refused_total 0\n",
-            "# TYPE nginxlog_web_connections_evicted_total counter\n",
         ] {
             assert!(out.contains(want), "{want} in\n{out}");
+        }
+        // Every family of the table, with its type and its labels in order.
+        for f in crate::sink::families::SERVER {
+            let name = format!("nginxlog_{}", f.text_name());
+            assert!(
+                out.contains(&format!("# TYPE {name} {}\n", f.kind.as_str())),
+                "{name} in\n{out}"
+            );
+            for sample in out.lines().filter(|l| {
+                l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} "))
+            }) {
+                let labels: Vec<&str> = sample
+                    .split_once('{')
+                    .map(|(_, rest)| {
+                        rest.split("\",")
+                            .filter_map(|kv| kv.split_once("=\"").map(|(k, _)| k))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                assert_eq!(labels, f.labels, "{sample}");
+            }
         }
     }
 
