@@ -10,15 +10,19 @@
 //!
 //! # Public face
 //!
-//! Everything is `pub(crate)` unless something outside the library uses it. The binary needs
-//! [`app`] (its flags and subcommand drivers). The integration tests and benches drive the
-//! stages directly, to hold them to real logs, real nginx configs and the golden exposition
+//! Everything is `pub(crate)` unless something outside the library needs it. The binary needs
+//! [`app`] (its flags and subcommand drivers). The integration tests, benches and examples drive
+//! the stages directly, to hold them to real logs, real nginx configs and the golden exposition
 //! without a process in between: [`framing`], [`parse`], [`classify`], [`pipeline`], [`sink`],
-//! [`nginx_conf`] and [`synth`] (generated traffic). Within those only the items they name are
-//! `pub`. `source`, `report`, `doctor` and `replace_file` are reached only through the binary's
-//! subcommands, so they stay crate-private. A new item starts `pub(crate)`; `unreachable_pub`
-//! (an error under clippy's `-D warnings`) flags a `pub` that the crate root does not reach,
-//! such as one inside a crate-private module.
+//! [`nginx_conf`], [`synth`] (generated traffic) and parts of [`app`] (the live config, the web
+//! config, the connection registry, `parse`'s driver). Within those, `pub` marks what those users
+//! name and what the signatures of those items need (the [`pipeline::Sink`] trait and its
+//! `Origin`, `Event`, `Counted` and `Notice` behind `Pipeline`, for one); the rest is
+//! `pub(crate)`. `source`, `report`, `doctor` and `replace_file` are reached only through the
+//! subcommands, so they are crate-private (the nginx version type `LiveConfig::new` takes is
+//! re-exported by [`app::nginx_config`]). A new item starts `pub(crate)`; `unreachable_pub` (an
+//! error under clippy's `-D warnings`) flags a `pub` that nothing outside can reach, such as one
+//! inside a crate-private module that no public signature exposes.
 
 #![warn(unreachable_pub)]
 

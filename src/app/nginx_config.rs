@@ -6,7 +6,9 @@
 //! re-read when it changes on disk, feeds `nginxlog_config_findings` and the status page.
 
 use crate::classify::AnsweredBy;
-use crate::doctor::checks::{log_format, Checks, Finding, Version};
+/// The nginx version [`LiveConfig::new`] judges defaults by (`--nginx-version`, `nginx -v`).
+pub use crate::doctor::checks::Version;
+use crate::doctor::checks::{log_format, Checks, Finding};
 use crate::doctor::evidence::{Evidence, Logs};
 use crate::nginx_conf::effective::Http;
 use crate::nginx_conf::locations::{find_location, find_server, normalise_uri};

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-pub(crate) use crate::app::Shared;
-pub(crate) use crate::VERSION;
+use crate::app::Shared;
+use crate::VERSION;
 
 type Positions = Vec<(String, Arc<Mutex<LogCheckpoint>>)>;
 

@@ -100,7 +100,7 @@ pub(crate) fn default_threads() -> usize {
 /// What the merge knows of the file a line came from (a sink receives it as an [`Origin`]).
 #[derive(Clone, Debug)]
 pub(crate) struct FileMeta {
-    /// Index into [`HistoryReader::files`].
+    /// Index into the files given.
     pub(crate) index: usize,
     /// The log (rotation group) the file belongs to, index into [`HistoryReader::logs`].
     pub(crate) log: LogId,

@@ -235,7 +235,10 @@ fn poll_drops<S: Sink<Error = Infallible>>(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the receive loop's own state, passed by reference from run_syslog's scope"
+)]
 fn receive<S: Sink<Error = Infallible>>(
     sock: &UdpSocket,
     shared: &Shared<S>,
