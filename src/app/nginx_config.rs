@@ -1036,26 +1036,7 @@ http {
         );
         let mut out = String::new();
         live.render("nginxlog", &mut out);
-        for f in crate::sink::families::CONFIG {
-            let name = format!("nginxlog_{}", f.text_name());
-            assert!(
-                out.contains(&format!("# TYPE {name} {}\n", f.kind.as_str())),
-                "{out}"
-            );
-            let sample = out
-                .lines()
-                .find(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
-                .unwrap_or_else(|| panic!("no sample of {name}:\n{out}"));
-            let labels: Vec<&str> = sample
-                .split_once('{')
-                .map(|(_, rest)| {
-                    rest.split("\",")
-                        .filter_map(|kv| kv.split_once("=\"").map(|(k, _)| k))
-                        .collect()
-                })
-                .unwrap_or_default();
-            assert_eq!(labels, f.labels, "{sample}");
-        }
+        crate::sink::families::assert_follows_table(crate::sink::families::CONFIG, &out);
         assert!(out.contains(r#"nginxlog_config_findings{id="ws_upgrade_header_missing",severity="error",server="*:80",location="/ws/"} 1"#), "{out}");
     }
 

@@ -938,26 +938,7 @@ mod tests {
             assert!(out.contains(want), "{want} in\n{out}");
         }
         // Every family of the table, with its type and its labels in order.
-        for f in crate::sink::families::SERVER {
-            let name = format!("nginxlog_{}", f.text_name());
-            assert!(
-                out.contains(&format!("# TYPE {name} {}\n", f.kind.as_str())),
-                "{name} in\n{out}"
-            );
-            for sample in out.lines().filter(|l| {
-                l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} "))
-            }) {
-                let labels: Vec<&str> = sample
-                    .split_once('{')
-                    .map(|(_, rest)| {
-                        rest.split("\",")
-                            .filter_map(|kv| kv.split_once("=\"").map(|(k, _)| k))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                assert_eq!(labels, f.labels, "{sample}");
-            }
-        }
+        crate::sink::families::assert_follows_table(crate::sink::families::SERVER, &out);
     }
 
     /// A panic while the registry's lock was held does not make every later connection fail.

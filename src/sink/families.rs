@@ -265,6 +265,36 @@ pub(crate) const SERVER: &[&Family] = &[
 #[cfg(test)]
 pub(crate) const SOURCE_DEPENDENT: &[&Family] = &[&SYSLOG_DROPPED];
 
+/// Asserts that a text exposition under the `nginxlog` namespace carries every family of
+/// `families`: its `# TYPE`, at least one sample, and on every sample the table's label names in
+/// order. For the families rendered outside the registry (config, server).
+#[cfg(test)]
+pub(crate) fn assert_follows_table(families: &[&Family], out: &str) {
+    for f in families {
+        let name = format!("nginxlog_{}", f.text_name());
+        assert!(
+            out.contains(&format!("# TYPE {name} {}\n", f.kind.as_str())),
+            "{name}: no # TYPE in\n{out}"
+        );
+        let samples: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+            .collect();
+        assert!(!samples.is_empty(), "no sample of {name}:\n{out}");
+        for sample in samples {
+            let labels: Vec<&str> = sample
+                .split_once('{')
+                .map(|(_, rest)| {
+                    rest.split("\",")
+                        .filter_map(|kv| kv.split_once("=\"").map(|(k, _)| k))
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert_eq!(labels, f.labels, "{sample}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
