@@ -154,7 +154,7 @@ pub enum Counted {
 pub trait Sink {
     /// Why the sink can fail; [`Infallible`] when it cannot.
     type Error;
-    /// One line, in the order read (history: merged by [`Origin::clock`]). Every line comes
+    /// One line, in the order read (history: merged by `Origin::clock`). Every line comes
     /// here, continuation lines included.
     fn line(&mut self, at: &Origin, event: &Event) -> Result<Counted, Self::Error>;
     /// Something happened to the source of `log` (or, for [`Notice::PathsOverflow`], to the

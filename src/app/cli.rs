@@ -132,7 +132,7 @@ impl ClassifyArgs {
         Classifier::new(format, &cfg).map_err(|e| anyhow::anyhow!(e))
     }
 
-    /// `format` when the config gave one (`--nginx-config`), else as [`ClassifyArgs::classifier`].
+    /// `format` when the config gave one (`--nginx-config`), else as `ClassifyArgs::classifier`.
     pub fn classifier_or(
         &self,
         from_config: Option<&LineFormat>,

@@ -50,7 +50,7 @@ pub(crate) fn gate(rep: &Report, min: f64, paths: &[String]) -> Vec<String> {
     failed
 }
 
-/// `nginxlog-sidecar compare`: prints (or writes) the report; exit 0, or [`GATE_FAILED`] when
+/// `nginxlog-sidecar compare`: prints (or writes) the report; exit 0, or `GATE_FAILED` when
 /// `--fail-under` is given and the gate fails.
 pub fn run(args: &CompareArgs) -> anyhow::Result<std::process::ExitCode> {
     let (inputs, split) = if !args.before.is_empty() {

@@ -1,4 +1,4 @@
-//! `nginxlog-sidecar doctor`: its flags turned into [`doctor::Options`].
+//! `nginxlog-sidecar doctor`: its flags turned into `doctor::Options`.
 
 use crate::app::cli::DoctorArgs;
 use crate::classify::ClassifyConfig;

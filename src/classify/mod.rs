@@ -209,7 +209,7 @@ impl Classifier {
         })
     }
 
-    /// A classifier for `--format auto`: the first access line that one of [`AUTO_PRESETS`]
+    /// A classifier for `--format auto`: the first access line that one of `AUTO_PRESETS`
     /// reads (with a valid status) fixes the format for every later line.
     pub fn auto(cfg: &ClassifyConfig) -> Result<Classifier, String> {
         let mut candidates = Vec::with_capacity(AUTO_PRESETS.len());

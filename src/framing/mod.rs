@@ -1,6 +1,6 @@
 //! Line framing: the one rule every mode cuts lines by, and two front ends for it.
 //!
-//! [`Rule::frame`] is the rule: a line is the bytes before a `\n`; one trailing `\r` is dropped;
+//! `Rule::frame` is the rule: a line is the bytes before a `\n`; one trailing `\r` is dropped;
 //! a line whose content (terminator excluded) is longer than `--max-line-bytes` is reported as
 //! [`Frame::Oversized`] with its length and never parsed, so one huge line costs bounded memory and
 //! never hides the next one. Bytes are never assumed to be UTF-8; NUL is an ordinary byte; an
@@ -8,7 +8,7 @@
 //!
 //! [`LineBuffer`] is the streaming front end (`run`, `parse`, stdin, `doctor`): input is read in
 //! chunks into one buffer reused for the life of the source, and lines are slices of it.
-//! [`SliceFrames`] is the slice front end (`backfill`, `compare`): whole-line chunks already in
+//! `SliceFrames` is the slice front end (`backfill`, `compare`): whole-line chunks already in
 //! memory. Both give the same frames for the same bytes (a test checks it on the edge cases).
 
 use std::io::{self, Read};
@@ -207,7 +207,7 @@ impl LineBuffer {
         Some(self.rule.frame(&self.buf[s..self.end]))
     }
 
-    /// Bytes of complete lines handed out since creation or [`LineBuffer::reset`].
+    /// Bytes of complete lines handed out since creation or `LineBuffer::reset`.
     pub fn consumed(&self) -> u64 {
         self.consumed
     }

@@ -136,7 +136,7 @@ impl fmt::Display for FormatError {
 impl std::error::Error for FormatError {}
 
 /// Why a line did not match its format. Static text so reporting never allocates; the step
-/// index lets [`LineFormat::explain`] name the field and the expected text later, off the hot
+/// index lets `LineFormat::explain` name the field and the expected text later, off the hot
 /// path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mismatch {
