@@ -81,6 +81,7 @@ const ALERTS: &[&str] = &[
     "NginxLogSyslogDrops",
     "NginxLogSeriesBudgetExhausted",
     "NginxLogLinesLost",
+    "NginxLogMetricsServerFull",
 ];
 
 /// Grafana unit ids the dashboards may use (a subset of Grafana's own list).
