@@ -6,19 +6,6 @@ mod support;
 use std::time::Duration;
 use support::*;
 
-const CHAT: &str =
-    r#"nginxlog_ws_upgrade_requests_total{path="/ws/chat",status="101",answered_by="upstream"}"#;
-
-fn chat(n: usize) -> Vec<String> {
-    vec![ws_line("/ws/chat", 101, "0.002"); n]
-}
-
-fn wait_read(sidecar: &Sidecar, log: &str, want: u64) {
-    wait_for("lines read (landing page)", Duration::from_secs(10), || {
-        sidecar.lines_read_unscraped(log) == want
-    });
-}
-
 /// Starts the sidecar and checks it exports `want` chat upgrades, and no more a moment later.
 fn restarted_exports_exactly(args: &[&str], want: f64) {
     let sidecar = Sidecar::start(args);
@@ -28,24 +15,16 @@ fn restarted_exports_exactly(args: &[&str], want: f64) {
 }
 
 fn restart_exports_exactly_the_unscraped_lines(stop: fn(Sidecar)) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let log = tmp.path().join("access.log");
-    let state = tmp.path().join("state.json");
-    let (l, s) = (log.display().to_string(), state.display().to_string());
-    append(&log, &[]);
-    let args = [
-        "--format",
-        "ws_timing",
-        "--access-log",
-        &l,
-        "--state-file",
-        &s,
-    ];
+    let dir = StateDir::new();
+    let log = &dir.log;
+    let l = dir.log_name();
+    append(log, &[]);
+    let args = dir.args(&[]);
     let sidecar = Sidecar::start(&args);
-    append(&log, &chat(10));
+    append(log, &chat(10));
     sidecar.wait_value(CHAT, 10.0); // scraped: acknowledged
-    append(&log, &chat(7));
-    wait_read(&sidecar, &l, 17); // read, never scraped
+    append(log, &chat(7));
+    sidecar.wait_lines_read_unscraped(l, 17); // read, never scraped
     stop(sidecar);
 
     restarted_exports_exactly(&args, 7.0);
@@ -65,34 +44,25 @@ fn sigterm_after_a_scrape_restart_exports_exactly_the_lines_no_scrape_saw() {
 /// does not read again what the stopped process had read.
 #[test]
 fn without_scrapes_the_read_position_is_saved() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let log = tmp.path().join("access.log");
-    let state = tmp.path().join("state.json");
-    let (l, s) = (log.display().to_string(), state.display().to_string());
-    append(&log, &[]);
-    let args = [
-        "--format",
-        "ws_timing",
-        "--access-log",
-        &l,
-        "--state-file",
-        &s,
-        "--state-interval",
-        "100ms",
-    ];
+    let dir = StateDir::new();
+    let log = &dir.log;
+    let state = &dir.state;
+    let l = dir.log_name();
+    append(log, &[]);
+    let args = dir.args(&["--state-interval", "100ms"]);
     let sidecar = Sidecar::start(&args);
-    append(&log, &chat(6));
-    wait_read(&sidecar, &l, 6);
+    append(log, &chat(6));
+    sidecar.wait_lines_read_unscraped(l, 6);
     std::thread::sleep(Duration::from_millis(600));
     sidecar.kill9();
-    let saved = std::fs::read_to_string(&state).expect("state file");
+    let saved = std::fs::read_to_string(state).expect("state file");
     assert!(
         saved.contains("\"acknowledged_by_scrape\": false"),
         "{saved}"
     );
 
     let sidecar = Sidecar::start(&args);
-    append(&log, &chat(2));
+    append(log, &chat(2));
     sidecar.wait_value(CHAT, 2.0);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(sidecar.value(CHAT), 2.0);
@@ -103,31 +73,24 @@ fn without_scrapes_the_read_position_is_saved() {
 /// (and logs it) instead of losing them silently.
 #[test]
 fn unscraped_lines_in_a_rotated_file_deleted_while_stopped_are_counted_lost() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let log = tmp.path().join("access.log");
+    let dir = StateDir::new();
+    let tmp = &dir.tmp;
+    let log = &dir.log;
+    let l = dir.log_name();
     let rotated = tmp.path().join("access.log.1");
-    let state = tmp.path().join("state.json");
-    let (l, s) = (log.display().to_string(), state.display().to_string());
-    append(&log, &[]);
-    let args = [
-        "--format",
-        "ws_timing",
-        "--access-log",
-        &l,
-        "--state-file",
-        &s,
-    ];
+    append(log, &[]);
+    let args = dir.args(&[]);
     let sidecar = Sidecar::start(&args);
-    append(&log, &chat(10));
+    append(log, &chat(10));
     sidecar.wait_value(CHAT, 10.0);
     // Renamed; nginx has not reopened yet and writes 5 more lines to the renamed file.
-    std::fs::rename(&log, &rotated).expect("rename");
+    std::fs::rename(log, &rotated).expect("rename");
     append(&rotated, &chat(5));
-    wait_read(&sidecar, &l, 15);
+    sidecar.wait_lines_read_unscraped(l, 15);
     assert!(sidecar.terminate().success());
 
     std::fs::remove_file(&rotated).expect("rm");
-    append(&log, &chat(2));
+    append(log, &chat(2));
     let sidecar = Sidecar::start(&args);
     sidecar.wait_value(CHAT, 2.0);
     let m = sidecar.metrics();
@@ -160,39 +123,30 @@ fn wait_state(state: &std::path::Path, needle: &str, timeout: Duration) -> Strin
 /// the read positions in), so the next start exports again every line no scrape saw.
 #[test]
 fn kill9_before_the_first_scrape_after_a_restart_re_reads_what_no_scrape_saw() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let log = tmp.path().join("access.log");
-    let state = tmp.path().join("state.json");
-    let (l, s) = (log.display().to_string(), state.display().to_string());
-    append(&log, &[]);
-    let args = [
-        "--format",
-        "ws_timing",
-        "--access-log",
-        &l,
-        "--state-file",
-        &s,
-        "--state-interval",
-        "3s",
-    ];
+    let dir = StateDir::new();
+    let log = &dir.log;
+    let state = &dir.state;
+    let l = dir.log_name();
+    append(log, &[]);
+    let args = dir.args(&["--state-interval", "3s"]);
     let sidecar = Sidecar::start(&args);
-    append(&log, &chat(10));
+    append(log, &chat(10));
     sidecar.wait_value(CHAT, 10.0); // scraped: acknowledged
     wait_state(
-        &state,
+        state,
         "\"acknowledged_by_scrape\": true",
         Duration::from_secs(5),
     );
-    append(&log, &chat(7));
-    wait_read(&sidecar, &l, 17);
+    append(log, &chat(7));
+    sidecar.wait_lines_read_unscraped(l, 17);
     sidecar.kill9();
 
     // Not scraped at all: 7 lines re-read, 3 new ones, and at least one periodic save.
     let sidecar = Sidecar::start(&args);
-    wait_read(&sidecar, &l, 7);
-    append(&log, &chat(3));
-    wait_read(&sidecar, &l, 10);
-    let saved = wait_state(&state, "\"unscraped_lines\": 10", Duration::from_secs(5));
+    sidecar.wait_lines_read_unscraped(l, 7);
+    append(log, &chat(3));
+    sidecar.wait_lines_read_unscraped(l, 10);
+    let saved = wait_state(state, "\"unscraped_lines\": 10", Duration::from_secs(5));
     assert!(
         saved.contains("\"acknowledged_by_scrape\": true"),
         "{saved}"
@@ -207,37 +161,28 @@ fn kill9_before_the_first_scrape_after_a_restart_re_reads_what_no_scrape_saw() {
 /// twice `--state-interval`.
 #[test]
 fn the_scrape_interval_survives_a_restart() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let log = tmp.path().join("access.log");
-    let state = tmp.path().join("state.json");
-    let (l, s) = (log.display().to_string(), state.display().to_string());
-    append(&log, &[]);
-    let args = [
-        "--format",
-        "ws_timing",
-        "--access-log",
-        &l,
-        "--state-file",
-        &s,
-        "--state-interval",
-        "200ms",
-    ];
+    let dir = StateDir::new();
+    let log = &dir.log;
+    let state = &dir.state;
+    let l = dir.log_name();
+    append(log, &[]);
+    let args = dir.args(&["--state-interval", "200ms"]);
     let sidecar = Sidecar::start(&args);
-    append(&log, &chat(10));
+    append(log, &chat(10));
     sidecar.wait_value(CHAT, 10.0);
     std::thread::sleep(Duration::from_millis(2500));
     sidecar.wait_value(CHAT, 10.0); // a scrape gap of about 2.5 s
                                     // (The save after a scrape is quick, but not instant on a loaded machine.)
-    wait_state(&state, "\"scrape_gap_seconds\": 2.", Duration::from_secs(5));
-    append(&log, &chat(7));
-    wait_read(&sidecar, &l, 17);
+    wait_state(state, "\"scrape_gap_seconds\": 2.", Duration::from_secs(5));
+    append(log, &chat(7));
+    sidecar.wait_lines_read_unscraped(l, 17);
     sidecar.kill9();
 
     // 1 s without a scrape: longer than twice --state-interval, shorter than twice the gap.
     let sidecar = Sidecar::start(&args);
-    wait_read(&sidecar, &l, 7);
+    sidecar.wait_lines_read_unscraped(l, 7);
     std::thread::sleep(Duration::from_millis(1000));
-    let saved = wait_state(&state, "\"unscraped_lines\": 7", Duration::from_secs(1));
+    let saved = wait_state(state, "\"unscraped_lines\": 7", Duration::from_secs(1));
     assert!(
         saved.contains("\"acknowledged_by_scrape\": true"),
         "{saved}"
@@ -252,38 +197,31 @@ fn the_scrape_interval_survives_a_restart() {
 /// the other misses the lines between its own last scrape and that one, and sees nothing twice.
 #[test]
 fn with_two_scrapers_the_restart_is_exact_for_the_latest_and_short_for_the_other() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let log = tmp.path().join("access.log");
-    let state = tmp.path().join("state.json");
-    let (l, s) = (log.display().to_string(), state.display().to_string());
-    append(&log, &[]);
-    let args = [
-        "--format",
-        "ws_timing",
-        "--access-log",
-        &l,
-        "--state-file",
-        &s,
-    ];
+    let dir = StateDir::new();
+    let log = &dir.log;
+    let state = &dir.state;
+    let l = dir.log_name();
+    append(log, &[]);
+    let args = dir.args(&[]);
     let sidecar = Sidecar::start(&args);
     let scrape = |sidecar: &Sidecar| {
         let (status, body) = fetch(sidecar.port, "/metrics");
         assert_eq!(status, 200);
         sample(&body, CHAT)
     };
-    append(&log, &chat(10));
-    wait_read(&sidecar, &l, 10);
+    append(log, &chat(10));
+    sidecar.wait_lines_read_unscraped(l, 10);
     let a_before = scrape(&sidecar); // server A
-    append(&log, &chat(5));
-    wait_read(&sidecar, &l, 15);
+    append(log, &chat(5));
+    sidecar.wait_lines_read_unscraped(l, 15);
     let b_before = scrape(&sidecar); // server B (or a curl), the latest
-    append(&log, &chat(3));
-    wait_read(&sidecar, &l, 18);
-    wait_state(&state, "\"unscraped_lines\": 3", Duration::from_secs(10));
+    append(log, &chat(3));
+    sidecar.wait_lines_read_unscraped(l, 18);
+    wait_state(state, "\"unscraped_lines\": 3", Duration::from_secs(10));
     sidecar.kill9();
 
     let sidecar = Sidecar::start(&args);
-    wait_read(&sidecar, &l, 3);
+    sidecar.wait_lines_read_unscraped(l, 3);
     let after = scrape(&sidecar); // both see the reset counter
     assert_eq!((a_before, b_before, after), (10.0, 15.0, 3.0));
     // increase() across a counter reset: the value before plus the value after.
@@ -305,22 +243,11 @@ fn with_two_scrapers_the_restart_is_exact_for_the_latest_and_short_for_the_other
 #[test]
 fn an_idle_scraped_sidecar_does_not_rewrite_its_state_file() {
     use std::os::unix::fs::MetadataExt;
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let log = tmp.path().join("access.log");
-    let state = tmp.path().join("state.json");
-    let (l, s) = (log.display().to_string(), state.display().to_string());
-    append(&log, &chat(3));
-    let args = [
-        "--format",
-        "ws_timing",
-        "--access-log",
-        &l,
-        "--state-file",
-        &s,
-        "--state-interval",
-        "100ms",
-        "--from-start",
-    ];
+    let dir = StateDir::new();
+    let log = &dir.log;
+    let state = &dir.state;
+    append(log, &chat(3));
+    let args = dir.args(&["--state-interval", "100ms", "--from-start"]);
     let sidecar = Sidecar::start(&args);
     sidecar.wait_value(CHAT, 3.0);
     // Scrapes every 200 ms from here on: the acknowledged state, saved once.
@@ -329,16 +256,16 @@ fn an_idle_scraped_sidecar_does_not_rewrite_its_state_file() {
         sidecar.metrics();
     }
     wait_state(
-        &state,
+        state,
         "\"acknowledged_by_scrape\": true",
         Duration::from_secs(5),
     );
     let mut writes = 0;
-    let mut last = std::fs::metadata(&state).expect("state").ino();
+    let mut last = std::fs::metadata(state).expect("state").ino();
     for _ in 0..15 {
         std::thread::sleep(Duration::from_millis(200));
         assert_eq!(sidecar.value(CHAT), 3.0);
-        let now = std::fs::metadata(&state).expect("state").ino();
+        let now = std::fs::metadata(state).expect("state").ino();
         if now != last {
             writes += 1;
             last = now;

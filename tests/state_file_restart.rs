@@ -6,39 +6,29 @@ use support::*;
 
 #[test]
 fn restart_counts_lines_written_while_stopped_once() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let log = tmp.path().join("access.log");
-    let state = tmp.path().join("state.json");
-    append(&log, &vec![ws_line("/ws/old", 101, "0.001"); 9]); // history before the first start
-    let (l, s) = (log.display().to_string(), state.display().to_string());
-    let args = [
-        "--format",
-        "ws_timing",
-        "--access-log",
-        &l,
-        "--state-file",
-        &s,
-        "--state-interval",
-        "200ms",
-    ];
-    let series = r#"nginxlog_ws_upgrade_requests_total{path="/ws/chat",status="101",answered_by="upstream"}"#;
+    let dir = StateDir::new();
+    let tmp = &dir.tmp;
+    let log = &dir.log;
+    let state = &dir.state;
+    append(log, &vec![ws_line("/ws/old", 101, "0.001"); 9]); // history before the first start
+    let args = dir.args(&["--state-interval", "200ms"]);
 
     let sidecar = Sidecar::start(&args);
-    append(&log, &vec![ws_line("/ws/chat", 101, "0.002"); 5]);
-    sidecar.wait_value(series, 5.0);
+    append(log, &chat(5));
+    sidecar.wait_value(CHAT, 5.0);
     assert!(sidecar.terminate().success());
     assert!(state.exists(), "state file not written on shutdown");
 
     // While stopped: 3 more lines, then a rename rotation and 2 lines in the new file.
-    append(&log, &vec![ws_line("/ws/chat", 101, "0.002"); 3]);
-    std::fs::rename(&log, tmp.path().join("access.log.1")).expect("rotate");
-    append(&log, &vec![ws_line("/ws/chat", 101, "0.002"); 2]);
+    append(log, &chat(3));
+    std::fs::rename(log, tmp.path().join("access.log.1")).expect("rotate");
+    append(log, &chat(2));
 
     let sidecar = Sidecar::start(&args);
-    sidecar.wait_value(series, 5.0);
+    sidecar.wait_value(CHAT, 5.0);
     std::thread::sleep(std::time::Duration::from_millis(500));
     let m = sidecar.metrics();
-    assert_eq!(sample(&m, series), 5.0, "{m}");
+    assert_eq!(sample(&m, CHAT), 5.0, "{m}");
     assert_eq!(
         sample(
             &m,
@@ -53,29 +43,20 @@ fn restart_counts_lines_written_while_stopped_once() {
 /// content is read from byte 0, not from the middle of a line.
 #[test]
 fn a_file_truncated_and_refilled_while_stopped_is_read_from_the_start() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let log = tmp.path().join("access.log");
-    let state = tmp.path().join("state.json");
-    append(&log, &vec![ws_line("/ws/old", 101, "0.001"); 4]);
-    let (l, s) = (log.display().to_string(), state.display().to_string());
-    let args = [
-        "--format",
-        "ws_timing",
-        "--access-log",
-        &l,
-        "--state-file",
-        &s,
-    ];
+    let dir = StateDir::new();
+    let log = &dir.log;
+    let l = dir.log_name();
+    append(log, &vec![ws_line("/ws/old", 101, "0.001"); 4]);
+    let args = dir.args(&[]);
     let sidecar = Sidecar::start(&args);
-    append(&log, &vec![ws_line("/ws/chat", 101, "0.002"); 5]);
-    let chat = r#"nginxlog_ws_upgrade_requests_total{path="/ws/chat",status="101",answered_by="upstream"}"#;
-    sidecar.wait_value(chat, 5.0);
+    append(log, &chat(5));
+    sidecar.wait_value(CHAT, 5.0);
     assert!(sidecar.terminate().success());
 
     // Stopped: copytruncate, then more new bytes than the saved offset.
-    copytruncate(&log);
+    copytruncate(log);
     append(
-        &log,
+        log,
         &vec![ws_line("/ws/new-after-the-copy", 403, "0.002"); 20],
     );
 
@@ -84,9 +65,9 @@ fn a_file_truncated_and_refilled_while_stopped_is_read_from_the_start() {
     sidecar.wait_value(new, 20.0);
     let m = sidecar.metrics();
     assert_eq!(
-        log_metric(&m, "nginxlog_lines_malformed_total", &l),
+        log_metric(&m, "nginxlog_lines_malformed_total", l),
         0.0,
         "{m}"
     );
-    assert_eq!(log_metric(&m, "nginxlog_lines_read_total", &l), 20.0, "{m}");
+    assert_eq!(log_metric(&m, "nginxlog_lines_read_total", l), 20.0, "{m}");
 }

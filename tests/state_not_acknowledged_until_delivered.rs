@@ -8,19 +8,6 @@ use std::net::TcpStream;
 use std::time::Duration;
 use support::*;
 
-const CHAT: &str =
-    r#"nginxlog_ws_upgrade_requests_total{path="/ws/chat",status="101",answered_by="upstream"}"#;
-
-fn chat(n: usize) -> Vec<String> {
-    vec![ws_line("/ws/chat", 101, "0.002"); n]
-}
-
-fn wait_read(sidecar: &Sidecar, log: &str, want: u64) {
-    wait_for("lines read (landing page)", Duration::from_secs(10), || {
-        sidecar.lines_read_unscraped(log) == want
-    });
-}
-
 /// The acknowledged offset of `log` in the state file, and whether a scrape acknowledged it.
 fn saved(state: &std::path::Path, log: &str) -> (u64, bool) {
     let text = std::fs::read_to_string(state).expect("state file");
@@ -51,34 +38,26 @@ fn scrape_and_reset(port: u16) {
 
 #[test]
 fn a_scrape_reset_unread_acknowledges_nothing_and_its_lines_are_read_again() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let log = tmp.path().join("access.log");
-    let state = tmp.path().join("state.json");
-    let (l, s) = (log.display().to_string(), state.display().to_string());
-    append(&log, &chat(3000));
-    let args = [
-        "--format",
-        "ws_timing",
-        "--access-log",
-        &l,
-        "--from-start",
-        "--state-file",
-        &s,
-    ];
+    let dir = StateDir::new();
+    let log = &dir.log;
+    let state = &dir.state;
+    let l = dir.log_name();
+    append(log, &chat(3000));
+    let args = dir.args(&["--from-start"]);
     let sidecar = Sidecar::start(&args);
     sidecar.wait_value(CHAT, 3000.0); // a full scrape: acknowledged
-    let first = std::fs::metadata(&log).expect("log").len();
+    let first = std::fs::metadata(log).expect("log").len();
     wait_for("the full scrape saved", Duration::from_secs(5), || {
-        state.exists() && saved(&state, &l) == (first, true)
+        state.exists() && saved(state, l) == (first, true)
     });
 
-    append(&log, &chat(1000));
-    wait_read(&sidecar, &l, 4000);
+    append(log, &chat(1000));
+    sidecar.wait_lines_read_unscraped(l, 4000);
     scrape_and_reset(sidecar.port);
     // The saver runs at once after an acknowledgement; give a wrong one time to land.
     std::thread::sleep(Duration::from_millis(700));
     assert_eq!(
-        saved(&state, &l),
+        saved(state, l),
         (first, true),
         "a response the client never accepted acknowledged its snapshot"
     );

@@ -295,32 +295,19 @@ fn half_sent_request_is_closed_after_the_header_timeout() {
 /// exits within 5 s and saves its state.
 #[test]
 fn sigterm_with_a_half_sent_request_exits_within_5s() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let log = tmp.path().join("access.log");
-    let state = tmp.path().join("state.json");
-    append(&log, &vec![ws_line("/ws/chat", 101, "0.002"); 4]);
-    let (l, s) = (log.display().to_string(), state.display().to_string());
-    let sidecar = Sidecar::start(&[
-        "--format",
-        "ws_timing",
-        "--access-log",
-        &l,
-        "--from-start",
-        "--state-file",
-        &s,
-        // Only the shutdown saves it.
-        "--state-interval",
-        "1h",
-    ]);
-    let series = r#"nginxlog_ws_upgrade_requests_total{path="/ws/chat",status="101",answered_by="upstream"}"#;
-    sidecar.wait_value(series, 4.0);
+    let dir = StateDir::new();
+    let (log, state) = (&dir.log, &dir.state);
+    append(log, &chat(4));
+    // Only the shutdown saves it.
+    let sidecar = Sidecar::start(&dir.args(&["--from-start", "--state-interval", "1h"]));
+    sidecar.wait_value(CHAT, 4.0);
     // Each scrape's acknowledgement saves the state at once (wait_value scrapes): let that save
     // land and remove it; one more line, read but never scraped, makes the state at shutdown
     // differ from it, so the file below can only come from the shutdown.
     std::thread::sleep(Duration::from_millis(500));
-    let _ = std::fs::remove_file(&state);
-    let scraped_len = std::fs::metadata(&log).expect("log").len();
-    append(&log, &[ws_line("/ws/chat", 101, "0.002")]);
+    let _ = std::fs::remove_file(state);
+    let scraped_len = std::fs::metadata(log).expect("log").len();
+    append(log, &[ws_line("/ws/chat", 101, "0.002")]);
     std::thread::sleep(Duration::from_millis(500));
 
     let mut half = TcpStream::connect(("127.0.0.1", sidecar.port)).expect("connect");
@@ -336,7 +323,7 @@ fn sigterm_with_a_half_sent_request_exits_within_5s() {
     assert!(st.success(), "{st}");
     assert!(took < Duration::from_secs(5), "exit took {took:?}");
     let saved: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&state).expect("state file saved"))
+        serde_json::from_str(&std::fs::read_to_string(state).expect("state file saved"))
             .expect("state JSON");
     // The positions the last scrape acknowledged, the unscraped line noted as such.
     let text = saved.to_string();

@@ -8,6 +8,57 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The `ws_upgrade_requests_total` series of 101s on `/ws/chat`, the traffic of the state tests.
+pub const CHAT: &str =
+    r#"nginxlog_ws_upgrade_requests_total{path="/ws/chat",status="101",answered_by="upstream"}"#;
+
+/// `n` access lines of 101s on `/ws/chat` (counted in [`CHAT`]).
+pub fn chat(n: usize) -> Vec<String> {
+    vec![ws_line("/ws/chat", 101, "0.002"); n]
+}
+
+/// A temp dir with `access.log` (not created) and `state.json`, for the state-file tests.
+pub struct StateDir {
+    pub tmp: tempfile::TempDir,
+    pub log: PathBuf,
+    pub state: PathBuf,
+    log_arg: String,
+    state_arg: String,
+}
+
+impl StateDir {
+    pub fn new() -> StateDir {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (log, state) = (tmp.path().join("access.log"), tmp.path().join("state.json"));
+        StateDir {
+            log_arg: log.display().to_string(),
+            state_arg: state.display().to_string(),
+            tmp,
+            log,
+            state,
+        }
+    }
+
+    /// The log as the sidecar names it (its `log` label and status-page source).
+    pub fn log_name(&self) -> &str {
+        &self.log_arg
+    }
+
+    /// `run`'s flags: the log as `ws_timing` with the state file, then `extra`.
+    pub fn args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut v = vec![
+            "--format",
+            "ws_timing",
+            "--access-log",
+            &self.log_arg,
+            "--state-file",
+            &self.state_arg,
+        ];
+        v.extend_from_slice(extra);
+        v
+    }
+}
+
 /// The recommended format (same text as the `ws_timing` preset).
 pub const WS_TIMING: &str = "'$remote_addr - $remote_user [$time_local] \"$request\" $status '\n                     '$body_bytes_sent \"$http_referer\" \"$http_user_agent\" '\n                     'rt=$request_time uct=\"$upstream_connect_time\" '\n                     'uht=\"$upstream_header_time\" urt=\"$upstream_response_time\" '\n                     'upgrade=\"$http_upgrade\"'";
 
@@ -708,6 +759,13 @@ impl Sidecar {
 
     /// Lines read from `log` so far, from `/status.json`: unlike `/metrics`, reading it is no
     /// scrape, so it acknowledges nothing in the state file.
+    /// Waits until the status page (no scrape) says `want` lines of `log` were read.
+    pub fn wait_lines_read_unscraped(&self, log: &str, want: u64) {
+        wait_for("lines read (status page)", Duration::from_secs(10), || {
+            self.lines_read_unscraped(log) == want
+        });
+    }
+
     pub fn lines_read_unscraped(&self, log: &str) -> u64 {
         let (_, body) = fetch(self.port, "/status.json");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
