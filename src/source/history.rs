@@ -1089,14 +1089,7 @@ mod tests {
         let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
         std::fs::write(&a, &text).expect("write");
         std::fs::write(&b, &text).expect("write");
-        let inputs: Vec<Input> = [&a, &b]
-            .iter()
-            .map(|p| Input {
-                path: p.to_path_buf(),
-                kind: LogKind::Access,
-                phase: Phase::ByTime,
-            })
-            .collect();
+        let inputs = access_inputs(&[&a, &b]);
         let mut opts = Options::new(2, 1024);
         opts.chunk_bytes = 4096;
         opts.chunks_in_flight = 2;
@@ -1139,18 +1132,15 @@ mod tests {
             ("access.log.2", text(0)),
             ("other.log", text(5)),
         ];
-        let inputs: Vec<Input> = files
+        let paths: Vec<PathBuf> = files
             .iter()
             .map(|(name, body)| {
                 let path = dir.path().join(name);
                 std::fs::write(&path, body).expect("write");
-                Input {
-                    path,
-                    kind: LogKind::Access,
-                    phase: Phase::ByTime,
-                }
+                path
             })
             .collect();
+        let inputs = access_inputs(&paths.iter().collect::<Vec<_>>());
         let reader = HistoryReader::open(&inputs, &make, Options::new(2, 1024)).expect("open");
         let logs: Vec<String> = reader.logs().iter().map(|l| l.name.clone()).collect();
         let mut sink = Trace::default();
@@ -1182,6 +1172,18 @@ mod tests {
             (l, 0),
         ];
         assert_eq!(sink.0, want);
+    }
+
+    /// Access logs placed by time, in the order given.
+    fn access_inputs(paths: &[&PathBuf]) -> Vec<Input> {
+        paths
+            .iter()
+            .map(|p| Input {
+                path: p.to_path_buf(),
+                kind: LogKind::Access,
+                phase: Phase::ByTime,
+            })
+            .collect()
     }
 
     fn make() -> anyhow::Result<Classifier> {
@@ -1220,14 +1222,7 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(late.as_bytes()).expect("gz");
         std::fs::write(&c, gz.finish().expect("gz")).expect("write");
-        let inputs: Vec<Input> = [&c, &b, &a]
-            .iter()
-            .map(|p| Input {
-                path: p.to_path_buf(),
-                kind: LogKind::Access,
-                phase: Phase::ByTime,
-            })
-            .collect();
+        let inputs = access_inputs(&[&c, &b, &a]);
         let mut opts = Options::new(3, 1024);
         opts.chunk_bytes = 700; // a few lines per chunk
         opts.chunks_in_flight = 2;
