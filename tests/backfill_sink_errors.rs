@@ -16,20 +16,23 @@ fn too_many_steps_fails_at_once_and_writes_nothing() {
     }
     std::fs::write(&log, text).expect("write");
     let out = dir.path().join("backfill.om");
-    let o = Command::new(support::sidecar_bin())
-        .args([
-            "backfill",
-            "--format",
-            "combined",
-            "--step",
-            "1s",
-            "--access-log",
-        ])
-        .arg(&log)
-        .arg("--output")
-        .arg(&out)
-        .output()
-        .expect("run backfill");
+    let backfill = |step: &str| {
+        Command::new(support::sidecar_bin())
+            .args([
+                "backfill",
+                "--format",
+                "combined",
+                "--step",
+                step,
+                "--access-log",
+            ])
+            .arg(&log)
+            .arg("--output")
+            .arg(&out)
+            .output()
+            .expect("run backfill")
+    };
+    let o = backfill("1s");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
@@ -38,20 +41,7 @@ fn too_many_steps_fails_at_once_and_writes_nothing() {
     );
     assert!(!out.exists(), "a failed backfill left {}", out.display());
     // The same logs with a step that fits are written.
-    let o = Command::new(support::sidecar_bin())
-        .args([
-            "backfill",
-            "--format",
-            "combined",
-            "--step",
-            "1h",
-            "--access-log",
-        ])
-        .arg(&log)
-        .arg("--output")
-        .arg(&out)
-        .output()
-        .expect("run backfill");
+    let o = backfill("1h");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(std::fs::read_to_string(&out)
         .expect("output")
