@@ -1356,17 +1356,48 @@ mod tests {
         }
     }
 
-    /// One step of the model.
-    #[derive(Clone, Debug)]
-    enum Op {
+    /// What nginx does to its log, in both models.
+    #[derive(Clone, Copy, Debug)]
+    enum NginxOp {
         /// Append this many complete lines.
         Write(u8),
         /// Append the first half of a line (completed by the next write).
         Partial,
-        /// The sidecar wakes up.
-        Poll,
         /// `mv access.log access.log.N`, nginx reopens (a new file).
         RenameReopen,
+        /// Two rename rotations, this many lines written to the file in between, before the
+        /// sidecar wakes up: the file in between was never opened.
+        DoubleRotation(u8),
+        /// `mv access.log access.log.N`; nginx keeps writing to the renamed file until
+        /// [`NginxOp::Reopen`].
+        Rename,
+        /// nginx reopens its logs (USR1): a new file at the name.
+        Reopen,
+    }
+
+    impl Nginx {
+        fn apply(&mut self, op: NginxOp) {
+            use NginxOp::*;
+            let rotation = matches!(op, RenameReopen | DoubleRotation(_) | Rename);
+            self.before(rotation, matches!(op, Reopen));
+            match op {
+                Write(n) => self.write(n),
+                Partial => self.partial(),
+                RenameReopen => self.rename_reopen(),
+                DoubleRotation(n) => self.double_rotation(n),
+                Rename => self.rename(),
+                Reopen => self.reopen(),
+            }
+        }
+    }
+
+    /// One step of the model.
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// nginx writes, rotates or reopens (a rename+reopen is looked at at once).
+        N(NginxOp),
+        /// The sidecar wakes up.
+        Poll,
         /// logrotate's copytruncate.
         CopyTruncate,
         /// `rm access.log`, a new file with the same name.
@@ -1377,31 +1408,24 @@ mod tests {
         Restart,
         /// `kill -9` and start again from the checkpoint as it is (mid-drain, say).
         Crash,
-        /// Two rename rotations, this many lines written to the file in between, before the
-        /// sidecar wakes up: the file in between was never opened.
-        DoubleRotation(u8),
-        /// `mv access.log access.log.N`; nginx keeps writing to the renamed file until
-        /// [`Op::Reopen`].
-        Rename,
-        /// nginx reopens its logs (USR1): a new file at the name.
-        Reopen,
     }
 
+    /// The arms, their order and weights are those the saved regression seeds were found with.
     fn op() -> impl proptest::strategy::Strategy<Value = Op> {
         use proptest::prelude::*;
         prop_oneof![
-            4 => (1u8..4).prop_map(Op::Write),
-            2 => Just(Op::Partial),
+            4 => (1u8..4).prop_map(|n| Op::N(NginxOp::Write(n))),
+            2 => Just(Op::N(NginxOp::Partial)),
             3 => Just(Op::Poll),
-            1 => Just(Op::RenameReopen),
+            1 => Just(Op::N(NginxOp::RenameReopen)),
             1 => Just(Op::CopyTruncate),
             1 => Just(Op::DeleteRecreate),
             1 => Just(Op::TruncateRefill),
             1 => Just(Op::Restart),
             1 => Just(Op::Crash),
-            1 => (0u8..4).prop_map(Op::DoubleRotation),
-            1 => Just(Op::Rename),
-            1 => Just(Op::Reopen),
+            1 => (0u8..4).prop_map(|n| Op::N(NginxOp::DoubleRotation(n))),
+            1 => Just(Op::N(NginxOp::Rename)),
+            1 => Just(Op::N(NginxOp::Reopen)),
         ]
     }
 
@@ -1429,19 +1453,17 @@ mod tests {
                 Tailer::new(path.clone(), 0, LogKind::Access, cfg(), Some(ck), p)
             };
             for op in ops {
-                let rotation = !matches!(
-                    op,
-                    Op::Write(_) | Op::Partial | Op::Poll | Op::Restart | Op::Crash | Op::Reopen
-                );
-                nginx.before(rotation, matches!(op, Op::Reopen));
+                if matches!(op, Op::CopyTruncate | Op::DeleteRecreate | Op::TruncateRefill) {
+                    nginx.before(true, false);
+                }
                 match op {
-                    Op::Write(n) => nginx.write(n),
-                    Op::Partial => nginx.partial(),
-                    Op::Poll => poll(&mut t, &p),
-                    Op::RenameReopen => {
-                        nginx.rename_reopen();
-                        poll(&mut t, &p);
+                    Op::N(op) => {
+                        nginx.apply(op);
+                        if matches!(op, NginxOp::RenameReopen) {
+                            poll(&mut t, &p);
+                        }
                     }
+                    Op::Poll => poll(&mut t, &p),
                     Op::CopyTruncate => {
                         poll(&mut t, &p);
                         fs::copy(&path, dir.path().join("copy")).expect("copy");
@@ -1471,9 +1493,6 @@ mod tests {
                         t = restart(t, &p);
                     }
                     Op::Crash => t = restart(t, &p),
-                    Op::DoubleRotation(n) => nginx.double_rotation(n),
-                    Op::Rename => nginx.rename(),
-                    Op::Reopen => nginx.reopen(),
                 }
             }
             nginx.write(0);
@@ -1488,13 +1507,9 @@ mod tests {
     /// One step of the acknowledgement model.
     #[derive(Clone, Debug)]
     enum AckOp {
-        Write(u8),
-        Partial,
+        /// nginx writes, rotates or reopens (a rename+reopen is looked at at once).
+        N(NginxOp),
         Poll,
-        RenameReopen,
-        DoubleRotation(u8),
-        Rename,
-        Reopen,
         /// Prometheus scrapes: the counters and the checkpoint taken under one lock, then the
         /// response is acknowledged.
         Scrape,
@@ -1506,13 +1521,13 @@ mod tests {
     fn ack_op() -> impl proptest::strategy::Strategy<Value = AckOp> {
         use proptest::prelude::*;
         prop_oneof![
-            4 => (1u8..4).prop_map(AckOp::Write),
-            2 => Just(AckOp::Partial),
+            4 => (1u8..4).prop_map(|n| AckOp::N(NginxOp::Write(n))),
+            2 => Just(AckOp::N(NginxOp::Partial)),
             3 => Just(AckOp::Poll),
-            1 => Just(AckOp::RenameReopen),
-            1 => (0u8..4).prop_map(AckOp::DoubleRotation),
-            1 => Just(AckOp::Rename),
-            1 => Just(AckOp::Reopen),
+            1 => Just(AckOp::N(NginxOp::RenameReopen)),
+            1 => (0u8..4).prop_map(|n| AckOp::N(NginxOp::DoubleRotation(n))),
+            1 => Just(AckOp::N(NginxOp::Rename)),
+            1 => Just(AckOp::N(NginxOp::Reopen)),
             3 => Just(AckOp::Scrape),
             2 => Just(AckOp::Crash),
         ]
@@ -1557,19 +1572,14 @@ mod tests {
             let mut scraped = scrape(&c);
             let mut exported: Vec<u64> = Vec::new();
             for op in ops {
-                let rotation = matches!(op, AckOp::RenameReopen | AckOp::DoubleRotation(_) | AckOp::Rename);
-                nginx.before(rotation, matches!(op, AckOp::Reopen));
                 match op {
-                    AckOp::Write(n) => nginx.write(n),
-                    AckOp::Partial => nginx.partial(),
-                    AckOp::Poll => poll(&mut t, &p),
-                    AckOp::RenameReopen => {
-                        nginx.rename_reopen();
-                        poll(&mut t, &p);
+                    AckOp::N(op) => {
+                        nginx.apply(op);
+                        if matches!(op, NginxOp::RenameReopen) {
+                            poll(&mut t, &p);
+                        }
                     }
-                    AckOp::DoubleRotation(n) => nginx.double_rotation(n),
-                    AckOp::Rename => nginx.rename(),
-                    AckOp::Reopen => nginx.reopen(),
+                    AckOp::Poll => poll(&mut t, &p),
                     AckOp::Scrape => scraped = scrape(&c),
                     AckOp::Crash => {
                         c.save();
