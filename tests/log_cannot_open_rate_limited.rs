@@ -3,7 +3,6 @@
 //! sidecar as `nobody` (needs root for that; skipped with a printed reason otherwise).
 
 mod support;
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -23,7 +22,7 @@ fn cannot_open_warning_is_rate_limited_and_the_log_is_followed_once_readable() {
     std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let l = log.display().to_string();
     let port = free_port();
-    let mut child = Command::new("setpriv")
+    let child = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(sidecar_bin())
         .args([
@@ -55,17 +54,7 @@ fn cannot_open_warning_is_rate_limited_and_the_log_is_followed_once_readable() {
         Duration::from_secs(10),
         || sample(&fetch(port, "/metrics").1, series) == 3.0,
     );
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut err)
-        .expect("read stderr");
+    let err = terminate_and_stderr(child);
     let warnings = err.matches("cannot open log file; will retry").count();
     assert_eq!(warnings, 1, "{err}");
 }

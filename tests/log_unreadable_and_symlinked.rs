@@ -4,9 +4,8 @@
 //! sidecar keeps running, and an unreadable file is logged, not fatal.
 
 mod support;
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use support::*;
 
@@ -18,22 +17,6 @@ fn upgrades(path: &str) -> String {
 
 fn chmod(path: &std::path::Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
-}
-
-/// Stops the sidecar and returns what it wrote on stderr.
-fn stop(mut child: Child) -> String {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut err)
-        .expect("read stderr");
-    err
 }
 
 /// Root reads any file whatever its mode, so the sidecar runs as `nobody` (as the container
@@ -109,7 +92,7 @@ fn new_file_unreadable_after_rotation_then_readable_is_read_once() {
         0.0,
         "{m}"
     );
-    let err = stop(child);
+    let err = terminate_and_stderr(child);
     assert!(
         err.contains("cannot open log file") && err.contains("access.log"),
         "no warning naming the unreadable file:\n{err}"

@@ -59,6 +59,22 @@ impl StateDir {
     }
 }
 
+/// SIGTERM to a sidecar started with a piped stderr, and what it wrote there until it exited.
+pub fn terminate_and_stderr(mut child: Child) -> String {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read stderr");
+    err
+}
+
 /// The recommended format (same text as the `ws_timing` preset).
 pub const WS_TIMING: &str = "'$remote_addr - $remote_user [$time_local] \"$request\" $status '\n                     '$body_bytes_sent \"$http_referer\" \"$http_user_agent\" '\n                     'rt=$request_time uct=\"$upstream_connect_time\" '\n                     'uht=\"$upstream_header_time\" urt=\"$upstream_response_time\" '\n                     'upgrade=\"$http_upgrade\"'";
 
