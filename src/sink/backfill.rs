@@ -561,8 +561,8 @@ impl Sink for Backfill {
                 }
             }
         }
-        let log: LogId = at.log;
-        self.metrics.read(log);
+        // Paths past --max-paths arrive as `__other__` from the merge, which sends no overflow
+        // notice: counted here. A 101 is placed back at its handshake.
         match event {
             Event::Access(ev) => {
                 if ev.path == OTHER {
@@ -573,24 +573,16 @@ impl Sink for Backfill {
                         self.back_date(ev, h);
                     }
                 }
-                self.metrics.access(log, ev);
             }
-            Event::Error(ev) => {
-                if ev.path == Some(OTHER) {
-                    self.metrics.overflow += 1;
-                }
-                self.metrics.error(log, ev);
-            }
-            Event::Malformed => self.metrics.malformed(log),
-            Event::Continuation => {}
+            Event::Error(ev) if ev.path == Some(OTHER) => self.metrics.overflow += 1,
+            Event::Error(_) | Event::Malformed | Event::Continuation => {}
         }
-        Ok(Counted::Yes)
+        let Ok(counted) = self.metrics.line(at, event);
+        Ok(counted)
     }
 
     fn notice(&mut self, log: LogId, notice: Notice) -> anyhow::Result<()> {
-        if notice == Notice::Rotated {
-            self.metrics.rotated(log);
-        }
+        let Ok(()) = self.metrics.notice(log, notice);
         Ok(())
     }
 }

@@ -456,12 +456,11 @@ impl Metrics {
     }
 }
 
-/// Counting, one method per event; [`Sink`] dispatches to them, and backfill calls them on its
-/// own registry.
+/// Counting, one method per event; [`Sink`] dispatches to them.
 impl Metrics {
     /// A line (or oversized fragment) was read from `log`.
     #[inline]
-    pub(crate) fn read(&mut self, log: LogId) {
+    fn read(&mut self, log: LogId) {
         if let Some(l) = self.logs.get_mut(log) {
             l.read += 1;
         }
@@ -469,7 +468,7 @@ impl Metrics {
 
     /// The line did not parse.
     #[inline]
-    pub(crate) fn malformed(&mut self, log: LogId) {
+    fn malformed(&mut self, log: LogId) {
         if let Some(l) = self.logs.get_mut(log) {
             l.malformed += 1;
         }
@@ -477,7 +476,7 @@ impl Metrics {
 
     /// A classified access line: counted in every series it belongs to, or refused whole.
     #[inline]
-    pub(crate) fn access(&mut self, log: LogId, ev: &AccessEvent) -> Counted {
+    fn access(&mut self, log: LogId, ev: &AccessEvent) -> Counted {
         self.seen(log, ev.time);
         let status = bounded_status(ev.status);
         // The line's whole cost first: it is counted in every series it belongs to, or (when
@@ -544,7 +543,7 @@ impl Metrics {
 
     /// A classified error line: counted, or refused when its series would pass the budget.
     #[inline]
-    pub(crate) fn error(&mut self, log: LogId, ev: &ErrorEvent) -> Counted {
+    fn error(&mut self, log: LogId, ev: &ErrorEvent) -> Counted {
         self.seen(log, ev.time);
         let key = (ev.level, ev.signature, ev.path.unwrap_or(NO_PATH));
         match self.errors.get_mut(&key) {
@@ -561,7 +560,7 @@ impl Metrics {
     }
 
     /// Lines fell into `__other__`: the new overflow total.
-    pub(crate) fn overflow(&mut self, total: u64) {
+    fn overflow(&mut self, total: u64) {
         if self.overflow != total {
             self.overflow = total;
             self.changes += 1;
@@ -569,7 +568,7 @@ impl Metrics {
     }
 
     /// The kernel dropped `total` datagrams so far on `log`'s syslog socket.
-    pub(crate) fn syslog_dropped(&mut self, log: LogId, total: u64) {
+    fn syslog_dropped(&mut self, log: LogId, total: u64) {
         if let Some(l) = self.logs.get_mut(log) {
             if l.syslog_dropped != Some(total) {
                 l.syslog_dropped = Some(total);
@@ -579,14 +578,14 @@ impl Metrics {
     }
 
     /// The source of `log` was rotated.
-    pub(crate) fn rotated(&mut self, log: LogId) {
+    fn rotated(&mut self, log: LogId) {
         if let Some(l) = self.logs.get_mut(log) {
             l.rotations += 1;
         }
     }
 
     /// The source of `log` holds `open` files, `deleted` of them unlinked.
-    pub(crate) fn open_files(&mut self, log: LogId, open: u64, deleted: u64) {
+    fn open_files(&mut self, log: LogId, open: u64, deleted: u64) {
         if let Some(l) = self.logs.get_mut(log) {
             let now = (open - deleted.min(open), deleted);
             if l.open_files != now {
@@ -597,7 +596,7 @@ impl Metrics {
     }
 
     /// `lines` of `log` are known lost, for `reason`.
-    pub(crate) fn lost(&mut self, log: LogId, reason: &'static str, lines: u64) {
+    fn lost(&mut self, log: LogId, reason: &'static str, lines: u64) {
         let i = LOST_REASONS.iter().position(|r| *r == reason);
         if let (Some(l), Some(i)) = (self.logs.get_mut(log), i) {
             l.lost[i] += lines;
